@@ -1,0 +1,34 @@
+# Every user-facing error is a `hiermod_error` condition that names the
+# argument at fault, so callers can catch it and tests can check it.
+hm_abort <- function(arg, ..., class = NULL, call = NULL) {
+  message <- paste0("`", arg, "` ", ...)
+  cond <- structure(
+    class = c(class, "hiermod_error", "error", "condition"),
+    list(message = message, call = call, arg = arg)
+  )
+  stop(cond)
+}
+
+# A single whole number in [lower, upper], returned as an integer.
+check_count <- function(x, arg, lower, upper = .Machine$integer.max) {
+  if (!is.numeric(x) || length(x) != 1L || is.na(x) || !is.finite(x)) {
+    hm_abort(arg, "must be a single finite number, not ", describe(x), ".")
+  }
+  if (x != round(x)) {
+    hm_abort(arg, "must be a whole number, not ", format(x), ".")
+  }
+  if (x < lower || x > upper) {
+    hm_abort(arg, "must be between ", format(lower), " and ", format(upper),
+             ", not ", format(x), ".")
+  }
+  as.integer(x)
+}
+
+# A short description of a value for error messages.
+describe <- function(x) {
+  if (is.null(x)) return("NULL")
+  if (length(x) != 1L) {
+    return(paste0("a ", class(x)[1L], " of length ", length(x)))
+  }
+  paste0(class(x)[1L], " ", format(x))
+}

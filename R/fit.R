@@ -1,0 +1,254 @@
+#' Fit a Bayesian hierarchical normal model by Gibbs sampling
+#'
+#' Fits the lecture's two-level model
+#' \deqn{y_{ik} \sim N(\theta_k, 1/\tau_w), \quad
+#'   \theta_k \sim N(\mu, 1/\tau_b),}
+#' with the priors of [hier_prior()], by the lecture's Gibbs sampler (each of
+#' \eqn{\mu}, \eqn{\tau_b}, \eqn{\theta}, \eqn{\tau_w} drawn in turn from its
+#' full conditional distribution). The data are reduced once to per-group
+#' counts, means and within sums of squares; each sweep then costs O(K) for
+#' K groups, whatever the number of rows.
+#'
+#' @param formula A two-sided formula `response ~ group`, or in lme4's
+#'   notation `response ~ (1 | group)` (the same model). The response may be
+#'   an expression such as `log(y)`. The group may be a factor (its levels,
+#'   in their order, are the groups; each must have data), a character,
+#'   integer or numeric vector (groups sorted by value), or a logical.
+#' @param data A data frame (or list) holding the variables of `formula`;
+#'   variables not found there are looked up in the formula's environment.
+#' @param prior A [hier_prior()]. The default is weakly informative and
+#'   scaled to the data.
+#' @param chains Number of chains (at least 1).
+#' @param iter Iterations per chain, warm-up included.
+#' @param warmup Leading iterations per chain that are discarded; fewer than
+#'   `iter`. Defaults to half of `iter`.
+#' @param thin Keep every `thin`-th iteration after warm-up, starting with
+#'   the first.
+#' @param seed A whole number in \[0, 2^53) that fixes every draw. `NULL`
+#'   draws one from R's random number generator, so `set.seed()` before
+#'   `fit()` reproduces the fit. The seed used is stored on the result.
+#' @param cores Number of threads that run the chains (at most `chains` are
+#'   used). Defaults to `getOption("hiermod.cores", 2)`. The draws do not
+#'   depend on it: chain `c` always uses its own random stream.
+#' @param sampler The transition kernel: `"gibbs"`, the lecture's centred
+#'   Gibbs sweep.
+#'
+#' @return A `hiermod_fit`: a [coda::mcmc.list] with one [coda::mcmc] matrix
+#'   per chain, columns `mu`, `sd_b` (\eqn{1/\sqrt{\tau_b}}), `sd_w`
+#'   (\eqn{1/\sqrt{\tau_w}}) and `theta[<group>]` for each group, and
+#'   iteration labels `warmup + 1, warmup + 1 + thin, ...`. Every coda
+#'   function accepts it as it is. It also carries the call, the data's
+#'   sufficient statistics ([group_stats()]), the prior actually used, the
+#'   seed, the sampler and the chains' starting values ([fit_info()]).
+#'
+#' @section Errors: Invalid arguments raise an error of class
+#'   `hiermod_error` whose message names the argument.
+#' @section Interrupting: Esc or Ctrl-C stops the chains within a fraction
+#'   of a second and raises an error of class `hiermod_interrupt`.
+#'
+#' @seealso [hier_prior()], [plot.hiermod_fit()], [schools]
+#' @examples
+#' f <- fit(mathscore ~ school, data = schools, chains = 2, iter = 1000,
+#'          seed = 1)
+#' f
+#' coda::effectiveSize(f[, c("mu", "sd_b", "sd_w")])
+#' @export
+fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
+                iter = 2000, warmup = floor(iter / 2), thin = 1, seed = NULL,
+                cores = getOption("hiermod.cores", 2L), sampler = "gibbs") {
+  call <- match.call()
+  terms <- parse_hier_formula(formula)
+  y <- eval_variable(terms$response, data, formula, "response")
+  group <- eval_variable(terms$group, data, formula, "group")
+  check_response(y, terms$response)
+  grouping <- encode_groups(group, length(y), terms$group)
+  prior <- resolve_prior(prior, y)
+
+  chains <- check_count(chains, "chains", 1L, 1000L)
+  iter <- check_count(iter, "iter", 1L)
+  warmup <- check_count(warmup, "warmup", 0L)
+  if (warmup >= iter) {
+    hm_abort("warmup", "must be smaller than `iter` (", iter, "), not ",
+             warmup, ".")
+  }
+  thin <- check_count(thin, "thin", 1L)
+  cores <- check_count(cores, "cores", 1L, 1024L)
+  if (!is.character(sampler) || length(sampler) != 1L ||
+      !sampler %in% "gibbs") {
+    hm_abort("sampler", "must be \"gibbs\", not ", describe(sampler), ".")
+  }
+  seed <- resolve_seed(seed)
+  n_groups <- length(grouping$labels)
+  n_kept <- (iter - warmup + thin - 1L) %/% thin
+  if (as.double(n_kept) * (n_groups + 3) > .Machine$integer.max) {
+    hm_abort("iter", "keeps ", n_kept, " draws of ", n_groups + 3,
+             " values per chain, more than one R matrix holds; increase ",
+             "`thin` or lower `iter`.")
+  }
+
+  started <- proc.time()[["elapsed"]]
+  out <- hm_sample_two_level(
+    as.double(y), grouping$codes, n_groups,
+    unlist(prior[c("mu0", "tau0", "a", "b", "alpha", "beta")]),
+    sampler, chains, iter, warmup, thin, seed, cores
+  )
+  elapsed <- proc.time()[["elapsed"]] - started
+  if (isTRUE(out$interrupted)) {
+    stop(structure(
+      class = c("hiermod_interrupt", "interrupt", "condition"),
+      list(message = "sampling interrupted by the user", call = NULL)
+    ))
+  }
+  if (!is.null(out$error)) {
+    # The R checks above should make this unreachable; it is a bug if not.
+    hm_abort("data", "could not be sampled: ", out$error)
+  }
+
+  pars <- c("mu", "sd_b", "sd_w", paste0("theta[", grouping$labels, "]"))
+  draws <- lapply(out$draws, function(m) {
+    colnames(m) <- pars
+    coda::mcmc(m, start = warmup + 1L, thin = thin)
+  })
+  result <- coda::mcmc.list(draws)
+  inits <- out$inits
+  dimnames(inits) <- list(paste0("chain", seq_len(chains)), pars)
+  attr(result, "hiermod") <- list(
+    call = call,
+    formula = formula,
+    response = deparse1(terms$response),
+    group = deparse1(terms$group),
+    stats = data.frame(group = grouping$labels, n = as.integer(out$n),
+                       mean = out$ybar, ss = out$ss,
+                       stringsAsFactors = FALSE),
+    prior = prior,
+    seed = seed,
+    sampler = sampler,
+    settings = list(chains = chains, iter = iter, warmup = warmup,
+                    thin = thin, cores = cores),
+    inits = inits,
+    elapsed = elapsed
+  )
+  class(result) <- c("hiermod_fit", class(result))
+  result
+}
+
+# Splits `response ~ group` or `response ~ (1 | group)` into its two parts.
+parse_hier_formula <- function(formula) {
+  if (!inherits(formula, "formula") || length(formula) != 3L) {
+    hm_abort("formula", "must be a two-sided formula such as ",
+             "`mathscore ~ school`, not ", describe(formula), ".")
+  }
+  rhs <- formula[[3L]]
+  while (is.call(rhs) && identical(rhs[[1L]], as.name("("))) rhs <- rhs[[2L]]
+  if (is.call(rhs) && identical(rhs[[1L]], as.name("|"))) {
+    if (!identical(rhs[[2L]], 1) && !identical(rhs[[2L]], 1L)) {
+      hm_abort("formula", "supports only group intercepts `(1 | group)`, ",
+               "not `(", deparse1(rhs[[2L]]), " | ...)`.")
+    }
+    rhs <- rhs[[3L]]
+  }
+  if (is.numeric(rhs)) {
+    hm_abort("formula", "needs a grouping variable on the right-hand side, ",
+             "such as `mathscore ~ school`; the one-group model `y ~ 1` is ",
+             "not available yet.")
+  }
+  if (is.call(rhs) && deparse1(rhs[[1L]]) %in% c("+", "-", "*", ":", "/", "|", "%in%")) {
+    hm_abort("formula", "must have a single grouping variable on the right, ",
+             "as in `y ~ group`; `", deparse1(formula[[3L]]), "` (covariates ",
+             "or nested groups) is not supported yet.")
+  }
+  list(response = formula[[2L]], group = rhs)
+}
+
+# Evaluates one side of the formula in `data`, then the formula's environment.
+eval_variable <- function(expr, data, formula, role) {
+  if (!is.null(data) && !is.list(data)) {
+    hm_abort("data", "must be a data frame or list, not ", describe(data), ".")
+  }
+  missing_vars <- setdiff(all.vars(expr), names(data))
+  env <- environment(formula)
+  unknown <- missing_vars[!vapply(missing_vars, exists, TRUE, envir = env)]
+  if (length(unknown) > 0L) {
+    hm_abort("formula", "refers to ", paste0("`", unknown, "`", collapse = ", "),
+             ", not found in `data`", if (!is.null(data)) {
+               paste0(" (columns: ", paste(utils::head(names(data), 10L),
+                                           collapse = ", "),
+                      if (length(names(data)) > 10L) ", ...", ")")
+             }, ".")
+  }
+  tryCatch(eval(expr, as.list(data), env), error = function(e) {
+    hm_abort("formula", "could not evaluate the ", role, " `", deparse1(expr),
+             "`: ", conditionMessage(e))
+  })
+}
+
+check_response <- function(y, expr) {
+  name <- deparse1(expr)
+  if (!is.numeric(y)) {
+    hm_abort("formula", "response `", name, "` must be numeric, not ",
+             class(y)[1L], ".")
+  }
+  if (length(y) == 0L) {
+    hm_abort("data", "has no rows.")
+  }
+  bad <- which(!is.finite(y))
+  if (length(bad) > 0L) {
+    hm_abort("formula", "response `", name, "` has ", length(bad),
+             " missing or non-finite value(s) (NA, NaN or Inf), first in row ",
+             bad[1L], "; remove those rows first.")
+  }
+}
+
+# Maps the grouping variable to codes 1..K and labels, in the user's order.
+encode_groups <- function(group, n, expr) {
+  name <- deparse1(expr)
+  if (!(is.factor(group) || is.character(group) || is.numeric(group) ||
+        is.logical(group))) {
+    hm_abort("formula", "group `", name, "` must be a factor, character, ",
+             "integer or logical vector, not ", class(group)[1L], ".")
+  }
+  if (length(group) != n) {
+    hm_abort("formula", "group `", name, "` has length ", length(group),
+             " but the response has length ", n, ".")
+  }
+  bad <- which(is.na(group) | (is.numeric(group) & !is.finite(group)))
+  if (length(bad) > 0L) {
+    hm_abort("formula", "group `", name, "` has ", length(bad),
+             " missing or non-finite value(s), first in row ", bad[1L], ".")
+  }
+  if (is.factor(group)) {
+    labels <- levels(group)
+    codes <- as.integer(group)
+    empty <- labels[tabulate(codes, length(labels)) == 0L]
+    if (length(empty) > 0L) {
+      hm_abort("formula", "group `", name, "` has ", length(empty),
+               " level(s) with no rows (", paste(utils::head(empty, 5L),
+                                                  collapse = ", "),
+               if (length(empty) > 5L) ", ...", "); use droplevels() first.")
+    }
+  } else {
+    values <- sort(unique(group), method = "radix")
+    codes <- match(group, values)
+    labels <- as.character(values)
+  }
+  if (length(labels) < 2L) {
+    hm_abort("formula", "group `", name, "` must have at least 2 groups, ",
+             "not ", length(labels), ".")
+  }
+  list(codes = codes, labels = labels)
+}
+
+resolve_seed <- function(seed) {
+  if (is.null(seed)) {
+    # Two draws give a 53-bit seed from R's generator, so set.seed() fixes it.
+    hi <- sample.int(2^21, 1L) - 1
+    lo <- sample.int(2^31, 1L) - 1
+    return(hi * 2^32 + lo)
+  }
+  if (!is.numeric(seed) || length(seed) != 1L || !is.finite(seed) ||
+      seed != round(seed) || seed < 0 || seed >= 2^53) {
+    hm_abort("seed", "must be NULL or a whole number in [0, 2^53), not ",
+             describe(seed), ".")
+  }
+  as.double(seed)
+}

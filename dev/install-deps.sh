@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building, checking and demoing hiermod needs on Debian 12.
+# Idempotent: does nothing when everything is already present.
+set -euo pipefail
+
+debs=(r-base-dev r-cran-coda r-cran-testthat r-cran-knitr r-cran-rmarkdown
+      r-cran-roxygen2 r-cran-posterior pandoc qpdf devscripts)
+
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v cargo >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo" ] || {
+  echo "install-deps: cargo not found; install Rust (rustup) first" >&2
+  exit 1
+}

@@ -1,0 +1,319 @@
+//! Running several chains in parallel, reproducibly, and stoppably.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use crate::{Error, Model, SamplerKind, State, chain_rng};
+
+/// How long the calling thread waits between two calls of its monitor: short
+/// enough that an interrupt feels immediate, long enough to cost nothing.
+const MONITOR_INTERVAL: Duration = Duration::from_millis(20);
+
+/// The length and thinning of a run, shared by all its chains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub sampler: SamplerKind,
+    pub chains: usize,
+    /// Total iterations per chain, warm-up included.
+    pub iter: usize,
+    /// Leading iterations that are discarded.
+    pub warmup: usize,
+    /// Keep every `thin`-th iteration after warm-up, starting with the first.
+    pub thin: usize,
+    pub seed: u64,
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |msg: &str| Err(Error::InvalidSettings(msg.into()));
+        if self.chains == 0 {
+            return bad("chains must be at least 1");
+        }
+        if self.warmup >= self.iter {
+            return bad("warmup must be smaller than iter");
+        }
+        if self.thin == 0 {
+            return bad("thin must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Kept draws per chain: iterations warmup+1, warmup+1+thin, ... <= iter.
+    /// Meaningful only for settings that pass `validate`.
+    pub fn n_kept(&self) -> usize {
+        (self.iter - self.warmup).div_ceil(self.thin)
+    }
+
+    /// Length of one chain's output: `n_kept` rows by one column per
+    /// reported value, stored column-major (as an R matrix).
+    pub fn output_len(&self, n_groups: usize) -> Result<usize, Error> {
+        self.validate()?;
+        self.n_kept()
+            .checked_mul(State::n_reported(n_groups))
+            .ok_or_else(|| Error::InvalidSettings("the draws would not fit in memory".into()))
+    }
+}
+
+/// What one chain leaves besides its draws.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainOutput {
+    /// The starting point, reported like a draw (mu, sd_b, sd_w, theta).
+    pub init: Vec<f64>,
+}
+
+/// Runs `settings.chains` chains on `threads` worker threads.
+///
+/// `outputs[c]` receives chain `c`'s kept draws, column-major
+/// (`Settings::output_len` values). Chain `c` draws from `chain_rng(seed, c)`
+/// alone, so the result does not depend on `threads`.
+///
+/// The calling thread does no sampling: every ~20 ms it calls `monitor` with
+/// the number of sweeps done so far (all chains); when `monitor` returns
+/// `true` the workers stop at their next sweep and the run returns
+/// `Error::Interrupted`. This lets a caller that owns a single-threaded
+/// runtime (R) poll for user interrupts on its own thread.
+pub fn run_chains<F>(
+    model: &Model,
+    settings: &Settings,
+    threads: usize,
+    outputs: Vec<&mut [f64]>,
+    mut monitor: F,
+) -> Result<Vec<ChainOutput>, Error>
+where
+    F: FnMut(u64) -> bool,
+{
+    let len = settings.output_len(model.stats().n_groups())?;
+    if outputs.len() != settings.chains || outputs.iter().any(|o| o.len() != len) {
+        return Err(Error::InvalidSettings(
+            "output buffers do not match the run".into(),
+        ));
+    }
+    let threads = threads.clamp(1, settings.chains);
+    let stop = AtomicBool::new(false);
+    let sweeps_done = AtomicU64::new(0);
+    let next_chain = AtomicUsize::new(0);
+    // Each worker takes the next unclaimed chain; a chain's buffer moves to
+    // whichever worker claims it.
+    let jobs: Vec<std::sync::Mutex<Option<&mut [f64]>>> = outputs
+        .into_iter()
+        .map(|o| std::sync::Mutex::new(Some(o)))
+        .collect();
+
+    let results: Vec<(usize, Result<ChainOutput, Error>)> = thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let c = next_chain.fetch_add(1, Ordering::Relaxed);
+                        if c >= settings.chains {
+                            break;
+                        }
+                        let out = jobs[c].lock().ok().and_then(|mut slot| slot.take());
+                        let result = match out {
+                            Some(out) => {
+                                run_one_chain(model, settings, c, out, &stop, &sweeps_done)
+                            }
+                            None => Err(Error::Internal("chain buffer claimed twice".into())),
+                        };
+                        done.push((c, result));
+                    }
+                    done
+                })
+            })
+            .collect();
+        while !handles.iter().all(|h| h.is_finished()) {
+            if !stop.load(Ordering::Relaxed) && monitor(sweeps_done.load(Ordering::Relaxed)) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            thread::sleep(MONITOR_INTERVAL);
+        }
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![(usize::MAX, Err(Error::Internal("a worker panicked".into())))]
+                })
+            })
+            .collect()
+    });
+
+    if stop.load(Ordering::Relaxed) {
+        return Err(Error::Interrupted);
+    }
+    let mut by_chain: Vec<Option<ChainOutput>> = vec![None; settings.chains];
+    for (c, result) in results {
+        let output = result?;
+        by_chain[c] = Some(output);
+    }
+    by_chain
+        .into_iter()
+        .map(|o| o.ok_or_else(|| Error::Internal("a chain did not run".into())))
+        .collect()
+}
+
+fn run_one_chain(
+    model: &Model,
+    settings: &Settings,
+    chain: usize,
+    out: &mut [f64],
+    stop: &AtomicBool,
+    sweeps_done: &AtomicU64,
+) -> Result<ChainOutput, Error> {
+    let mut rng = chain_rng(settings.seed, chain);
+    let mut state = model.initial_state(&mut rng);
+    let width = State::n_reported(state.theta.len());
+    let mut init = vec![0.0; width];
+    state.report(&mut init);
+
+    let n_kept = settings.n_kept();
+    let mut row = vec![0.0; width];
+    let mut kept = 0;
+    for it in 1..=settings.iter {
+        if stop.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        model.sweep(settings.sampler, &mut state, &mut rng);
+        if it > settings.warmup && (it - settings.warmup - 1) % settings.thin == 0 {
+            state.report(&mut row);
+            for (j, value) in row.iter().enumerate() {
+                out[j * n_kept + kept] = *value;
+            }
+            kept += 1;
+        }
+        sweeps_done.fetch_add(1, Ordering::Relaxed);
+    }
+    debug_assert_eq!(kept, n_kept);
+    Ok(ChainOutput { init })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{GroupStats, HierPrior};
+
+    fn model() -> Model {
+        let obs = (0..40).map(|i| (i % 4, (i % 7) as f64 + 3.0 * (i % 4) as f64));
+        let stats = GroupStats::from_observations(4, obs).unwrap();
+        let prior = HierPrior {
+            mu0: 5.0,
+            tau0: 0.01,
+            a: 1.0,
+            b: 1.0,
+            alpha: 1.0,
+            beta: 1.0,
+        };
+        Model::new(stats, prior).unwrap()
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            sampler: SamplerKind::Gibbs,
+            chains: 3,
+            iter: 50,
+            warmup: 10,
+            thin: 3,
+            seed: 99,
+        }
+    }
+
+    fn run(threads: usize, settings: &Settings) -> Result<Vec<Vec<f64>>, Error> {
+        let m = model();
+        let len = settings.output_len(4)?;
+        let mut bufs = vec![vec![0.0; len]; settings.chains];
+        run_chains(
+            &m,
+            settings,
+            threads,
+            bufs.iter_mut().map(|b| b.as_mut_slice()).collect(),
+            |_| false,
+        )?;
+        Ok(bufs)
+    }
+
+    #[test]
+    fn draws_do_not_depend_on_threads() {
+        let s = settings();
+        let one = run(1, &s).unwrap();
+        assert_eq!(one, run(2, &s).unwrap());
+        assert_eq!(one, run(8, &s).unwrap());
+        assert_ne!(one[0], one[1], "chains must differ");
+        assert_ne!(one, run(1, &Settings { seed: 100, ..s }).unwrap());
+    }
+
+    #[test]
+    fn thinning_keeps_the_first_post_warmup_draw() {
+        let s = settings();
+        assert_eq!(s.n_kept(), 14); // iterations 11, 14, ..., 50
+        let thin1 = Settings { thin: 1, ..s };
+        let all = run(1, &thin1).unwrap();
+        let thinned = run(1, &s).unwrap();
+        let n_all = thin1.n_kept();
+        for j in 0..State::n_reported(4) {
+            for r in 0..s.n_kept() {
+                assert_eq!(thinned[0][j * s.n_kept() + r], all[0][j * n_all + 3 * r]);
+            }
+        }
+    }
+
+    #[test]
+    fn monitor_stops_the_run() {
+        let m = model();
+        let s = Settings {
+            iter: usize::MAX / 2,
+            ..settings()
+        };
+        let mut bufs = vec![Vec::new(); s.chains];
+        // Buffers of the wrong size are refused before any work.
+        let refused = run_chains(
+            &m,
+            &s,
+            2,
+            bufs.iter_mut().map(|b| b.as_mut_slice()).collect(),
+            |_| false,
+        );
+        assert!(matches!(refused, Err(Error::InvalidSettings(_))));
+
+        let s = Settings {
+            iter: 200_000_000,
+            warmup: 199_999_999,
+            ..settings()
+        };
+        let mut bufs = vec![vec![0.0; s.output_len(4).unwrap()]; s.chains];
+        let mut calls = 0;
+        let started = std::time::Instant::now();
+        let result = run_chains(
+            &m,
+            &s,
+            2,
+            bufs.iter_mut().map(|b| b.as_mut_slice()).collect(),
+            |_| {
+                calls += 1;
+                calls > 2
+            },
+        );
+        assert_eq!(result, Err(Error::Interrupted));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn bad_settings_are_errors() {
+        for s in [
+            Settings {
+                chains: 0,
+                ..settings()
+            },
+            Settings {
+                warmup: 50,
+                ..settings()
+            },
+            Settings {
+                thin: 0,
+                ..settings()
+            },
+        ] {
+            assert!(matches!(run(1, &s), Err(Error::InvalidSettings(_))));
+        }
+    }
+}

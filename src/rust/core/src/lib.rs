@@ -1,0 +1,26 @@
+//! Samplers for Bayesian hierarchical normal models, with no R types.
+//!
+//! The raw observations are reduced once to per-group sufficient statistics
+//! ([`GroupStats`]); every sweep afterwards costs O(K) in the number of groups.
+//! Each chain owns one [`rand_pcg::Pcg64`] stream derived from a single
+//! 64-bit seed and the chain's index, so the draws do not depend on how many
+//! threads run the chains ([`run_chains`]).
+//!
+//! Notation follows the lecture: `G(shape, rate)` is a Gamma distribution with
+//! density proportional to `x^(shape-1) exp(-rate x)`, and `N(m, 1/p)` a normal
+//! with mean `m` and precision `p`. Precisions are sampled; standard
+//! deviations are reported.
+
+mod chains;
+mod error;
+mod gibbs;
+mod prior;
+mod random;
+mod stats;
+
+pub use chains::{ChainOutput, Settings, run_chains};
+pub use error::Error;
+pub use gibbs::{Model, SamplerKind, State};
+pub use prior::HierPrior;
+pub use random::{GammaRate, chain_rng};
+pub use stats::GroupStats;

@@ -1,0 +1,136 @@
+use crate::Error;
+
+/// Per-group sufficient statistics of a grouped normal sample: for group `k`,
+/// the count `n_k`, the mean `ybar_k` and the within sum of squares
+/// `S_k = sum_i (y_ik - ybar_k)^2`.
+///
+/// Computed in one pass by Welford's update, which stays accurate when the
+/// values share a large offset (e.g. `1e9 + noise`), where
+/// `sum(y^2) - n ybar^2` would cancel to noise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupStats {
+    n: Vec<f64>,
+    ybar: Vec<f64>,
+    ss: Vec<f64>,
+}
+
+impl GroupStats {
+    /// Reduces `(group, y)` pairs, with groups numbered `0..n_groups`.
+    /// Fails on a non-finite `y`, a group index out of range, or a group
+    /// with no observation.
+    pub fn from_observations<I>(n_groups: usize, observations: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = (usize, f64)>,
+    {
+        if n_groups == 0 {
+            return Err(Error::InvalidData("there are no groups".into()));
+        }
+        let mut n = vec![0.0; n_groups];
+        let mut ybar = vec![0.0; n_groups];
+        let mut ss = vec![0.0; n_groups];
+        for (row, (k, y)) in observations.into_iter().enumerate() {
+            if k >= n_groups {
+                return Err(Error::InvalidData(format!(
+                    "row {}: group index out of range",
+                    row + 1
+                )));
+            }
+            if !y.is_finite() {
+                return Err(Error::InvalidData(format!(
+                    "row {}: response is not finite",
+                    row + 1
+                )));
+            }
+            n[k] += 1.0;
+            let delta = y - ybar[k];
+            ybar[k] += delta / n[k];
+            ss[k] += delta * (y - ybar[k]);
+        }
+        if let Some(k) = n.iter().position(|&nk| nk == 0.0) {
+            return Err(Error::InvalidData(format!(
+                "group {} has no observations",
+                k + 1
+            )));
+        }
+        Ok(Self { n, ybar, ss })
+    }
+
+    /// Number of groups, K.
+    pub fn n_groups(&self) -> usize {
+        self.n.len()
+    }
+
+    /// Number of observations, N.
+    pub fn n_total(&self) -> f64 {
+        self.n.iter().sum()
+    }
+
+    /// Group sizes `n_k`.
+    pub fn n(&self) -> &[f64] {
+        &self.n
+    }
+
+    /// Group means `ybar_k`.
+    pub fn ybar(&self) -> &[f64] {
+        &self.ybar
+    }
+
+    /// Within-group sums of squares `S_k`.
+    pub fn ss(&self) -> &[f64] {
+        &self.ss
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(y: &[f64]) -> (f64, f64) {
+        let m = y.iter().sum::<f64>() / y.len() as f64;
+        (m, y.iter().map(|v| (v - m).powi(2)).sum())
+    }
+
+    #[test]
+    fn matches_two_pass_on_small_data() {
+        let y = [1.0, 2.0, 4.0, 10.0, 12.0];
+        let g = [0, 0, 0, 1, 1];
+        let s = GroupStats::from_observations(2, g.into_iter().zip(y)).unwrap();
+        assert_eq!(s.n(), &[3.0, 2.0]);
+        let (m0, s0) = naive(&y[..3]);
+        let (m1, s1) = naive(&y[3..]);
+        assert!((s.ybar()[0] - m0).abs() < 1e-12 && (s.ss()[0] - s0).abs() < 1e-12);
+        assert!((s.ybar()[1] - m1).abs() < 1e-12 && (s.ss()[1] - s1).abs() < 1e-12);
+        assert_eq!(s.n_total(), 5.0);
+    }
+
+    #[test]
+    fn stable_with_a_large_offset() {
+        // Deviations with known mean 0 and sum of squares; shifted by 1e9 the
+        // textbook formula sum(y^2) - n ybar^2 loses every digit.
+        let dev = [-1.5, 0.25, 0.75, 0.5, -0.25, 0.25];
+        let exact_ss: f64 = dev.iter().map(|d| d * d).sum();
+        let y: Vec<f64> = dev.iter().map(|d| 1e9 + d).collect();
+        let s = GroupStats::from_observations(1, y.iter().map(|&v| (0, v))).unwrap();
+        assert!((s.ybar()[0] - 1e9).abs() < 1e-6);
+        assert!(
+            (s.ss()[0] - exact_ss).abs() < 1e-6 * exact_ss,
+            "{}",
+            s.ss()[0]
+        );
+        let textbook = y.iter().map(|v| v * v).sum::<f64>() - 6.0 * (1e9f64).powi(2);
+        assert!(
+            (textbook - exact_ss).abs() > 1.0,
+            "the test data must defeat the naive formula"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let empty_group = GroupStats::from_observations(3, [(0, 1.0), (2, 1.0)]);
+        assert!(empty_group.unwrap_err().to_string().contains("group 2"));
+        assert!(GroupStats::from_observations(1, [(1, 1.0)]).is_err());
+        assert!(GroupStats::from_observations(1, [(0, f64::NAN)]).is_err());
+        assert!(GroupStats::from_observations(1, [(0, f64::INFINITY)]).is_err());
+        assert!(GroupStats::from_observations(0, std::iter::empty()).is_err());
+    }
+}

@@ -1,0 +1,160 @@
+//! extendr bindings: converts R vectors into `hiermod_core` inputs and the
+//! core's outputs into R matrices. No sampling maths lives here.
+//!
+//! Errors come back to R as a `error` string in the returned list, never as
+//! an R error raised from Rust: the R layer raises a classed condition, and
+//! a user's text (a group label with `%`) never reaches a C format string.
+
+use std::ffi::{c_int, c_void};
+
+use extendr_api::prelude::*;
+use hiermod_core::{GroupStats, HierPrior, Model, SamplerKind, Settings, State, run_chains};
+
+unsafe extern "C" {
+    fn R_ToplevelExec(fun: Option<unsafe extern "C" fn(*mut c_void)>, data: *mut c_void) -> c_int;
+    fn R_CheckUserInterrupt();
+}
+
+unsafe extern "C" fn check_interrupt(_data: *mut c_void) {
+    // SAFETY: called on R's main thread inside R_ToplevelExec, which catches
+    // the long jump an interrupt causes.
+    unsafe { R_CheckUserInterrupt() }
+}
+
+/// True when the user pressed Esc / Ctrl-C. Must run on R's main thread.
+fn user_interrupted() -> bool {
+    // SAFETY: R_ToplevelExec is R's documented way to run code that may long
+    // jump; it returns FALSE (0) when it did.
+    unsafe { R_ToplevelExec(Some(check_interrupt), std::ptr::null_mut()) == 0 }
+}
+
+fn failure(message: String) -> List {
+    List::from_names_and_values(["error"], [r!(message)]).unwrap_or_default()
+}
+
+fn count(value: i32, name: &str) -> std::result::Result<usize, String> {
+    usize::try_from(value).map_err(|_| format!("{name} must not be negative"))
+}
+
+/// A seed arrives as a double holding a whole number in [0, 2^53).
+fn seed_from_double(seed: f64) -> std::result::Result<u64, String> {
+    if seed.is_finite() && seed >= 0.0 && seed < 9_007_199_254_740_992.0 && seed.fract() == 0.0 {
+        Ok(seed as u64)
+    } else {
+        Err("seed must be a whole number in [0, 2^53)".into())
+    }
+}
+
+/// Sample the two-level model. `group` holds 1-based group codes.
+/// Returns `list(draws = <one matrix per chain>, inits = <chains x (3 + K)>,
+/// n, ybar, ss)`, or `list(error = <message>)`, or
+/// `list(interrupted = TRUE)`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+#[allow(clippy::too_many_arguments)]
+fn hm_sample_two_level(
+    y: Robj,
+    group: Robj,
+    n_groups: i32,
+    prior: Robj,
+    sampler: &str,
+    chains: i32,
+    iter: i32,
+    warmup: i32,
+    thin: i32,
+    seed: f64,
+    threads: i32,
+) -> List {
+    match sample_two_level(
+        &y, &group, n_groups, &prior, sampler, chains, iter, warmup, thin, seed, threads,
+    ) {
+        Ok(list) => list,
+        Err(message) => failure(message),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sample_two_level(
+    y: &Robj,
+    group: &Robj,
+    n_groups: i32,
+    prior: &Robj,
+    sampler: &str,
+    chains: i32,
+    iter: i32,
+    warmup: i32,
+    thin: i32,
+    seed: f64,
+    threads: i32,
+) -> std::result::Result<List, String> {
+    let y = y.as_real_slice().ok_or("y must be a double vector")?;
+    let group = group.as_integer_slice().ok_or("group must be an integer vector")?;
+    if y.len() != group.len() {
+        return Err("y and group must have the same length".into());
+    }
+    let prior = match prior.as_real_slice() {
+        Some(&[mu0, tau0, a, b, alpha, beta]) => HierPrior {
+            mu0,
+            tau0,
+            a,
+            b,
+            alpha,
+            beta,
+        },
+        _ => return Err("prior must be a double vector of length 6".into()),
+    };
+    let n_groups = count(n_groups, "n_groups")?;
+    // Codes below 1 (or NA) map past the last group, which the core rejects.
+    let observations = group
+        .iter()
+        .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX))
+        .zip(y.iter().copied());
+    let stats = GroupStats::from_observations(n_groups, observations).map_err(|e| e.to_string())?;
+    let settings = Settings {
+        sampler: SamplerKind::from_name(sampler).map_err(|e| e.to_string())?,
+        chains: count(chains, "chains")?,
+        iter: count(iter, "iter")?,
+        warmup: count(warmup, "warmup")?,
+        thin: count(thin, "thin")?,
+        seed: seed_from_double(seed)?,
+    };
+    let model = Model::new(stats, prior).map_err(|e| e.to_string())?;
+    let n_kept = settings.output_len(n_groups).map_err(|e| e.to_string())? / State::n_reported(n_groups);
+    let width = State::n_reported(n_groups);
+
+    // The R matrices are allocated here, on R's thread; the workers only
+    // write into their memory.
+    let mut draws: Vec<RMatrix<f64>> = (0..settings.chains)
+        .map(|_| RMatrix::new(n_kept, width))
+        .collect();
+    let outputs: Vec<&mut [f64]> = draws.iter_mut().map(|m| m.data_mut()).collect();
+    let result = run_chains(&model, &settings, count(threads, "threads")?, outputs, |_| {
+        user_interrupted()
+    });
+    let inits = match result {
+        Ok(outputs) => outputs,
+        Err(hiermod_core::Error::Interrupted) => {
+            return Ok(List::from_names_and_values(["interrupted"], [r!(true)]).unwrap_or_default());
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let init_matrix = RMatrix::new_matrix(settings.chains, width, |c, j| inits[c].init[j]);
+    let stats = model.stats();
+    List::from_names_and_values(
+        ["draws", "inits", "n", "ybar", "ss"],
+        [
+            List::from_values(draws).into_robj(),
+            init_matrix.into_robj(),
+            r!(stats.n()),
+            r!(stats.ybar()),
+            r!(stats.ss()),
+        ],
+    )
+    .map_err(|e| e.to_string())
+}
+
+extendr_module! {
+    mod hiermod;
+    fn hm_sample_two_level;
+}
