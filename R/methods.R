@@ -105,14 +105,20 @@ posterior_table <- function(x, pars) {
 #'
 #' @param x A `hiermod_fit`.
 #' @param pars Names of the parameters to plot.
-#' @param ... Passed to [coda::plot.mcmc()] (e.g. `ask`, `smooth`).
+#' @param ask Ask before each new page of plots, as coda does: by default
+#'   when the device is interactive.
+#' @param ... Passed to [coda::plot.mcmc()] (e.g. `smooth`, `trace`,
+#'   `density`).
 #' @return The plotted draws (an [coda::mcmc.list]), invisibly.
 #' @examples
 #' f <- fit(mathscore ~ school, schools, chains = 2, iter = 1000, seed = 1)
 #' plot(f)
 #' plot(f, pars = c("theta[1]", "theta[2]"))
+#' @importFrom graphics plot
+#' @importFrom grDevices dev.interactive
 #' @export
-plot.hiermod_fit <- function(x, pars = c("mu", "sd_w", "sd_b"), ...) {
+plot.hiermod_fit <- function(x, pars = c("mu", "sd_w", "sd_b"),
+                             ask = dev.interactive(), ...) {
   if (!is.character(pars) || length(pars) == 0L) {
     hm_abort("pars", "must be a character vector of parameter names.")
   }
@@ -122,6 +128,6 @@ plot.hiermod_fit <- function(x, pars = c("mu", "sd_w", "sd_b"), ...) {
              paste(unknown, collapse = ", "), ".")
   }
   draws <- x[, pars, drop = FALSE]
-  plot(draws, ...)
+  plot(draws, ask = ask, ...)
   invisible(draws)
 }

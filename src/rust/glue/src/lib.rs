@@ -38,7 +38,7 @@ fn count(value: i32, name: &str) -> std::result::Result<usize, String> {
 
 /// A seed arrives as a double holding a whole number in [0, 2^53).
 fn seed_from_double(seed: f64) -> std::result::Result<u64, String> {
-    if seed.is_finite() && seed >= 0.0 && seed < 9_007_199_254_740_992.0 && seed.fract() == 0.0 {
+    if (0.0..9_007_199_254_740_992.0).contains(&seed) && seed.fract() == 0.0 {
         Ok(seed as u64)
     } else {
         Err("seed must be a whole number in [0, 2^53)".into())
@@ -89,7 +89,9 @@ fn sample_two_level(
     threads: i32,
 ) -> std::result::Result<List, String> {
     let y = y.as_real_slice().ok_or("y must be a double vector")?;
-    let group = group.as_integer_slice().ok_or("group must be an integer vector")?;
+    let group = group
+        .as_integer_slice()
+        .ok_or("group must be an integer vector")?;
     if y.len() != group.len() {
         return Err("y and group must have the same length".into());
     }
@@ -120,7 +122,8 @@ fn sample_two_level(
         seed: seed_from_double(seed)?,
     };
     let model = Model::new(stats, prior).map_err(|e| e.to_string())?;
-    let n_kept = settings.output_len(n_groups).map_err(|e| e.to_string())? / State::n_reported(n_groups);
+    settings.output_len(n_groups).map_err(|e| e.to_string())?;
+    let n_kept = settings.n_kept();
     let width = State::n_reported(n_groups);
 
     // The R matrices are allocated here, on R's thread; the workers only
@@ -129,9 +132,13 @@ fn sample_two_level(
         .map(|_| RMatrix::new(n_kept, width))
         .collect();
     let outputs: Vec<&mut [f64]> = draws.iter_mut().map(|m| m.data_mut()).collect();
-    let result = run_chains(&model, &settings, count(threads, "threads")?, outputs, |_| {
-        user_interrupted()
-    });
+    let result = run_chains(
+        &model,
+        &settings,
+        count(threads, "threads")?,
+        outputs,
+        |_| user_interrupted(),
+    );
     let inits = match result {
         Ok(outputs) => outputs,
         Err(hiermod_core::Error::Interrupted) => {

@@ -1,0 +1,45 @@
+# The README's two commands: `make demo` and `make test`.
+PKG      := hiermod
+VERSION  := $(shell sed -n 's/^Version: *//p' DESCRIPTION)
+TARBALL  := $(PKG)_$(VERSION).tar.gz
+BUILDDIR := check
+MANIFEST := src/rust/Cargo.toml
+export PATH := $(PATH):$(HOME)/.cargo/bin
+
+.PHONY: deps rust-test build install check demo test wrappers docs clean
+
+deps:
+	bash dev/install-deps.sh
+
+rust-test: deps
+	cargo fmt --manifest-path $(MANIFEST) --all -- --check
+	cargo clippy --manifest-path $(MANIFEST) --workspace --all-targets --locked -- -D warnings
+	cargo test --manifest-path $(MANIFEST) -p hiermod-core --release --locked
+
+build: deps
+	rm -rf $(BUILDDIR) && mkdir -p $(BUILDDIR)
+	cd $(BUILDDIR) && R CMD build ..
+
+install: build
+	R CMD INSTALL $(BUILDDIR)/$(TARBALL)
+
+check: build
+	bash dev/check.sh $(BUILDDIR) $(TARBALL)
+
+demo: install
+	Rscript dev/demo.R
+
+test: rust-test check
+
+# After changing the Rust functions R calls: regenerate their R wrappers and
+# the documentation, then reinstall.
+wrappers: install
+	Rscript dev/wrappers.R
+	Rscript -e 'roxygen2::roxygenise(load_code = "installed")'
+	$(MAKE) install
+
+docs: install
+	Rscript -e 'roxygen2::roxygenise(load_code = "installed")'
+
+clean:
+	rm -rf $(BUILDDIR) demo-output src/rust/target src/*.o src/*.so

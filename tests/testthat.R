@@ -1,0 +1,4 @@
+library(testthat)
+library(hiermod)
+
+test_check("hiermod")

@@ -1,0 +1,85 @@
+# Each bad input must give a hiermod_error naming the argument at fault.
+expect_hm_error <- function(expr, arg, pattern = NULL) {
+  err <- expect_error(expr, class = "hiermod_error")
+  expect_identical(err$arg, arg)
+  expect_match(conditionMessage(err), paste0("`", arg, "`"), fixed = TRUE)
+  if (!is.null(pattern)) expect_match(conditionMessage(err), pattern)
+  invisible(err)
+}
+
+d <- data.frame(y = c(1, 2, 3, 4, 5, 7), g = rep(c("a", "b"), each = 3))
+
+test_that("bad responses are refused", {
+  expect_hm_error(fit(g ~ y, d), "formula", "must be numeric")
+  expect_hm_error(fit(nope ~ g, d), "formula", "`nope`.*not found")
+  expect_hm_error(fit(~ g, d), "formula", "two-sided")
+  expect_hm_error(fit("y ~ g", d), "formula", "two-sided")
+  for (bad in list(NA, NaN, Inf, -Inf)) {
+    dd <- d
+    dd$y[4] <- bad
+    expect_hm_error(fit(y ~ g, dd), "formula", "row 4")
+  }
+  dd <- d
+  dd$y <- dd$y > 3
+  expect_hm_error(fit(y ~ g, dd), "formula", "numeric")
+  expect_hm_error(fit(y ~ g, d[0, ]), "data", "no rows")
+  expect_hm_error(fit(y ~ g, "not data"), "data")
+})
+
+test_that("bad groups are refused", {
+  dd <- d
+  dd$g[2] <- NA
+  expect_hm_error(fit(y ~ g, dd), "formula", "missing.*row 2")
+  dd$g <- c(1, 1, 2, 2, NaN, 2)
+  expect_hm_error(fit(y ~ g, dd), "formula", "row 5")
+  expect_hm_error(fit(y ~ g, transform(d, g = "one")), "formula", "at least 2 groups")
+  dd <- d
+  dd$g <- factor(dd$g, levels = c("a", "b", "unused"))
+  expect_hm_error(fit(y ~ g, dd), "formula", "no rows.*unused")
+  dd$g <- as.Date("2020-01-01") + 1:6
+  expect_hm_error(fit(y ~ g, dd), "formula", "must be a factor")
+  expect_hm_error(fit(y ~ g + x, d), "formula", "single grouping variable")
+  expect_hm_error(fit(y ~ (1 | a/g), d), "formula", "not supported")
+  expect_hm_error(fit(y ~ (x | g), d), "formula", "group intercepts")
+  expect_hm_error(fit(y ~ 1, d), "formula", "y ~ 1")
+})
+
+test_that("bad priors are refused", {
+  expect_hm_error(hier_prior(tau0 = 0), "tau0", "positive")
+  expect_hm_error(hier_prior(a = -1), "a", "positive")
+  expect_hm_error(hier_prior(b = NA), "b")
+  expect_hm_error(hier_prior(alpha = Inf), "alpha")
+  expect_hm_error(hier_prior(beta = "1"), "beta")
+  expect_hm_error(hier_prior(mu0 = c(1, 2)), "mu0")
+  expect_hm_error(fit(y ~ g, d, prior = list(mu0 = 1)), "prior", "hier_prior")
+  flat <- transform(d, y = 5)
+  expect_hm_error(fit(y ~ g, flat), "prior", "no variance")
+  # with every data-scaled value given, constant data are fine
+  given <- hier_prior(mu0 = 0, tau0 = 1, b = 1, beta = 1)
+  expect_s3_class(fit(y ~ g, flat, prior = given, iter = 20, seed = 1,
+                      chains = 1), "hiermod_fit")
+})
+
+test_that("bad run settings are refused", {
+  expect_hm_error(fit(y ~ g, d, chains = 0), "chains")
+  expect_hm_error(fit(y ~ g, d, chains = 1.5), "chains", "whole")
+  expect_hm_error(fit(y ~ g, d, chains = NA), "chains")
+  expect_hm_error(fit(y ~ g, d, iter = 0), "iter")
+  expect_hm_error(fit(y ~ g, d, iter = "10"), "iter")
+  expect_hm_error(fit(y ~ g, d, iter = 100, warmup = 100), "warmup", "smaller")
+  expect_hm_error(fit(y ~ g, d, warmup = -1), "warmup")
+  expect_hm_error(fit(y ~ g, d, thin = 0), "thin")
+  expect_hm_error(fit(y ~ g, d, thin = 2.5), "thin")
+  expect_hm_error(fit(y ~ g, d, cores = 0), "cores")
+  expect_hm_error(fit(y ~ g, d, seed = -1), "seed")
+  expect_hm_error(fit(y ~ g, d, seed = 1.5), "seed")
+  expect_hm_error(fit(y ~ g, d, seed = 2^53), "seed")
+  expect_hm_error(fit(y ~ g, d, seed = c(1, 2)), "seed")
+  expect_hm_error(fit(y ~ g, d, sampler = "nuts"), "sampler")
+  expect_hm_error(fit(y ~ g, d, iter = 2e9, warmup = 0), "iter", "thin")
+})
+
+test_that("accessors refuse what is not a fit", {
+  expect_hm_error(fit_info(list()), "x")
+  expect_hm_error(group_stats(coda::mcmc.list(coda::mcmc(1:3))), "x")
+})

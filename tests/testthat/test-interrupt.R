@@ -1,0 +1,36 @@
+test_that("an interrupt stops a long run quickly and R survives", {
+  skip_on_cran()
+  skip_on_os("windows")
+  script <- tempfile(fileext = ".R")
+  out <- tempfile()
+  writeLines(c(
+    "library(hiermod)",
+    "cat('started\\n')",
+    "r <- tryCatch(fit(mathscore ~ school, schools, chains = 2,",
+    "  iter = 2e9, warmup = 2e9 - 1, seed = 1), interrupt = function(e) e)",
+    "cat('caught', class(r)[1], '\\n')",
+    "cat('alive', 1 + 1, '\\n')"
+  ), script)
+  rscript <- file.path(R.home("bin"), "Rscript")
+  libs <- paste(.libPaths(), collapse = .Platform$path.sep)
+  pid <- as.integer(system(sprintf(
+    "R_LIBS=%s %s --vanilla %s > %s 2>&1 & echo $!",
+    shQuote(libs), shQuote(rscript), shQuote(script), shQuote(out)
+  ), intern = TRUE))
+  wait_for <- function(pattern, seconds) {
+    deadline <- Sys.time() + seconds
+    while (Sys.time() < deadline) {
+      if (any(grepl(pattern, readLines(out, warn = FALSE)))) return(TRUE)
+      Sys.sleep(0.05)
+    }
+    FALSE
+  }
+  expect_true(wait_for("started", 30))
+  Sys.sleep(1) # let the chains run
+  tools::pskill(pid, tools::SIGINT)
+  sent <- Sys.time()
+  expect_true(wait_for("alive 2", 10))
+  expect_lt(as.numeric(Sys.time() - sent, units = "secs"), 2)
+  expect_true(any(grepl("caught hiermod_interrupt", readLines(out))))
+  tools::pskill(pid, tools::SIGKILL)
+})
