@@ -6,7 +6,7 @@ BUILDDIR := check
 MANIFEST := src/rust/Cargo.toml
 export PATH := $(PATH):$(HOME)/.cargo/bin
 
-.PHONY: deps rust-test build install check demo test wrappers docs clean
+.PHONY: deps rust-test build install install-code check demo test wrappers docs clean
 
 deps:
 	bash dev/install-deps.sh
@@ -31,15 +31,21 @@ demo: install
 
 test: rust-test check
 
+# Installs without building the vignettes, which may need what is being
+# regenerated.
+install-code: deps
+	rm -rf $(BUILDDIR) && mkdir -p $(BUILDDIR)
+	cd $(BUILDDIR) && R CMD build --no-build-vignettes .. && R CMD INSTALL $(TARBALL)
+
 # After changing the Rust functions R calls: regenerate their R wrappers and
 # the documentation, then reinstall.
-wrappers: install
+wrappers: install-code
 	Rscript dev/wrappers.R
-	Rscript -e 'roxygen2::roxygenise(load_code = "installed")'
-	$(MAKE) install
+	$(MAKE) docs
 
-docs: install
+docs: install-code
 	Rscript -e 'roxygen2::roxygenise(load_code = "installed")'
+	$(MAKE) install-code
 
 clean:
 	rm -rf $(BUILDDIR) demo-output src/rust/target src/*.o src/*.so

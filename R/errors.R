@@ -32,3 +32,14 @@ describe <- function(x) {
   }
   paste0(class(x)[1L], " ", format(x))
 }
+
+# One of `choices`, the first if `x` is the whole vector (like match.arg(),
+# but with a hiermod_error and no partial matching).
+check_choice <- function(x, arg, choices) {
+  if (identical(x, choices)) return(choices[1L])
+  if (!is.character(x) || length(x) != 1L || !x %in% choices) {
+    hm_abort(arg, "must be one of ", paste0("\"", choices, "\"", collapse = ", "),
+             ", not ", describe(x), ".")
+  }
+  x
+}

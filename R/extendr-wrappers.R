@@ -6,6 +6,6 @@
 #' `list(interrupted = TRUE)`.
 #' @keywords internal
 #' @noRd
-hm_sample_two_level <- function(y, group, n_groups, prior, sampler, chains, iter, warmup, thin, seed, threads) .Call(wrap__hm_sample_two_level, y, group, n_groups, prior, sampler, chains, iter, warmup, thin, seed, threads)
+hm_sample_two_level <- function(y, group, n_groups, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups) .Call(wrap__hm_sample_two_level, y, group, n_groups, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups)
 
 

@@ -30,12 +30,25 @@
 #' @param cores Number of threads that run the chains (at most `chains` are
 #'   used). Defaults to `getOption("hiermod.cores", 2)`. The draws do not
 #'   depend on it: chain `c` always uses its own random stream.
-#' @param sampler The transition kernel: `"gibbs"`, the lecture's centred
-#'   Gibbs sweep.
+#' @param sampler The transition kernel; all three sample the same posterior
+#'   and differ only in how fast they mix:
+#'   * `"collapsed"` (default): the between-group precision \eqn{\tau_b} is
+#'     drawn by a slice step with \eqn{\mu} and \eqn{\theta} integrated out
+#'     (its slice width is tuned during warm-up, then frozen), then
+#'     \eqn{\mu}, \eqn{\theta} and \eqn{\tau_w} exactly from their
+#'     conditionals. Mixes well whether the between-group signal is strong or
+#'     weak.
+#'   * `"asis"`: ancillarity-sufficiency interweaving (Yu and Meng 2011) of
+#'     the centred and non-centred parameterisations.
+#'   * `"gibbs"`: the lecture's centred Gibbs sweep; mixes slowly when groups
+#'     are small or the between-group spread is small.
+#' @param keep `"all"` stores every parameter; `"global"` only `mu`, `sd_b`
+#'   and `sd_w`, so that memory does not grow with the number of groups.
 #'
 #' @return A `hiermod_fit`: a [coda::mcmc.list] with one [coda::mcmc] matrix
 #'   per chain, columns `mu`, `sd_b` (\eqn{1/\sqrt{\tau_b}}), `sd_w`
-#'   (\eqn{1/\sqrt{\tau_w}}) and `theta[<group>]` for each group, and
+#'   (\eqn{1/\sqrt{\tau_w}}) and (unless `keep = "global"`)
+#'   `theta[<group>]` for each group, and
 #'   iteration labels `warmup + 1, warmup + 1 + thin, ...`. Every coda
 #'   function accepts it as it is. It also carries the call, the data's
 #'   sufficient statistics ([group_stats()]), the prior actually used, the
@@ -43,6 +56,10 @@
 #'
 #' @section Errors: Invalid arguments raise an error of class
 #'   `hiermod_error` whose message names the argument.
+#' @section Memory: The draws take `8 * chains * ceiling((iter - warmup) /
+#'   thin) * (3 + K)` bytes for K groups (`3` instead of `3 + K` with
+#'   `keep = "global"`); the sampler itself needs O(K) memory per chain. The
+#'   data are read once to compute the per-group statistics.
 #' @section Interrupting: Esc or Ctrl-C stops the chains within a fraction
 #'   of a second and raises an error of class `hiermod_interrupt`.
 #'
@@ -55,7 +72,9 @@
 #' @export
 fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
                 iter = 2000, warmup = floor(iter / 2), thin = 1, seed = NULL,
-                cores = getOption("hiermod.cores", 2L), sampler = "gibbs") {
+                cores = getOption("hiermod.cores", 2L),
+                sampler = c("collapsed", "asis", "gibbs"),
+                keep = c("all", "global")) {
   call <- match.call()
   terms <- parse_hier_formula(formula)
   y <- eval_variable(terms$response, data, formula, "response")
@@ -73,15 +92,15 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
   }
   thin <- check_count(thin, "thin", 1L)
   cores <- check_count(cores, "cores", 1L, 1024L)
-  if (!is.character(sampler) || length(sampler) != 1L ||
-      !sampler %in% "gibbs") {
-    hm_abort("sampler", "must be \"gibbs\", not ", describe(sampler), ".")
-  }
+  sampler <- check_choice(sampler, "sampler", c("collapsed", "asis", "gibbs"))
+  keep <- check_choice(keep, "keep", c("all", "global"))
+  keep_groups <- keep == "all"
   seed <- resolve_seed(seed)
   n_groups <- length(grouping$labels)
   n_kept <- (iter - warmup + thin - 1L) %/% thin
-  if (as.double(n_kept) * (n_groups + 3) > .Machine$integer.max) {
-    hm_abort("iter", "keeps ", n_kept, " draws of ", n_groups + 3,
+  width <- if (keep_groups) n_groups + 3 else 3
+  if (as.double(n_kept) * width > .Machine$integer.max) {
+    hm_abort("iter", "keeps ", n_kept, " draws of ", width,
              " values per chain, more than one R matrix holds; increase ",
              "`thin` or lower `iter`.")
   }
@@ -90,7 +109,7 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
   out <- hm_sample_two_level(
     as.double(y), grouping$codes, n_groups,
     unlist(prior[c("mu0", "tau0", "a", "b", "alpha", "beta")]),
-    sampler, chains, iter, warmup, thin, seed, cores
+    sampler, chains, iter, warmup, thin, seed, cores, keep_groups
   )
   elapsed <- proc.time()[["elapsed"]] - started
   if (isTRUE(out$interrupted)) {
@@ -106,7 +125,7 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
 
   pars <- c("mu", "sd_b", "sd_w", paste0("theta[", grouping$labels, "]"))
   draws <- lapply(out$draws, function(m) {
-    colnames(m) <- pars
+    colnames(m) <- pars[seq_len(ncol(m))]
     coda::mcmc(m, start = warmup + 1L, thin = thin)
   })
   result <- coda::mcmc.list(draws)
@@ -124,7 +143,7 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
     seed = seed,
     sampler = sampler,
     settings = list(chains = chains, iter = iter, warmup = warmup,
-                    thin = thin, cores = cores),
+                    thin = thin, cores = cores, keep = keep),
     inits = inits,
     elapsed = elapsed
   )

@@ -77,11 +77,15 @@ print.hiermod_fit <- function(x, digits = 3, ...) {
       s$thin, "); sampler \"", meta$sampler, "\"; seed ",
       format(meta$seed, scientific = FALSE), "\n\n", sep = "")
   print(posterior_table(x, global_pars), digits = digits)
-  theta_mean <- colMeans(as.matrix(x[, -seq_along(global_pars), drop = FALSE]))
-  cat("\ntheta: ", length(theta_mean), " group means; posterior means from ",
-      format(min(theta_mean), digits = digits), " to ",
-      format(max(theta_mean), digits = digits),
-      " (columns \"theta[<group>]\"; see summary(), as.matrix())\n", sep = "")
+  if (coda::nvar(x) > length(global_pars)) {
+    theta_mean <- colMeans(as.matrix(x[, -seq_along(global_pars), drop = FALSE]))
+    cat("\ntheta: ", length(theta_mean), " group means; posterior means from ",
+        format(min(theta_mean), digits = digits), " to ",
+        format(max(theta_mean), digits = digits),
+        " (columns \"theta[<group>]\"; see summary(), as.matrix())\n", sep = "")
+  } else {
+    cat("\ntheta: not stored (keep = \"global\")\n")
+  }
   invisible(x)
 }
 

@@ -75,7 +75,9 @@ test_that("bad run settings are refused", {
   expect_hm_error(fit(y ~ g, d, seed = 1.5), "seed")
   expect_hm_error(fit(y ~ g, d, seed = 2^53), "seed")
   expect_hm_error(fit(y ~ g, d, seed = c(1, 2)), "seed")
-  expect_hm_error(fit(y ~ g, d, sampler = "nuts"), "sampler")
+  expect_hm_error(fit(y ~ g, d, sampler = "nuts"), "sampler", "collapsed")
+  expect_hm_error(fit(y ~ g, d, sampler = "gib"), "sampler")
+  expect_hm_error(fit(y ~ g, d, keep = "some"), "keep")
   expect_hm_error(fit(y ~ g, d, iter = 2e9, warmup = 0), "iter", "thin")
 })
 

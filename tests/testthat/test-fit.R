@@ -13,7 +13,7 @@ test_that("a fit is a coda mcmc.list with honest labels", {
   expect_identical(deparse(formula(f)), "mathscore ~ school")
   info <- fit_info(f)
   expect_identical(info$seed, 42)
-  expect_identical(info$sampler, "gibbs")
+  expect_identical(info$sampler, "collapsed")
   expect_identical(dim(info$inits), c(2L, 103L))
   expect_s3_class(info$prior, "hier_prior")
   stats <- group_stats(f)
@@ -24,18 +24,38 @@ test_that("a fit is a coda mcmc.list with honest labels", {
   expect_true(all(as.matrix(f)[, c("sd_b", "sd_w")] > 0))
 })
 
-test_that("Hoff's prior on schools reproduces the exact posterior means", {
-  f <- fit(mathscore ~ school, schools, prior = hoff_prior(), chains = 4,
-           iter = 6000, warmup = 1000, seed = 20261124, cores = 2)
-  expect_identical(coda::niter(f) * coda::nchain(f), 20000L)
-  pars <- c("mu", "sd_b", "sd_w")
-  m <- as.matrix(f[, pars])
-  mcse <- apply(m, 2, stats::sd) / sqrt(coda::effectiveSize(f[, pars]))
-  exact_mean <- c(mu = 48.128, sd_b = 4.966, sd_w = 9.208)
-  exact_sd <- c(mu = 0.541, sd_b = 0.433, sd_w = 0.150)
-  expect_true(all(abs(colMeans(m) - exact_mean) < 4 * mcse))
-  expect_equal(apply(m, 2, stats::sd), exact_sd, tolerance = 0.05)
-  expect_true(all(coda::gelman.diag(f[, pars])$psrf[, 1] < 1.01))
+for (sampler in c("collapsed", "asis", "gibbs")) {
+  test_that(paste0("Hoff's prior on schools: exact posterior means (", sampler, ")"), {
+    f <- fit(mathscore ~ school, schools, prior = hoff_prior(), chains = 4,
+             iter = 6000, warmup = 1000, seed = 20261124, cores = 2,
+             sampler = sampler)
+    expect_identical(fit_info(f)$sampler, sampler)
+    expect_identical(coda::niter(f) * coda::nchain(f), 20000L)
+    pars <- c("mu", "sd_b", "sd_w")
+    m <- as.matrix(f[, pars])
+    mcse <- apply(m, 2, stats::sd) / sqrt(coda::effectiveSize(f[, pars]))
+    exact_mean <- c(mu = 48.128, sd_b = 4.966, sd_w = 9.208)
+    exact_sd <- c(mu = 0.541, sd_b = 0.433, sd_w = 0.150)
+    expect_true(all(abs(colMeans(m) - exact_mean) < 4 * mcse))
+    expect_equal(apply(m, 2, stats::sd), exact_sd, tolerance = 0.05)
+    expect_true(all(coda::gelman.diag(f[, pars])$psrf[, 1] < 1.01))
+  })
+}
+
+test_that("the default sampler is the collapsed one and mixes well", {
+  f <- quick_fit(iter = 2000, chains = 2)
+  expect_identical(fit_info(f)$sampler, "collapsed")
+  ess <- coda::effectiveSize(f[, c("mu", "sd_b", "sd_w")]) / 2000
+  expect_true(all(ess > 0.6))
+})
+
+test_that("keep = 'global' stores mu, sd_b, sd_w only, with the same draws", {
+  all <- quick_fit()
+  global <- quick_fit(keep = "global")
+  expect_identical(coda::varnames(global), c("mu", "sd_b", "sd_w"))
+  expect_identical(values_of(global), values_of(all[, 1:3]))
+  expect_output(print(global), "not stored")
+  expect_identical(dim(fit_info(global)$inits), c(2L, 103L))
 })
 
 test_that("the same seed gives identical draws; set.seed() fixes seed = NULL", {

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use crate::{Error, Model, SamplerKind, State, chain_rng};
+use crate::{Error, Kernel, Model, SamplerKind, State, chain_rng};
 
 /// How long the calling thread waits between two calls of its monitor: short
 /// enough that an interrupt feels immediate, long enough to cost nothing.
@@ -22,6 +22,9 @@ pub struct Settings {
     /// Keep every `thin`-th iteration after warm-up, starting with the first.
     pub thin: usize,
     pub seed: u64,
+    /// Store theta as well as mu, sd_b, sd_w. Without theta the output is
+    /// 3 columns whatever K, for fits with very many groups.
+    pub keep_groups: bool,
 }
 
 impl Settings {
@@ -50,7 +53,7 @@ impl Settings {
     pub fn output_len(&self, n_groups: usize) -> Result<usize, Error> {
         self.validate()?;
         self.n_kept()
-            .checked_mul(State::n_reported(n_groups))
+            .checked_mul(State::n_reported(n_groups, self.keep_groups))
             .ok_or_else(|| Error::InvalidSettings("the draws would not fit in memory".into()))
     }
 }
@@ -163,9 +166,11 @@ fn run_one_chain(
 ) -> Result<ChainOutput, Error> {
     let mut rng = chain_rng(settings.seed, chain);
     let mut state = model.initial_state(&mut rng);
-    let width = State::n_reported(state.theta.len());
-    let mut init = vec![0.0; width];
+    let mut kernel = Kernel::new(settings.sampler);
+    let n_groups = state.theta.len();
+    let mut init = vec![0.0; State::n_reported(n_groups, true)];
     state.report(&mut init);
+    let width = State::n_reported(n_groups, settings.keep_groups);
 
     let n_kept = settings.n_kept();
     let mut row = vec![0.0; width];
@@ -174,7 +179,7 @@ fn run_one_chain(
         if stop.load(Ordering::Relaxed) {
             return Err(Error::Interrupted);
         }
-        model.sweep(settings.sampler, &mut state, &mut rng);
+        kernel.sweep(model, &mut state, &mut rng, it <= settings.warmup);
         if it > settings.warmup && (it - settings.warmup - 1) % settings.thin == 0 {
             state.report(&mut row);
             for (j, value) in row.iter().enumerate() {
@@ -215,6 +220,7 @@ mod tests {
             warmup: 10,
             thin: 3,
             seed: 99,
+            keep_groups: true,
         }
     }
 
@@ -232,14 +238,55 @@ mod tests {
         Ok(bufs)
     }
 
+    const SAMPLERS: [SamplerKind; 3] = [
+        SamplerKind::Gibbs,
+        SamplerKind::Collapsed,
+        SamplerKind::Asis,
+    ];
+
     #[test]
     fn draws_do_not_depend_on_threads() {
+        for sampler in SAMPLERS {
+            let s = Settings {
+                sampler,
+                ..settings()
+            };
+            let one = run(1, &s).unwrap();
+            assert_eq!(one, run(2, &s).unwrap());
+            assert_eq!(one, run(8, &s).unwrap());
+            assert_ne!(one[0], one[1], "chains must differ");
+            assert_ne!(one, run(1, &Settings { seed: 100, ..s }).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_chain_does_not_depend_on_the_other_chains() {
         let s = settings();
-        let one = run(1, &s).unwrap();
-        assert_eq!(one, run(2, &s).unwrap());
-        assert_eq!(one, run(8, &s).unwrap());
-        assert_ne!(one[0], one[1], "chains must differ");
-        assert_ne!(one, run(1, &Settings { seed: 100, ..s }).unwrap());
+        let three = run(2, &s).unwrap();
+        let one = run(1, &Settings { chains: 1, ..s }).unwrap();
+        assert_eq!(one[0], three[0]);
+    }
+
+    #[test]
+    fn keeping_only_global_parameters_stores_their_columns() {
+        for sampler in SAMPLERS {
+            let s = Settings {
+                sampler,
+                ..settings()
+            };
+            let all = run(2, &s).unwrap();
+            let global = run(
+                2,
+                &Settings {
+                    keep_groups: false,
+                    ..s
+                },
+            )
+            .unwrap();
+            let n = s.n_kept();
+            assert_eq!(global[0].len(), 3 * n);
+            assert_eq!(global[1][..], all[1][..3 * n]);
+        }
     }
 
     #[test]
@@ -250,7 +297,7 @@ mod tests {
         let all = run(1, &thin1).unwrap();
         let thinned = run(1, &s).unwrap();
         let n_all = thin1.n_kept();
-        for j in 0..State::n_reported(4) {
+        for j in 0..State::n_reported(4, true) {
             for r in 0..s.n_kept() {
                 assert_eq!(thinned[0][j * s.n_kept() + r], all[0][j * n_all + 3 * r]);
             }

@@ -13,14 +13,16 @@
 
 mod chains;
 mod error;
-mod gibbs;
+mod model;
 mod prior;
 mod random;
+mod samplers;
 mod stats;
 
 pub use chains::{ChainOutput, Settings, run_chains};
 pub use error::Error;
-pub use gibbs::{Model, SamplerKind, State};
+pub use model::{Model, State};
 pub use prior::HierPrior;
 pub use random::{GammaRate, chain_rng};
+pub use samplers::{Kernel, SamplerKind, slice_step};
 pub use stats::GroupStats;

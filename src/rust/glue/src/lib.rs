@@ -65,9 +65,21 @@ fn hm_sample_two_level(
     thin: i32,
     seed: f64,
     threads: i32,
+    keep_groups: bool,
 ) -> List {
     match sample_two_level(
-        &y, &group, n_groups, &prior, sampler, chains, iter, warmup, thin, seed, threads,
+        &y,
+        &group,
+        n_groups,
+        &prior,
+        sampler,
+        chains,
+        iter,
+        warmup,
+        thin,
+        seed,
+        threads,
+        keep_groups,
     ) {
         Ok(list) => list,
         Err(message) => failure(message),
@@ -87,6 +99,7 @@ fn sample_two_level(
     thin: i32,
     seed: f64,
     threads: i32,
+    keep_groups: bool,
 ) -> std::result::Result<List, String> {
     let y = y.as_real_slice().ok_or("y must be a double vector")?;
     let group = group
@@ -120,11 +133,12 @@ fn sample_two_level(
         warmup: count(warmup, "warmup")?,
         thin: count(thin, "thin")?,
         seed: seed_from_double(seed)?,
+        keep_groups,
     };
     let model = Model::new(stats, prior).map_err(|e| e.to_string())?;
     settings.output_len(n_groups).map_err(|e| e.to_string())?;
     let n_kept = settings.n_kept();
-    let width = State::n_reported(n_groups);
+    let width = State::n_reported(n_groups, keep_groups);
 
     // The R matrices are allocated here, on R's thread; the workers only
     // write into their memory.
@@ -146,7 +160,11 @@ fn sample_two_level(
         }
         Err(e) => return Err(e.to_string()),
     };
-    let init_matrix = RMatrix::new_matrix(settings.chains, width, |c, j| inits[c].init[j]);
+    let init_matrix = RMatrix::new_matrix(
+        settings.chains,
+        State::n_reported(n_groups, true),
+        |c, j| inits[c].init[j],
+    );
     let stats = model.stats();
     List::from_names_and_values(
         ["draws", "inits", "n", "ybar", "ss"],

@@ -1,35 +1,9 @@
-//! The two-level model and its sweeps.
+//! The two-level model: its data, prior, and the lecture's full conditionals.
 
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::{Error, GammaRate, GroupStats, HierPrior};
-
-/// Which transition kernel moves the chain. Every kernel leaves the same
-/// posterior invariant; they differ in how fast they mix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SamplerKind {
-    /// The lecture's centred Gibbs sweep (model.md 3a).
-    Gibbs,
-}
-
-impl SamplerKind {
-    /// The sampler's name as the R interface spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            SamplerKind::Gibbs => "gibbs",
-        }
-    }
-
-    /// Parses the R interface's name.
-    pub fn from_name(name: &str) -> Result<Self, Error> {
-        match name {
-            "gibbs" => Ok(SamplerKind::Gibbs),
-            other => Err(Error::InvalidSettings(format!("unknown sampler {other:?}"))),
-        }
-    }
-}
 
 /// One point of the two-level model's parameter space.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,17 +15,20 @@ pub struct State {
 }
 
 impl State {
-    /// Number of reported values: mu, sd_b, sd_w and one theta per group.
-    pub fn n_reported(n_groups: usize) -> usize {
-        3 + n_groups
+    /// Number of reported values: mu, sd_b, sd_w, then one theta per group
+    /// if `keep_groups`.
+    pub fn n_reported(n_groups: usize, keep_groups: bool) -> usize {
+        if keep_groups { 3 + n_groups } else { 3 }
     }
 
-    /// Writes mu, sd_b, sd_w, theta_1..theta_K into `out`.
+    /// Writes mu, sd_b, sd_w and, if `out` has room, theta_1..theta_K.
     pub fn report(&self, out: &mut [f64]) {
         out[0] = self.mu;
         out[1] = 1.0 / self.tau_b.sqrt();
         out[2] = 1.0 / self.tau_w.sqrt();
-        out[3..].copy_from_slice(&self.theta);
+        if out.len() > 3 {
+            out[3..].copy_from_slice(&self.theta);
+        }
     }
 }
 
@@ -65,10 +42,36 @@ pub struct Model {
     tau_b_shape: GammaRate,
     /// `G(alpha + N/2, .)`: the full conditional of tau_w has this shape.
     tau_w_shape: GammaRate,
+    /// `G(a + (K-1)/2, .)`: the proposal of the interweaving sampler's
+    /// joint (mu, tau_b) step.
+    tau_b_joint_shape: GammaRate,
     total_ss: f64,
+    size_classes: Vec<SizeClass>,
+    /// The mean of the group means; the size classes store means centred on
+    /// it, so that the collapsed density's `s2 - s1^2/W` does not cancel.
+    centre: f64,
 }
 
-fn std_normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
+/// Groups of one size `n`: how many, and the sum and sum of squares of their
+/// centred means. The collapsed density needs only these, so it costs O(J)
+/// for J distinct sizes rather than O(K).
+#[derive(Debug, Clone)]
+struct SizeClass {
+    n: f64,
+    count: f64,
+    sum: f64,
+    sum_sq: f64,
+}
+
+/// What the collapsed step needs of the data given the precisions: the
+/// marginal precision `W` of mu and its marginal mean (centred).
+struct Marginal {
+    log_density: f64,
+    precision: f64,
+    centred_mean: f64,
+}
+
+pub(crate) fn std_normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     StandardNormal.sample(rng)
 }
 
@@ -78,13 +81,40 @@ impl Model {
         let k = stats.n_groups() as f64;
         let tau_b_shape = GammaRate::new(prior.a + k / 2.0)?;
         let tau_w_shape = GammaRate::new(prior.alpha + stats.n_total() / 2.0)?;
+        let tau_b_joint_shape = GammaRate::new(prior.a + (k - 1.0) / 2.0)?;
         let total_ss = stats.ss().iter().sum();
+        let centre = stats.ybar().iter().sum::<f64>() / k;
+        let mut sizes: Vec<f64> = stats.n().to_vec();
+        sizes.sort_by(f64::total_cmp);
+        sizes.dedup();
+        let mut size_classes: Vec<SizeClass> = sizes
+            .into_iter()
+            .map(|n| SizeClass {
+                n,
+                count: 0.0,
+                sum: 0.0,
+                sum_sq: 0.0,
+            })
+            .collect();
+        for (&n, &ybar) in stats.n().iter().zip(stats.ybar()) {
+            let j = size_classes
+                .binary_search_by(|c| c.n.total_cmp(&n))
+                .map_err(|_| Error::Internal("group size not classified".into()))?;
+            let d = ybar - centre;
+            let class = &mut size_classes[j];
+            class.count += 1.0;
+            class.sum += d;
+            class.sum_sq += d * d;
+        }
         Ok(Self {
             stats,
             prior,
             tau_b_shape,
             tau_w_shape,
+            tau_b_joint_shape,
             total_ss,
+            size_classes,
+            centre,
         })
     }
 
@@ -140,19 +170,88 @@ impl Model {
         }
     }
 
-    /// One sweep of `kind` from `state`.
-    pub fn sweep<R: Rng + ?Sized>(&self, kind: SamplerKind, state: &mut State, rng: &mut R) {
-        match kind {
-            SamplerKind::Gibbs => self.centred_gibbs_sweep(state, rng),
+    /// Number of distinct group sizes, J.
+    pub fn n_sizes(&self) -> usize {
+        self.size_classes.len()
+    }
+
+    /// With theta and mu integrated out: ybar_k ~ N(mu, 1/w_k) with
+    /// `w_k = 1/(1/tau_b + 1/(n_k tau_w))`, and mu ~ N(mu0, 1/tau0).
+    /// Returns log p(ybar | tau_b, tau_w) up to a constant, with the
+    /// precision and centred mean of mu given (tau_b, tau_w, y).
+    fn marginal(&self, tau_b: f64, tau_w: f64) -> Marginal {
+        let p = &self.prior;
+        let mu0 = p.mu0 - self.centre;
+        let (mut precision, mut s1, mut s2, mut log_w) =
+            (p.tau0, p.tau0 * mu0, p.tau0 * mu0 * mu0, 0.0);
+        for c in &self.size_classes {
+            let data_precision = c.n * tau_w;
+            let w = tau_b * data_precision / (tau_b + data_precision);
+            precision += c.count * w;
+            s1 += w * c.sum;
+            s2 += w * c.sum_sq;
+            log_w += c.count * w.ln();
+        }
+        let centred_mean = s1 / precision;
+        let q = (s2 - s1 * centred_mean).max(0.0);
+        Marginal {
+            log_density: 0.5 * log_w - 0.5 * precision.ln() - 0.5 * q,
+            precision,
+            centred_mean,
         }
     }
 
-    /// The lecture's sweep, order mu, tau_b, theta, tau_w (model.md 3a).
-    fn centred_gibbs_sweep<R: Rng + ?Sized>(&self, st: &mut State, rng: &mut R) {
-        self.draw_mu_given_theta(st, rng);
+    /// Log density of `v = log tau_b` given tau_w, with mu and theta
+    /// integrated out (samplers.md, variant E), up to a constant.
+    pub fn log_density_log_tau_b(&self, v: f64, tau_w: f64) -> f64 {
+        let tau_b = v.exp();
+        if !(tau_b.is_finite() && tau_b > 0.0) {
+            return f64::NEG_INFINITY;
+        }
+        self.prior.a * v - self.prior.b * tau_b + self.marginal(tau_b, tau_w).log_density
+    }
+
+    /// `mu | tau_b, tau_w, y` with theta integrated out (model.md 3b).
+    pub fn draw_mu_marginal<R: Rng + ?Sized>(&self, st: &mut State, rng: &mut R) {
+        let m = self.marginal(st.tau_b, st.tau_w);
+        st.mu = self.centre + m.centred_mean + std_normal(rng) / m.precision.sqrt();
+    }
+
+    /// Joint `(mu, tau_b) | theta` (samplers.md, variant C, SA step):
+    /// tau_b from its density with mu integrated out, by rejection from
+    /// `G(a + (K-1)/2, b + SS/2)`, then mu given tau_b. After 20 rejected
+    /// proposals falls back on one Gibbs pass over tau_b and mu; this keeps
+    /// the step exact because the chance of falling back depends on theta
+    /// alone.
+    pub fn draw_mu_tau_b_given_theta<R: Rng + ?Sized>(&self, st: &mut State, rng: &mut R) {
+        let k = st.theta.len() as f64;
+        let thetabar = st.theta.iter().sum::<f64>() / k;
+        let ss: f64 = st.theta.iter().map(|t| (t - thetabar).powi(2)).sum();
+        let p = &self.prior;
+        let d = thetabar - p.mu0;
+        let rate = p.b + ss / 2.0;
+        for _ in 0..20 {
+            let t = self.tau_b_joint_shape.sample(rng, rate);
+            let r = k * t / (k * t + p.tau0);
+            let accept = r.sqrt() * (-d * d * p.tau0 * r / 2.0).exp();
+            if rng.random::<f64>() < accept {
+                st.tau_b = t;
+                self.draw_mu_given_theta(st, rng);
+                return;
+            }
+        }
         self.draw_tau_b_given_theta(st, rng);
-        self.draw_theta(st, rng);
-        self.draw_tau_w(st, rng);
+        self.draw_mu_given_theta(st, rng);
+    }
+
+    /// Data precisions `p_k = n_k tau_w` and the group means, for the
+    /// interweaving sampler's ancillary step.
+    pub fn group_precisions(&self, tau_w: f64) -> impl Iterator<Item = (f64, f64)> + '_ {
+        self.stats
+            .n()
+            .iter()
+            .zip(self.stats.ybar())
+            .map(move |(&n, &ybar)| (n * tau_w, ybar))
     }
 
     /// `mu | theta, tau_b ~ N((K tau_b thetabar + tau0 mu0)/(K tau_b + tau0), 1/(K tau_b + tau0))`.
@@ -266,6 +365,79 @@ mod tests {
     const DRAWS: usize = 100_000;
 
     #[test]
+    fn collapsed_density_by_size_class_matches_the_direct_sum() {
+        // Unequal sizes, two groups sharing a size, and a large offset.
+        let obs: Vec<(usize, f64)> = [(0, 3), (1, 5), (2, 5), (3, 1), (4, 8)]
+            .into_iter()
+            .flat_map(|(k, n)| (0..n).map(move |i| (k, 1e6 + (k * 7 + i * 3 % 5) as f64)))
+            .collect();
+        let stats = GroupStats::from_observations(5, obs).unwrap();
+        let prior = HierPrior {
+            mu0: 1e6 + 2.0,
+            tau0: 0.3,
+            a: 1.5,
+            b: 2.0,
+            alpha: 1.0,
+            beta: 1.0,
+        };
+        let model = Model::new(stats.clone(), prior).unwrap();
+        assert_eq!(model.n_sizes(), 4);
+        let tau_w = 0.7;
+        let direct = |v: f64| {
+            // ybar_k ~ N(mu, 1/w_k), mu ~ N(mu0, 1/tau0), mu integrated out.
+            let tau_b = v.exp();
+            let w: Vec<f64> = stats
+                .n()
+                .iter()
+                .map(|n| 1.0 / (1.0 / tau_b + 1.0 / (n * tau_w)))
+                .collect();
+            let big_w: f64 = w.iter().sum::<f64>() + prior.tau0;
+            let m = (w.iter().zip(stats.ybar()).map(|(w, y)| w * y).sum::<f64>()
+                + prior.tau0 * prior.mu0)
+                / big_w;
+            let q = w
+                .iter()
+                .zip(stats.ybar())
+                .map(|(w, y)| w * (y - m).powi(2))
+                .sum::<f64>()
+                + prior.tau0 * (m - prior.mu0).powi(2);
+            prior.a * v - prior.b * tau_b + 0.5 * w.iter().map(|w| w.ln()).sum::<f64>()
+                - 0.5 * big_w.ln()
+                - 0.5 * q
+        };
+        let base = model.log_density_log_tau_b(0.0, tau_w) - direct(0.0);
+        for v in [-4.0, -1.0, 0.5, 2.0, 5.0] {
+            let diff = model.log_density_log_tau_b(v, tau_w) - direct(v) - base;
+            assert!(diff.abs() < 1e-6, "v = {v}: differs by {diff}");
+        }
+        assert_eq!(
+            model.log_density_log_tau_b(f64::INFINITY, tau_w),
+            f64::NEG_INFINITY
+        );
+    }
+
+    #[test]
+    fn marginal_mu_matches_closed_form() {
+        let m = toy_model();
+        let mut rng = chain_rng(6, 0);
+        let draws: Vec<f64> = (0..DRAWS)
+            .map(|_| {
+                let mut st = fixed_state();
+                m.draw_mu_marginal(&mut st, &mut rng);
+                st.mu
+            })
+            .collect();
+        let ybar = [102.0, 97.0 + 1.0 / 3.0, 107.0];
+        let w: Vec<f64> = [2.0, 3.0, 4.0]
+            .iter()
+            .map(|n| 1.0 / (1.0 / 0.2 + 1.0 / (n * 0.5)))
+            .collect();
+        let precision = w.iter().sum::<f64>() + 0.01;
+        let mean = (w.iter().zip(ybar).map(|(w, y)| w * y).sum::<f64>() + 0.01 * 90.0) / precision;
+        check_moments(&draws, mean, 1.0 / precision, 1.0, "marginal mu");
+    }
+
+    #[test]
     fn mu_conditional_matches_closed_form() {
         let m = toy_model();
         let mut rng = chain_rng(1, 0);
@@ -344,12 +516,5 @@ mod tests {
         let rate = 12.0 + rss / 2.0;
         let factor = (1.0 + 3.0 / shape).sqrt();
         check_moments(&draws, shape / rate, shape / rate / rate, factor, "tau_w");
-    }
-
-    #[test]
-    fn sampler_names_round_trip() {
-        assert_eq!(SamplerKind::from_name("gibbs").unwrap(), SamplerKind::Gibbs);
-        assert_eq!(SamplerKind::Gibbs.name(), "gibbs");
-        assert!(SamplerKind::from_name("nuts").is_err());
     }
 }

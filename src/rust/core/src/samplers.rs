@@ -1,0 +1,257 @@
+//! The transition kernels. All leave the same posterior invariant and share
+//! the model's conditionals; they differ in how fast they mix
+//! (samplers.md in the design notes).
+
+use rand::{Rng, RngExt};
+use rand_distr::{Distribution, Exp1};
+
+use crate::{Error, Model, State};
+
+/// Which transition kernel moves the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SamplerKind {
+    /// The lecture's centred Gibbs sweep (model.md 3a): mu, tau_b, theta, tau_w.
+    Gibbs,
+    /// tau_b by a slice step with mu and theta integrated out, then mu,
+    /// theta and tau_w exactly (samplers.md, variant E).
+    Collapsed,
+    /// Ancillarity-sufficiency interweaving (Yu and Meng 2011; samplers.md,
+    /// variant C): theta, (mu, tau_b) given theta, (mu, tau_b) given the
+    /// standardised effects, tau_w.
+    Asis,
+}
+
+impl SamplerKind {
+    /// The sampler's name as the R interface spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SamplerKind::Gibbs => "gibbs",
+            SamplerKind::Collapsed => "collapsed",
+            SamplerKind::Asis => "asis",
+        }
+    }
+
+    /// Parses the R interface's name.
+    pub fn from_name(name: &str) -> Result<Self, Error> {
+        [
+            SamplerKind::Gibbs,
+            SamplerKind::Collapsed,
+            SamplerKind::Asis,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
+        .ok_or_else(|| Error::InvalidSettings(format!("unknown sampler {name:?}")))
+    }
+}
+
+/// Steps out at most this many widths on each side (Neal 2003).
+const MAX_STEPS_OUT: usize = 200;
+/// Warm-up draws of log tau_b seen before the slice width follows them.
+const MIN_TUNING_DRAWS: f64 = 20.0;
+
+/// One chain's kernel: the sampler and what it tunes during warm-up.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    kind: SamplerKind,
+    /// Slice width on log tau_b (collapsed sampler); frozen after warm-up,
+    /// since a width that keeps changing would break exactness.
+    width: f64,
+    tuning: RunningMoments,
+}
+
+impl Kernel {
+    pub fn new(kind: SamplerKind) -> Self {
+        Self {
+            kind,
+            width: 1.0,
+            tuning: RunningMoments::default(),
+        }
+    }
+
+    /// One sweep; `warmup` lets the kernel tune itself.
+    pub fn sweep<R: Rng + ?Sized>(
+        &mut self,
+        model: &Model,
+        st: &mut State,
+        rng: &mut R,
+        warmup: bool,
+    ) {
+        match self.kind {
+            SamplerKind::Gibbs => {
+                model.draw_mu_given_theta(st, rng);
+                model.draw_tau_b_given_theta(st, rng);
+                model.draw_theta(st, rng);
+                model.draw_tau_w(st, rng);
+            }
+            SamplerKind::Collapsed => {
+                let tau_w = st.tau_w;
+                let v = slice_step(
+                    st.tau_b.ln(),
+                    |v| model.log_density_log_tau_b(v, tau_w),
+                    self.width,
+                    rng,
+                );
+                st.tau_b = v.exp();
+                if warmup {
+                    self.tuning.push(v);
+                    if self.tuning.count >= MIN_TUNING_DRAWS {
+                        self.width = (2.5 * self.tuning.sd()).clamp(1e-3, 10.0);
+                    }
+                }
+                // In this order: what the slice step integrated out is
+                // redrawn straight after it (partially collapsed Gibbs).
+                model.draw_mu_marginal(st, rng);
+                model.draw_theta(st, rng);
+                model.draw_tau_w(st, rng);
+            }
+            SamplerKind::Asis => {
+                model.draw_theta(st, rng);
+                model.draw_mu_tau_b_given_theta(st, rng);
+                ancillary_step(model, st, rng);
+                model.draw_tau_w(st, rng);
+            }
+        }
+    }
+}
+
+/// The interweaving sampler's ancillary step: with the standardised
+/// effects `eta_k = (theta_k - mu)/s` held fixed, draw `s = sd_b` (mu
+/// integrated out) by a slice step on `log s`, then mu, and map back to theta.
+fn ancillary_step<R: Rng + ?Sized>(model: &Model, st: &mut State, rng: &mut R) {
+    let prior = model.prior();
+    let s0 = 1.0 / st.tau_b.sqrt();
+    let (mut p_sum, mut py_sum) = (prior.tau0, prior.tau0 * prior.mu0);
+    for (p, ybar) in model.group_precisions(st.tau_w) {
+        p_sum += p;
+        py_sum += p * ybar;
+    }
+    let c = py_sum / p_sum;
+    let (mut e1, mut pee, mut b) = (0.0, 0.0, 0.0);
+    for ((p, ybar), theta) in model.group_precisions(st.tau_w).zip(&st.theta) {
+        let eta = (theta - st.mu) / s0;
+        e1 += p * eta;
+        pee += p * eta * eta;
+        b += p * (ybar - c) * eta;
+    }
+    let a = (pee - e1 * e1 / p_sum).max(0.0);
+    let (shape, rate) = (prior.a, prior.b);
+    let log_density = |u: f64| {
+        let s = u.exp();
+        -2.0 * shape * u - rate / (s * s) - 0.5 * a * s * s + b * s
+    };
+    let width = if b > 0.0 {
+        (2.5 * a.sqrt() / b).clamp(1e-4, 3.0)
+    } else {
+        3.0
+    };
+    let s = slice_step(s0.ln(), log_density, width, rng).exp();
+    let eta_scale = s / s0;
+    let mu = c - s * e1 / p_sum + crate::model::std_normal(rng) / p_sum.sqrt();
+    let old_mu = st.mu;
+    for theta in st.theta.iter_mut() {
+        *theta = mu + (*theta - old_mu) * eta_scale;
+    }
+    st.mu = mu;
+    st.tau_b = 1.0 / (s * s);
+}
+
+/// One univariate slice-sampling update of `x0` (Neal 2003: stepping out,
+/// then shrinkage) for the log density `log_f`. Leaves `exp(log_f)`
+/// invariant for any fixed `width`.
+pub fn slice_step<F, R>(x0: f64, log_f: F, width: f64, rng: &mut R) -> f64
+where
+    F: Fn(f64) -> f64,
+    R: Rng + ?Sized,
+{
+    let exp1: f64 = Exp1.sample(rng);
+    let level = log_f(x0) - exp1;
+    let mut lo = x0 - width * rng.random::<f64>();
+    let mut hi = lo + width;
+    let mut steps_left = (MAX_STEPS_OUT as f64 * rng.random::<f64>()) as usize;
+    let mut steps_right = MAX_STEPS_OUT - 1 - steps_left;
+    while steps_left > 0 && log_f(lo) > level {
+        lo -= width;
+        steps_left -= 1;
+    }
+    while steps_right > 0 && log_f(hi) > level {
+        hi += width;
+        steps_right -= 1;
+    }
+    loop {
+        let x1 = lo + rng.random::<f64>() * (hi - lo);
+        if log_f(x1) > level {
+            return x1;
+        }
+        if x1 < x0 {
+            lo = x1;
+        } else {
+            hi = x1;
+        }
+        // Only reachable if log_f is not finite at x0: stay put.
+        if hi - lo <= f64::EPSILON * (1.0 + x0.abs()) {
+            return x0;
+        }
+    }
+}
+
+/// Welford's running mean and variance.
+#[derive(Debug, Clone, Default)]
+struct RunningMoments {
+    count: f64,
+    mean: f64,
+    m2: f64,
+}
+
+impl RunningMoments {
+    fn push(&mut self, x: f64) {
+        self.count += 1.0;
+        let delta = x - self.mean;
+        self.mean += delta / self.count;
+        self.m2 += delta * (x - self.mean);
+    }
+
+    fn sd(&self) -> f64 {
+        (self.m2 / (self.count - 1.0)).sqrt()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain_rng;
+
+    #[test]
+    fn sampler_names_round_trip() {
+        for kind in [
+            SamplerKind::Gibbs,
+            SamplerKind::Collapsed,
+            SamplerKind::Asis,
+        ] {
+            assert_eq!(SamplerKind::from_name(kind.name()).unwrap(), kind);
+        }
+        assert!(SamplerKind::from_name("nuts").is_err());
+    }
+
+    #[test]
+    fn slice_step_samples_a_gamma_in_log_space() {
+        // x = log g with g ~ G(3, rate 2): log density 3 x - 2 e^x.
+        let mut rng = chain_rng(5, 0);
+        let mut x = 0.0;
+        let n = 200_000;
+        let mut sum = 0.0;
+        let mut sum_sq = 0.0;
+        for _ in 0..n {
+            x = slice_step(x, |x: f64| 3.0 * x - 2.0 * x.exp(), 1.0, &mut rng);
+            let g = x.exp();
+            sum += g;
+            sum_sq += g * g;
+        }
+        let mean = sum / n as f64;
+        let var = sum_sq / n as f64 - mean * mean;
+        // Slice draws are correlated; allow for an ESS of n/4.
+        let se = (0.75f64 / (n as f64 / 4.0)).sqrt();
+        assert!((mean - 1.5).abs() < 5.0 * se, "mean {mean}");
+        assert!((var - 0.75).abs() < 0.03, "var {var}");
+    }
+}
