@@ -6,7 +6,7 @@ BUILDDIR := check
 MANIFEST := src/rust/Cargo.toml
 export PATH := $(PATH):$(HOME)/.cargo/bin
 
-.PHONY: deps rust-test build install install-code check demo test wrappers docs clean
+.PHONY: deps rust-test build install install-code check demo test calibrate wrappers docs clean
 
 deps:
 	bash dev/install-deps.sh
@@ -30,6 +30,10 @@ demo: install
 	Rscript dev/demo.R
 
 test: rust-test check
+
+# Full simulation-based calibration report (calibration/REPORT.md).
+calibrate: install-code
+	Rscript dev/calibrate.R
 
 # Installs without building the vignettes, which may need what is being
 # regenerated.

@@ -1,6 +1,7 @@
 //! Running several chains in parallel, reproducibly, and stoppably.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
@@ -104,9 +105,15 @@ where
         .collect();
 
     let results: Vec<(usize, Result<ChainOutput, Error>)> = thread::scope(|scope| {
+        // Each worker says when it is done, so that a short run returns at
+        // once instead of after the monitor's next nap.
+        let (done_tx, done_rx) = mpsc::channel::<()>();
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                scope.spawn(|| {
+                let done_tx = done_tx.clone();
+                let (stop, sweeps_done, next_chain, jobs) =
+                    (&stop, &sweeps_done, &next_chain, &jobs);
+                scope.spawn(move || {
                     let mut done = Vec::new();
                     loop {
                         let c = next_chain.fetch_add(1, Ordering::Relaxed);
@@ -115,22 +122,32 @@ where
                         }
                         let out = jobs[c].lock().ok().and_then(|mut slot| slot.take());
                         let result = match out {
-                            Some(out) => {
-                                run_one_chain(model, settings, c, out, &stop, &sweeps_done)
-                            }
+                            Some(out) => run_one_chain(model, settings, c, out, stop, sweeps_done),
                             None => Err(Error::Internal("chain buffer claimed twice".into())),
                         };
                         done.push((c, result));
                     }
+                    // The receiver lives until every worker is joined.
+                    let _ = done_tx.send(());
                     done
                 })
             })
             .collect();
-        while !handles.iter().all(|h| h.is_finished()) {
-            if !stop.load(Ordering::Relaxed) && monitor(sweeps_done.load(Ordering::Relaxed)) {
-                stop.store(true, Ordering::Relaxed);
+        drop(done_tx);
+        let mut running = handles.len();
+        while running > 0 {
+            match done_rx.recv_timeout(MONITOR_INTERVAL) {
+                Ok(()) => running -= 1,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if !stop.load(Ordering::Relaxed) && monitor(sweeps_done.load(Ordering::Relaxed))
+                    {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+                // Every sender is gone: a worker ended without saying so
+                // (it panicked); join reports it below.
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
-            thread::sleep(MONITOR_INTERVAL);
         }
         handles
             .into_iter()
