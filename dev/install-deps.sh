@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Installs what building, checking and demoing hiermod needs on Debian 12.
+# Installs what building, checking and demoing hiermod needs on Debian 12
+# (and, with the argument `bench`, what the benchmark needs).
 # Idempotent: does nothing when everything is already present.
 set -euo pipefail
 
 debs=(r-base-dev r-cran-coda r-cran-testthat r-cran-knitr r-cran-rmarkdown
       r-cran-roxygen2 r-cran-posterior pandoc qpdf devscripts)
+# `install-deps.sh bench` adds the peers the benchmark compares against.
+if [ "${1:-}" = "bench" ]; then
+  debs+=(jags r-cran-rjags)
+fi
 
 missing=()
 for p in "${debs[@]}"; do

@@ -10,6 +10,8 @@ use crate::{Error, Kernel, Model, SamplerKind, State, chain_rng};
 /// How long the calling thread waits between two calls of its monitor: short
 /// enough that an interrupt feels immediate, long enough to cost nothing.
 const MONITOR_INTERVAL: Duration = Duration::from_millis(20);
+/// Sweeps a chain does between two updates of the shared progress count.
+const PROGRESS_BATCH: usize = 64;
 
 /// The length and thinning of a run, shared by all its chains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,7 +206,14 @@ fn run_one_chain(
             }
             kept += 1;
         }
-        sweeps_done.fetch_add(1, Ordering::Relaxed);
+        // Counting in batches keeps the shared counter's cache line from
+        // bouncing between threads at every sweep.
+        if it % PROGRESS_BATCH == 0 || it == settings.iter {
+            sweeps_done.fetch_add(
+                (it - 1) as u64 % PROGRESS_BATCH as u64 + 1,
+                Ordering::Relaxed,
+            );
+        }
     }
     debug_assert_eq!(kept, n_kept);
     Ok(ChainOutput { init })

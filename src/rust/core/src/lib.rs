@@ -21,7 +21,7 @@ mod stats;
 
 pub use chains::{ChainOutput, Settings, run_chains};
 pub use error::Error;
-pub use model::{Model, State};
+pub use model::{Model, MuMarginal, State, Workspace};
 pub use prior::HierPrior;
 pub use random::{GammaRate, chain_rng};
 pub use samplers::{Kernel, SamplerKind, slice_step};

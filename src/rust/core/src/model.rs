@@ -46,7 +46,14 @@ pub struct Model {
     /// joint (mu, tau_b) step.
     tau_b_joint_shape: GammaRate,
     total_ss: f64,
+    n_total: f64,
+    /// `sum_k log n_k`.
+    sum_count_log_n: f64,
+    /// `sum_k n_k ybar_k`, the sum of all observations.
+    sum_y: f64,
     size_classes: Vec<SizeClass>,
+    /// Index into `size_classes` of each group.
+    class_of: Vec<usize>,
     /// The mean of the group means; the size classes store means centred on
     /// it, so that the collapsed density's `s2 - s1^2/W` does not cancel.
     centre: f64,
@@ -63,10 +70,25 @@ struct SizeClass {
     sum_sq: f64,
 }
 
-/// What the collapsed step needs of the data given the precisions: the
-/// marginal precision `W` of mu and its marginal mean (centred).
-struct Marginal {
-    log_density: f64,
+/// Working memory a chain reuses from sweep to sweep, so that a sweep
+/// allocates nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Workspace {
+    theta_coef: Vec<ThetaCoef>,
+}
+
+/// `theta_k | . = weight * ybar_k + offset + sd * z` for groups of one size.
+#[derive(Debug, Clone, Copy)]
+struct ThetaCoef {
+    weight: f64,
+    offset: f64,
+    sd: f64,
+}
+
+/// mu given the precisions, with theta integrated out: its precision `W`
+/// and its mean, centred on the mean of the group means.
+#[derive(Debug, Clone, Copy)]
+pub struct MuMarginal {
     precision: f64,
     centred_mean: f64,
 }
@@ -83,6 +105,9 @@ impl Model {
         let tau_w_shape = GammaRate::new(prior.alpha + stats.n_total() / 2.0)?;
         let tau_b_joint_shape = GammaRate::new(prior.a + (k - 1.0) / 2.0)?;
         let total_ss = stats.ss().iter().sum();
+        let n_total = stats.n_total();
+        let sum_count_log_n = stats.n().iter().map(|n| n.ln()).sum();
+        let sum_y = stats.n().iter().zip(stats.ybar()).map(|(n, y)| n * y).sum();
         let centre = stats.ybar().iter().sum::<f64>() / k;
         let mut sizes: Vec<f64> = stats.n().to_vec();
         sizes.sort_by(f64::total_cmp);
@@ -96,10 +121,12 @@ impl Model {
                 sum_sq: 0.0,
             })
             .collect();
+        let mut class_of = Vec::with_capacity(stats.n_groups());
         for (&n, &ybar) in stats.n().iter().zip(stats.ybar()) {
             let j = size_classes
                 .binary_search_by(|c| c.n.total_cmp(&n))
                 .map_err(|_| Error::Internal("group size not classified".into()))?;
+            class_of.push(j);
             let d = ybar - centre;
             let class = &mut size_classes[j];
             class.count += 1.0;
@@ -113,7 +140,11 @@ impl Model {
             tau_w_shape,
             tau_b_joint_shape,
             total_ss,
+            n_total,
+            sum_count_log_n,
+            sum_y,
             size_classes,
+            class_of,
             centre,
         })
     }
@@ -177,44 +208,99 @@ impl Model {
 
     /// With theta and mu integrated out: ybar_k ~ N(mu, 1/w_k) with
     /// `w_k = 1/(1/tau_b + 1/(n_k tau_w))`, and mu ~ N(mu0, 1/tau0).
-    /// Returns log p(ybar | tau_b, tau_w) up to a constant, with the
-    /// precision and centred mean of mu given (tau_b, tau_w, y).
-    fn marginal(&self, tau_b: f64, tau_w: f64) -> Marginal {
+    /// Returns log p(ybar | tau_b, tau_w) up to a constant, and mu given
+    /// (tau_b, tau_w, y).
+    fn marginal(&self, tau_b: f64, tau_w: f64) -> (f64, MuMarginal) {
         let p = &self.prior;
         let mu0 = p.mu0 - self.centre;
-        let (mut precision, mut s1, mut s2, mut log_w) =
-            (p.tau0, p.tau0 * mu0, p.tau0 * mu0 * mu0, 0.0);
+        let k_total = self.class_of.len() as f64;
+        let (mut precision, mut s1, mut s2) = (p.tau0, p.tau0 * mu0, p.tau0 * mu0 * mu0);
         for c in &self.size_classes {
             let data_precision = c.n * tau_w;
             let w = tau_b * data_precision / (tau_b + data_precision);
             precision += c.count * w;
             s1 += w * c.sum;
             s2 += w * c.sum_sq;
-            log_w += c.count * w.ln();
         }
+        // sum_k log w_k, with log w_k = log tau_b + log(n_k tau_w) - log(tau_b + n_k tau_w).
+        let log_w = k_total * (tau_b.ln() + tau_w.ln()) + self.sum_count_log_n
+            - self.sum_count_log(tau_b, tau_w);
         let centred_mean = s1 / precision;
         let q = (s2 - s1 * centred_mean).max(0.0);
-        Marginal {
-            log_density: 0.5 * log_w - 0.5 * precision.ln() - 0.5 * q,
-            precision,
-            centred_mean,
+        let log_density = 0.5 * log_w - 0.5 * precision.ln() - 0.5 * q;
+        (
+            log_density,
+            MuMarginal {
+                precision,
+                centred_mean,
+            },
+        )
+    }
+
+    /// `sum_k log(tau_b + n_k tau_w)`, the costly part of the collapsed
+    /// density, evaluated several times per sweep. One logarithm per size
+    /// class would dominate the sweep, so the factors are multiplied
+    /// together and the product's logarithm taken only when it nears the
+    /// edge of the floating-point range. Factors far from 1, and classes
+    /// with many groups, take their own logarithm, so the product cannot
+    /// overflow.
+    fn sum_count_log(&self, tau_b: f64, tau_w: f64) -> f64 {
+        const FACTOR_RANGE: f64 = 1e18;
+        const FLUSH_AT: f64 = 1e150;
+        let (mut log_sum, mut product) = (0.0, 1.0);
+        for c in &self.size_classes {
+            let t = tau_b + c.n * tau_w;
+            if c.count > 8.0 || !(1.0 / FACTOR_RANGE..=FACTOR_RANGE).contains(&t) {
+                log_sum += c.count * t.ln();
+                continue;
+            }
+            let t2 = t * t;
+            let t4 = t2 * t2;
+            // count is a whole number from 1 to 8
+            product *= match c.count as u8 {
+                1 => t,
+                2 => t2,
+                3 => t2 * t,
+                4 => t4,
+                5 => t4 * t,
+                6 => t4 * t2,
+                7 => t4 * t2 * t,
+                _ => t4 * t4,
+            };
+            if !(1.0 / FLUSH_AT..=FLUSH_AT).contains(&product) {
+                log_sum += product.ln();
+                product = 1.0;
+            }
         }
+        log_sum + product.ln()
     }
 
     /// Log density of `v = log tau_b` given tau_w, with mu and theta
     /// integrated out (samplers.md, variant E), up to a constant.
     pub fn log_density_log_tau_b(&self, v: f64, tau_w: f64) -> f64 {
+        self.collapsed_log_density(v, tau_w).0
+    }
+
+    /// `log_density_log_tau_b`, with mu's distribution given `tau_b = e^v`.
+    pub fn collapsed_log_density(&self, v: f64, tau_w: f64) -> (f64, MuMarginal) {
         let tau_b = v.exp();
+        let (log_density, mu) = self.marginal(tau_b, tau_w);
         if !(tau_b.is_finite() && tau_b > 0.0) {
-            return f64::NEG_INFINITY;
+            return (f64::NEG_INFINITY, mu);
         }
-        self.prior.a * v - self.prior.b * tau_b + self.marginal(tau_b, tau_w).log_density
+        (self.prior.a * v - self.prior.b * tau_b + log_density, mu)
     }
 
     /// `mu | tau_b, tau_w, y` with theta integrated out (model.md 3b).
     pub fn draw_mu_marginal<R: Rng + ?Sized>(&self, st: &mut State, rng: &mut R) {
-        let m = self.marginal(st.tau_b, st.tau_w);
-        st.mu = self.centre + m.centred_mean + std_normal(rng) / m.precision.sqrt();
+        let (_, mu) = self.marginal(st.tau_b, st.tau_w);
+        self.draw_mu_from(mu, st, rng);
+    }
+
+    /// Draws mu from `mu`, which must be its distribution given the state's
+    /// tau_b and tau_w.
+    pub fn draw_mu_from<R: Rng + ?Sized>(&self, mu: MuMarginal, st: &mut State, rng: &mut R) {
+        st.mu = self.centre + mu.centred_mean + std_normal(rng) / mu.precision.sqrt();
     }
 
     /// Joint `(mu, tau_b) | theta` (samplers.md, variant C, SA step):
@@ -244,6 +330,15 @@ impl Model {
         self.draw_mu_given_theta(st, rng);
     }
 
+    /// `P = sum_k p_k + tau0` and `(sum_k p_k ybar_k + tau0 mu0) / P` with
+    /// `p_k = n_k tau_w`, in O(1): the interweaving step's pooled estimate.
+    pub fn pooled_precision_and_mean(&self, tau_w: f64) -> (f64, f64) {
+        let p = &self.prior;
+        let precision = p.tau0 + tau_w * self.n_total;
+        let mean = (p.tau0 * p.mu0 + tau_w * self.sum_y) / precision;
+        (precision, mean)
+    }
+
     /// Data precisions `p_k = n_k tau_w` and the group means, for the
     /// interweaving sampler's ancillary step.
     pub fn group_precisions(&self, tau_w: f64) -> impl Iterator<Item = (f64, f64)> + '_ {
@@ -271,14 +366,29 @@ impl Model {
     }
 
     /// `theta_k | . ~ N((n_k tau_w ybar_k + tau_b mu)/(n_k tau_w + tau_b), 1/(n_k tau_w + tau_b))`.
-    pub fn draw_theta<R: Rng + ?Sized>(&self, st: &mut State, rng: &mut R) {
-        let s = &self.stats;
+    ///
+    /// Groups of one size share the weights, so the divisions and square
+    /// roots are done once per size class (J), not once per group (K).
+    pub fn draw_theta<R: Rng + ?Sized>(&self, st: &mut State, ws: &mut Workspace, rng: &mut R) {
         let (mu, tau_b, tau_w) = (st.mu, st.tau_b, st.tau_w);
-        for ((theta, &n), &ybar) in st.theta.iter_mut().zip(s.n()).zip(s.ybar()) {
-            let data_precision = n * tau_w;
-            let precision = data_precision + tau_b;
-            let mean = (data_precision * ybar + tau_b * mu) / precision;
-            *theta = mean + std_normal(rng) / precision.sqrt();
+        ws.theta_coef.clear();
+        ws.theta_coef.extend(self.size_classes.iter().map(|c| {
+            let data_precision = c.n * tau_w;
+            let variance = 1.0 / (data_precision + tau_b);
+            ThetaCoef {
+                weight: data_precision * variance,
+                offset: tau_b * mu * variance,
+                sd: variance.sqrt(),
+            }
+        }));
+        let groups = st
+            .theta
+            .iter_mut()
+            .zip(self.stats.ybar())
+            .zip(&self.class_of);
+        for ((theta, &ybar), &class) in groups {
+            let c = &ws.theta_coef[class];
+            *theta = c.weight * ybar + c.offset + c.sd * std_normal(rng);
         }
     }
 
@@ -406,9 +516,10 @@ mod tests {
                 - 0.5 * q
         };
         let base = model.log_density_log_tau_b(0.0, tau_w) - direct(0.0);
-        for v in [-4.0, -1.0, 0.5, 2.0, 5.0] {
+        for v in [-300.0, -40.0, -4.0, -1.0, 0.5, 2.0, 5.0, 40.0, 300.0] {
             let diff = model.log_density_log_tau_b(v, tau_w) - direct(v) - base;
-            assert!(diff.abs() < 1e-6, "v = {v}: differs by {diff}");
+            let scale = 1.0 + direct(v).abs();
+            assert!(diff.abs() < 1e-9 * scale, "v = {v}: differs by {diff}");
         }
         assert_eq!(
             model.log_density_log_tau_b(f64::INFINITY, tau_w),
@@ -476,9 +587,10 @@ mod tests {
         let m = toy_model();
         let mut rng = chain_rng(3, 0);
         let mut per_group: Vec<Vec<f64>> = vec![Vec::new(); 3];
+        let mut ws = Workspace::default();
         for _ in 0..DRAWS {
             let mut st = fixed_state();
-            m.draw_theta(&mut st, &mut rng);
+            m.draw_theta(&mut st, &mut ws, &mut rng);
             for (k, t) in st.theta.iter().enumerate() {
                 per_group[k].push(*t);
             }

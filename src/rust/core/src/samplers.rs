@@ -5,6 +5,7 @@
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, Exp1};
 
+use crate::model::Workspace;
 use crate::{Error, Model, State};
 
 /// Which transition kernel moves the chain.
@@ -58,6 +59,7 @@ pub struct Kernel {
     /// since a width that keeps changing would break exactness.
     width: f64,
     tuning: RunningMoments,
+    workspace: Workspace,
 }
 
 impl Kernel {
@@ -66,6 +68,7 @@ impl Kernel {
             kind,
             width: 1.0,
             tuning: RunningMoments::default(),
+            workspace: Workspace::default(),
         }
     }
 
@@ -81,14 +84,21 @@ impl Kernel {
             SamplerKind::Gibbs => {
                 model.draw_mu_given_theta(st, rng);
                 model.draw_tau_b_given_theta(st, rng);
-                model.draw_theta(st, rng);
+                model.draw_theta(st, &mut self.workspace, rng);
                 model.draw_tau_w(st, rng);
             }
             SamplerKind::Collapsed => {
                 let tau_w = st.tau_w;
+                // The accepted point is the slice's last evaluation, whose
+                // marginal of mu then serves the mu step.
+                let mut last = None;
                 let v = slice_step(
                     st.tau_b.ln(),
-                    |v| model.log_density_log_tau_b(v, tau_w),
+                    |v| {
+                        let (log_density, marginal) = model.collapsed_log_density(v, tau_w);
+                        last = Some((v, marginal));
+                        log_density
+                    },
                     self.width,
                     rng,
                 );
@@ -101,12 +111,17 @@ impl Kernel {
                 }
                 // In this order: what the slice step integrated out is
                 // redrawn straight after it (partially collapsed Gibbs).
-                model.draw_mu_marginal(st, rng);
-                model.draw_theta(st, rng);
+                match last {
+                    Some((last_v, marginal)) if last_v == v => {
+                        model.draw_mu_from(marginal, st, rng)
+                    }
+                    _ => model.draw_mu_marginal(st, rng),
+                }
+                model.draw_theta(st, &mut self.workspace, rng);
                 model.draw_tau_w(st, rng);
             }
             SamplerKind::Asis => {
-                model.draw_theta(st, rng);
+                model.draw_theta(st, &mut self.workspace, rng);
                 model.draw_mu_tau_b_given_theta(st, rng);
                 ancillary_step(model, st, rng);
                 model.draw_tau_w(st, rng);
@@ -121,15 +136,11 @@ impl Kernel {
 fn ancillary_step<R: Rng + ?Sized>(model: &Model, st: &mut State, rng: &mut R) {
     let prior = model.prior();
     let s0 = 1.0 / st.tau_b.sqrt();
-    let (mut p_sum, mut py_sum) = (prior.tau0, prior.tau0 * prior.mu0);
-    for (p, ybar) in model.group_precisions(st.tau_w) {
-        p_sum += p;
-        py_sum += p * ybar;
-    }
-    let c = py_sum / p_sum;
+    let (p_sum, c) = model.pooled_precision_and_mean(st.tau_w);
     let (mut e1, mut pee, mut b) = (0.0, 0.0, 0.0);
+    let sqrt_tau_b = st.tau_b.sqrt();
     for ((p, ybar), theta) in model.group_precisions(st.tau_w).zip(&st.theta) {
-        let eta = (theta - st.mu) / s0;
+        let eta = (theta - st.mu) * sqrt_tau_b;
         e1 += p * eta;
         pee += p * eta * eta;
         b += p * (ybar - c) * eta;
@@ -158,10 +169,11 @@ fn ancillary_step<R: Rng + ?Sized>(model: &Model, st: &mut State, rng: &mut R) {
 
 /// One univariate slice-sampling update of `x0` (Neal 2003: stepping out,
 /// then shrinkage) for the log density `log_f`. Leaves `exp(log_f)`
-/// invariant for any fixed `width`.
-pub fn slice_step<F, R>(x0: f64, log_f: F, width: f64, rng: &mut R) -> f64
+/// invariant for any fixed `width`. The point returned is the last one
+/// `log_f` was called with, unless it is `x0` itself.
+pub fn slice_step<F, R>(x0: f64, mut log_f: F, width: f64, rng: &mut R) -> f64
 where
-    F: Fn(f64) -> f64,
+    F: FnMut(f64) -> f64,
     R: Rng + ?Sized,
 {
     let exp1: f64 = Exp1.sample(rng);

@@ -1,0 +1,124 @@
+# Shared pieces of the benchmark scripts: peers, metrics, simulated data.
+
+hoff_prior <- function() {
+  hiermod::hier_prior(mu0 = 50, tau0 = 1 / 25, a = 1 / 2, b = 50,
+                      alpha = 1 / 2, beta = 50)
+}
+
+# Simulated grouped data: K groups of `size` rows, between sd and within sd.
+simulate_groups <- function(k, size, sd_b, sd_w, mu = 50, seed = 1) {
+  set.seed(seed)
+  sizes <- if (length(size) == 1L) rep(size, k) else size
+  theta <- stats::rnorm(k, mu, sd_b)
+  group <- rep(seq_len(k), sizes)
+  data.frame(y = stats::rnorm(length(group), theta[group], sd_w), group = group)
+}
+
+# The lecture's sweep written in plain vectorised R on the sufficient
+# statistics: the baseline a student would write.
+plain_r_gibbs <- function(y, group, prior, chains, iter, warmup, seed) {
+  set.seed(seed)
+  n <- as.vector(table(group))
+  ybar <- as.vector(tapply(y, group, mean))
+  ss <- sum((y - ybar[group])^2)
+  k <- length(n)
+  big_n <- sum(n)
+  p <- prior
+  draws <- lapply(seq_len(chains), function(chain) {
+    theta <- ybar
+    tau_b <- 1 / stats::var(ybar)
+    tau_w <- (big_n - k) / ss
+    out <- matrix(NA_real_, iter - warmup, k + 3L)
+    for (it in seq_len(iter)) {
+      prec <- k * tau_b + p$tau0
+      mu <- stats::rnorm(1L, (k * tau_b * mean(theta) + p$tau0 * p$mu0) / prec,
+                         1 / sqrt(prec))
+      tau_b <- stats::rgamma(1L, p$a + k / 2, p$b + sum((theta - mu)^2) / 2)
+      prec_k <- n * tau_w + tau_b
+      theta <- stats::rnorm(k, (n * tau_w * ybar + tau_b * mu) / prec_k,
+                            1 / sqrt(prec_k))
+      tau_w <- stats::rgamma(1L, p$alpha + big_n / 2,
+                             p$beta + (ss + sum(n * (ybar - theta)^2)) / 2)
+      if (it > warmup) {
+        out[it - warmup, ] <- c(mu, 1 / sqrt(tau_b), 1 / sqrt(tau_w), theta)
+      }
+    }
+    colnames(out) <- c("mu", "sd_b", "sd_w", paste0("theta[", seq_len(k), "]"))
+    coda::mcmc(out, start = warmup + 1)
+  })
+  coda::mcmc.list(draws)
+}
+
+jags_model <- "
+model {
+  for (i in 1:N) { y[i] ~ dnorm(theta[g[i]], tau_w) }
+  for (k in 1:K) { theta[k] ~ dnorm(mu, tau_b) }
+  mu ~ dnorm(mu0, tau0)
+  tau_b ~ dgamma(a, b)
+  tau_w ~ dgamma(alpha, beta)
+  sd_b <- 1 / sqrt(tau_b)
+  sd_w <- 1 / sqrt(tau_w)
+}"
+
+# JAGS on the same model (dnorm takes a precision, dgamma a rate, as the
+# lecture). Returns the draws, named like hiermod's, and the seconds spent.
+run_jags <- function(y, group, prior, chains, iter, warmup, seed) {
+  k <- length(unique(group))
+  data <- c(list(y = y, g = as.integer(group), N = length(y), K = k),
+            unclass(prior))
+  inits <- lapply(seq_len(chains), function(c) {
+    list(.RNG.name = "base::Mersenne-Twister", .RNG.seed = seed + c)
+  })
+  started <- proc.time()[["elapsed"]]
+  model <- rjags::jags.model(textConnection(jags_model), data = data,
+                             inits = inits, n.chains = chains, quiet = TRUE,
+                             n.adapt = 0)
+  stats::update(model, warmup, progress.bar = "none")
+  draws <- rjags::coda.samples(model, c("mu", "sd_b", "sd_w", "theta"),
+                               iter - warmup, progress.bar = "none")
+  seconds <- proc.time()[["elapsed"]] - started
+  order <- c("mu", "sd_b", "sd_w", paste0("theta[", seq_len(k), "]"))
+  list(draws = draws[, order], seconds = seconds)
+}
+
+# Minimum effective sample sizes (coda's spectral ESS and the rank-normalised
+# bulk ESS of the posterior package), maximum R-hat and posterior means.
+mixing <- function(draws) {
+  arr <- posterior::as_draws_array(draws)
+  s <- posterior::summarise_draws(arr, mean = mean, "ess_bulk", "rhat")
+  list(
+    ess_coda = min(coda::effectiveSize(draws)),
+    ess_bulk = min(as.numeric(s$ess_bulk)),
+    ess_bulk_by = stats::setNames(as.numeric(s$ess_bulk), s$variable),
+    rhat = max(as.numeric(s$rhat)),
+    mean = stats::setNames(as.numeric(s$mean), s$variable)
+  )
+}
+
+# The median of `times` evaluations' elapsed seconds, and the last value.
+timed <- function(expr_fn, times = 5L) {
+  expr_fn() # once untimed: first-call costs are not the sampler's
+  seconds <- numeric(times)
+  for (i in seq_len(times)) {
+    started <- proc.time()[["elapsed"]]
+    value <- expr_fn()
+    seconds[i] <- proc.time()[["elapsed"]] - started
+  }
+  list(value = value, seconds = stats::median(seconds))
+}
+
+md_table <- function(df) {
+  fmt <- vapply(df, function(col) {
+    if (is.numeric(col)) format(col, digits = 3, big.mark = ",") else as.character(col)
+  }, character(nrow(df)))
+  if (is.null(dim(fmt))) fmt <- matrix(fmt, nrow = 1L)
+  c(paste0("| ", paste(names(df), collapse = " | "), " |"),
+    paste0("|", paste(rep("---", ncol(df)), collapse = "|"), "|"),
+    apply(fmt, 1L, function(r) paste0("| ", paste(r, collapse = " | "), " |")))
+}
+
+peak_rss_mb <- function() {
+  status <- readLines("/proc/self/status")
+  kb <- as.numeric(gsub("[^0-9]", "", grep("^VmHWM", status, value = TRUE)))
+  kb / 1024
+}

@@ -1,0 +1,174 @@
+# hiermod against its peers, in one run: JAGS (rjags), the lecture's sweep in
+# plain vectorised R, and rstan when installed. Prints three tables and
+# writes them to bench/RESULTS.md. Run from the package root:
+#   make bench        (installs JAGS and the package first)
+suppressPackageStartupMessages(library(hiermod))
+source("bench/common.R")
+results <- "bench/RESULTS.md"
+quick <- nzchar(Sys.getenv("HIERMOD_BENCH_QUICK"))
+chains <- 4L
+warmup <- 1000L
+iter <- warmup + 5000L
+samplers <- c("collapsed", "asis", "gibbs")
+have_jags <- requireNamespace("rjags", quietly = TRUE)
+have_stan <- requireNamespace("rstan", quietly = TRUE)
+out <- character()
+say <- function(...) {
+  line <- paste0(...)
+  cat(line, "\n", sep = "")
+  out <<- c(out, line)
+}
+show <- function(df) {
+  print(df, row.names = FALSE)
+  cat("\n")
+  out <<- c(out, md_table(df), "")
+}
+
+cpu <- sub(".*: ", "", grep("^model name", readLines("/proc/cpuinfo"), value = TRUE)[1])
+say("# hiermod benchmark")
+say("")
+say("Machine: ", cpu, ", ", parallel::detectCores(), " cores; ", R.version.string,
+    "; hiermod ", utils::packageVersion("hiermod"),
+    if (have_jags) paste0("; JAGS ", rjags::jags.version()) else "; JAGS not installed",
+    if (have_stan) paste0("; rstan ", utils::packageVersion("rstan")) else "; rstan not installed",
+    ". Date: ", format(Sys.time(), "%Y-%m-%d %H:%M %Z"), ".")
+say("")
+
+## 1. The lecture's data ------------------------------------------------------
+say("## 1. schools (N = 1,993, K = 100), Hoff's prior, ", chains, " chains x (",
+    warmup, " warm-up + ", iter - warmup, " draws)")
+say("")
+say("Wall time is the median of 5 runs for hiermod (2 threads, and 1 thread ",
+    "for the default sampler), one run for the peers (their chains run one ",
+    "after another). ESS is the minimum over mu, sd_b, sd_w and all 100 ",
+    "theta; means are differences from hiermod's default sampler.")
+say("")
+y <- schools$mathscore
+g <- schools$school
+prior <- hoff_prior()
+runs <- list()
+for (s in samplers) {
+  for (cores in if (s == "collapsed") c(2L, 1L) else 2L) {
+    t <- timed(times = 11L, function() fit(mathscore ~ school, schools, prior = prior,
+                              chains = chains, iter = iter, warmup = warmup,
+                              seed = 1, sampler = s, cores = cores))
+    runs[[sprintf("hiermod %s (%d thread%s)", s, cores, if (cores > 1) "s" else "")]] <-
+      list(draws = t$value, seconds = t$seconds)
+  }
+}
+if (have_jags) {
+  runs[["JAGS (rjags)"]] <- run_jags(y, g, prior, chains, iter, warmup, seed = 1)
+}
+t <- timed(function() plain_r_gibbs(y, g, prior, chains, iter, warmup, seed = 1),
+           times = 1L)
+runs[["plain R Gibbs"]] <- list(draws = t$value, seconds = t$seconds)
+if (have_stan) {
+  stan_code <- "
+  data { int N; int K; array[N] int g; vector[N] y;
+         real mu0; real tau0; real a; real b; real alpha; real beta; }
+  parameters { real mu; real<lower=0> tau_b; real<lower=0> tau_w; vector[K] theta; }
+  model { mu ~ normal(mu0, 1 / sqrt(tau0)); tau_b ~ gamma(a, b); tau_w ~ gamma(alpha, beta);
+          theta ~ normal(mu, 1 / sqrt(tau_b)); y ~ normal(theta[g], 1 / sqrt(tau_w)); }
+  generated quantities { real sd_b = 1 / sqrt(tau_b); real sd_w = 1 / sqrt(tau_w); }"
+  compile <- system.time(sm <- rstan::stan_model(model_code = stan_code))[["elapsed"]]
+  started <- proc.time()[["elapsed"]]
+  sf <- rstan::sampling(sm, data = c(list(N = length(y), K = 100L, g = g, y = y), unclass(prior)),
+                        chains = chains, iter = iter, warmup = warmup, seed = 1,
+                        refresh = 0, cores = 2)
+  seconds <- proc.time()[["elapsed"]] - started
+  draws <- rstan::As.mcmc.list(sf, pars = c("mu", "sd_b", "sd_w", "theta"))
+  runs[[sprintf("rstan (NUTS; compile %.0f s not included)", compile)]] <-
+    list(draws = draws, seconds = seconds)
+}
+reference <- mixing(runs[[1]]$draws)
+table1 <- do.call(rbind, lapply(names(runs), function(name) {
+  r <- runs[[name]]
+  m <- mixing(r$draws)
+  data.frame(
+    method = name, seconds = round(r$seconds, 3),
+    min_ess_coda = round(m$ess_coda), min_ess_bulk = round(m$ess_bulk),
+    min_ess_per_s = round(m$ess_bulk / r$seconds),
+    max_rhat = round(m$rhat, 4),
+    mu = round(m$mean[["mu"]], 3), sd_b = round(m$mean[["sd_b"]], 3),
+    sd_w = round(m$mean[["sd_w"]], 3),
+    d_mu = signif(m$mean[["mu"]] - reference$mean[["mu"]], 2),
+    d_sd_b = signif(m$mean[["sd_b"]] - reference$mean[["sd_b"]], 2),
+    d_sd_w = signif(m$mean[["sd_w"]] - reference$mean[["sd_w"]], 2)
+  )
+}))
+show(table1)
+ratio <- function(a, b) table1$min_ess_per_s[a] / table1$min_ess_per_s[b]
+jags_row <- grep("^JAGS", table1$method)
+plain_row <- grep("^plain R", table1$method)
+if (length(jags_row)) {
+  say("Default sampler (2 threads) against JAGS, min ESS per second: ",
+      round(ratio(1, jags_row)), " x; with 1 thread: ", round(ratio(2, jags_row)), " x.")
+}
+say("Default sampler (2 threads) against plain R, min ESS per second: ",
+    round(ratio(1, plain_row)), " x.")
+say("")
+
+## 2. Hard regimes -------------------------------------------------------------
+hard_chains <- if (quick) 4L else 16L
+hard_iter <- if (quick) 2000L else 10000L
+say("## 2. Hard regimes (samplers.md): bulk ESS per iteration, ", hard_chains,
+    " chains x ", hard_iter, " draws after 1000 warm-up")
+say("")
+say("i: K = 100 groups of 20, between sd 5, within sd 9, a = b = alpha = beta = 1; ",
+    "ii: between sd 0.3, vague Gamma(0.001, 0.001) priors on both precisions; ",
+    "v: K = 100 groups of 2, a = b = alpha = beta = 1. All with mu ~ N(50, 100^2). ",
+    "Eight schools (known variances) waits for that model.")
+say("")
+regimes <- list(
+  "i schools-like" = list(data = simulate_groups(100, 20, 5, 9, seed = 11),
+                          prior = hier_prior(mu0 = 50, tau0 = 1e-4, a = 1, b = 1, alpha = 1, beta = 1)),
+  "ii weak signal, vague" = list(data = simulate_groups(100, 20, 0.3, 9, seed = 12),
+                                 prior = hier_prior(mu0 = 50, tau0 = 1e-4, a = 0.001, b = 0.001,
+                                                    alpha = 0.001, beta = 0.001)),
+  "v n_k = 2" = list(data = simulate_groups(100, 2, 5, 9, seed = 13),
+                     prior = hier_prior(mu0 = 50, tau0 = 1e-4, a = 1, b = 1, alpha = 1, beta = 1))
+)
+table2 <- do.call(rbind, lapply(names(regimes), function(regime) {
+  r <- regimes[[regime]]
+  do.call(rbind, lapply(samplers, function(s) {
+    started <- proc.time()[["elapsed"]]
+    f <- fit(y ~ group, r$data, prior = r$prior, chains = hard_chains,
+             iter = 1000L + hard_iter, warmup = 1000L, seed = 5, sampler = s)
+    seconds <- proc.time()[["elapsed"]] - started
+    m <- mixing(f)
+    per_iter <- m$ess_bulk_by / (hard_chains * hard_iter)
+    data.frame(regime = regime, sampler = s,
+               mu = round(per_iter[["mu"]], 3), sd_b = round(per_iter[["sd_b"]], 3),
+               sd_w = round(per_iter[["sd_w"]], 3),
+               min_theta = round(min(per_iter[grep("^theta", names(per_iter))]), 3),
+               max_rhat = round(m$rhat, 3), seconds = round(seconds, 2))
+  }))
+}))
+show(table2)
+
+## 3. Scaling ------------------------------------------------------------------
+sizes <- if (quick) c(100L, 1000L) else c(100L, 1000L, 10000L, 100000L)
+say("## 3. Scaling: K groups of 20 rows (N = 20 K), 4 chains x 2000 iterations ",
+    "(1000 warm-up), keep = \"global\", 2 threads")
+say("")
+say("Each case runs in a fresh R process; peak memory is that process's peak ",
+    "resident set (R itself, the simulated data frame and the fit). Seconds per ",
+    "1000 sweeps = wall time x threads / (chains x iterations / 1000). JAGS ",
+    "(one chain after another, 1 thread) runs where it takes under ~3 minutes.")
+say("")
+rscript <- file.path(R.home("bin"), "Rscript")
+table3 <- do.call(rbind, lapply(sizes, function(k) {
+  tools <- c(samplers, if (have_jags && k <= 1000L) "jags")
+  do.call(rbind, lapply(tools, function(tool) {
+    res <- system2(rscript, c("bench/scaling-case.R", tool, k), stdout = TRUE)
+    v <- as.numeric(strsplit(tail(res, 1L), " ")[[1]])
+    threads <- if (tool == "jags") 1 else 2
+    data.frame(K = k, N = 20 * k, method = tool, seconds = round(v[1], 2),
+               s_per_1000_sweeps = signif(v[1] * threads / (4 * 2000 / 1000), 3),
+               peak_mb = round(v[2]))
+  }))
+}))
+show(table3)
+
+if (!quick) writeLines(out, results)
+cat("written to", if (quick) "(quick run: not written)" else results, "\n")
