@@ -6,7 +6,7 @@ BUILDDIR := check
 MANIFEST := src/rust/Cargo.toml
 export PATH := $(PATH):$(HOME)/.cargo/bin
 
-.PHONY: deps rust-test build install install-code check demo test calibrate wrappers docs clean
+.PHONY: deps rust-test build install install-code check demo test calibrate bench wrappers docs clean
 
 deps:
 	bash dev/install-deps.sh
@@ -30,6 +30,11 @@ demo: install
 	Rscript dev/demo.R
 
 test: rust-test check
+
+# hiermod against JAGS and plain R (and rstan if installed): bench/RESULTS.md.
+bench: install-code
+	bash dev/install-deps.sh bench
+	Rscript bench/peers.R
 
 # Full simulation-based calibration report (calibration/REPORT.md).
 calibrate: install-code

@@ -12,8 +12,9 @@
 #' @param formula A two-sided formula `response ~ group`, or in lme4's
 #'   notation `response ~ (1 | group)` (the same model). The response may be
 #'   an expression such as `log(y)`. The group may be a factor (its levels,
-#'   in their order, are the groups; each must have data), a character,
-#'   integer or numeric vector (groups sorted by value), or a logical.
+#'   in their order, are the groups; levels with no rows are dropped with a
+#'   message), a character, integer or numeric vector (groups sorted by
+#'   value), or a logical.
 #' @param data A data frame (or list) holding the variables of `formula`;
 #'   variables not found there are looked up in the formula's environment.
 #' @param prior A [hier_prior()]. The default is weakly informative and
@@ -236,15 +237,21 @@ encode_groups <- function(group, n, expr) {
              " missing or non-finite value(s), first in row ", bad[1L], ".")
   }
   if (is.factor(group)) {
+    used <- tabulate(as.integer(group), nlevels(group)) > 0L
+    if (!all(used)) {
+      empty <- levels(group)[!used]
+      message(structure(
+        class = c("hiermod_dropped_levels", "message", "condition"),
+        list(message = paste0(
+          "Dropped ", length(empty), " unused level(s) of group `", name,
+          "` (", paste(utils::head(empty, 5L), collapse = ", "),
+          if (length(empty) > 5L) ", ...", "): they have no rows.\n"),
+          call = NULL)
+      ))
+      group <- droplevels(group)
+    }
     labels <- levels(group)
     codes <- as.integer(group)
-    empty <- labels[tabulate(codes, length(labels)) == 0L]
-    if (length(empty) > 0L) {
-      hm_abort("formula", "group `", name, "` has ", length(empty),
-               " level(s) with no rows (", paste(utils::head(empty, 5L),
-                                                  collapse = ", "),
-               if (length(empty) > 5L) ", ...", "); use droplevels() first.")
-    }
   } else {
     values <- sort(unique(group), method = "radix")
     codes <- match(group, values)

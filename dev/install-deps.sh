@@ -5,7 +5,8 @@
 set -euo pipefail
 
 debs=(r-base-dev r-cran-coda r-cran-testthat r-cran-knitr r-cran-rmarkdown
-      r-cran-roxygen2 r-cran-posterior pandoc qpdf devscripts)
+      r-cran-roxygen2 r-cran-posterior r-cran-tibble r-cran-data.table
+      pandoc qpdf devscripts)
 # `install-deps.sh bench` adds the peers the benchmark compares against.
 if [ "${1:-}" = "bench" ]; then
   debs+=(jags r-cran-rjags)

@@ -34,8 +34,13 @@ test_that("bad groups are refused", {
   expect_hm_error(fit(y ~ g, dd), "formula", "row 5")
   expect_hm_error(fit(y ~ g, transform(d, g = "one")), "formula", "at least 2 groups")
   dd <- d
-  dd$g <- factor(dd$g, levels = c("a", "b", "unused"))
-  expect_hm_error(fit(y ~ g, dd), "formula", "no rows.*unused")
+  dd$g <- factor(dd$g, levels = c("a", "unused", "b"))
+  expect_message(f <- fit(y ~ g, dd, iter = 20, chains = 1, seed = 1),
+                 "Dropped 1 unused level.*unused", class = "hiermod_dropped_levels")
+  expect_identical(group_stats(f)$group, c("a", "b"))
+  expect_identical(levels(dd$g), c("a", "unused", "b"))
+  dd$g <- factor(dd$g, levels = "a")
+  expect_hm_error(fit(y ~ g, dd), "formula", "missing")
   dd$g <- as.Date("2020-01-01") + 1:6
   expect_hm_error(fit(y ~ g, dd), "formula", "must be a factor")
   expect_hm_error(fit(y ~ g + x, d), "formula", "single grouping variable")

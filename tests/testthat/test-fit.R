@@ -115,7 +115,9 @@ test_that("labels with % and non-ASCII text work", {
   expect_setequal(coda::varnames(f)[-(1:3)], paste0("theta[", labels, "]"))
   expect_output(print(f), "K = 3 groups")
   d$g <- factor(d$g, levels = c(labels, "100% empty"))
-  expect_error(quick_fit(y ~ g, d), "100% empty", class = "hiermod_error")
+  expect_message(quick_fit(y ~ g, d), "100% empty")
+  d$g[1] <- NA
+  expect_error(quick_fit(y ~ g, d), "row 1", class = "hiermod_error")
 })
 
 test_that("coda functions accept a fit as it is", {

@@ -5,10 +5,13 @@ test_that("an interrupt stops a long run quickly and R survives", {
   out <- tempfile()
   writeLines(c(
     "library(hiermod)",
+    "threads <- function() length(list.files('/proc/self/task'))",
+    "before <- threads()",
     "cat('started\\n')",
     "r <- tryCatch(fit(mathscore ~ school, schools, chains = 2,",
     "  iter = 2e9, warmup = 2e9 - 1, seed = 1), interrupt = function(e) e)",
     "cat('caught', class(r)[1], '\\n')",
+    "cat('threads', before, threads(), '\\n')",
     "cat('alive', 1 + 1, '\\n')"
   ), script)
   rscript <- file.path(R.home("bin"), "Rscript")
@@ -31,6 +34,10 @@ test_that("an interrupt stops a long run quickly and R survives", {
   sent <- Sys.time()
   expect_true(wait_for("alive 2", 10))
   expect_lt(as.numeric(Sys.time() - sent, units = "secs"), 2)
-  expect_true(any(grepl("caught hiermod_interrupt", readLines(out))))
+  lines <- readLines(out)
+  expect_true(any(grepl("caught hiermod_interrupt", lines)))
+  # the worker threads are gone: as many threads as before the fit
+  counts <- as.integer(strsplit(sub("threads ", "", grep("^threads", lines, value = TRUE)), " ")[[1]])
+  expect_identical(counts[1], counts[2])
   tools::pskill(pid, tools::SIGKILL)
 })

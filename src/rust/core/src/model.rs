@@ -527,6 +527,114 @@ mod tests {
         );
     }
 
+    /// With the precisions fixed, (mu, theta) is jointly Gaussian: its mean
+    /// and covariance in closed form (from mu | precisions, then theta | mu).
+    fn exact_mu_theta_moments(m: &Model, st: &State) -> (Vec<f64>, Vec<Vec<f64>>) {
+        let (tau_b, tau_w) = (st.tau_b, st.tau_w);
+        let p = m.prior();
+        let s = m.stats();
+        let w: Vec<f64> = s
+            .n()
+            .iter()
+            .map(|n| 1.0 / (1.0 / tau_b + 1.0 / (n * tau_w)))
+            .collect();
+        let big_w = w.iter().sum::<f64>() + p.tau0;
+        let mu = (w.iter().zip(s.ybar()).map(|(w, y)| w * y).sum::<f64>() + p.tau0 * p.mu0) / big_w;
+        let prec: Vec<f64> = s.n().iter().map(|n| n * tau_w + tau_b).collect();
+        let shrink: Vec<f64> = prec.iter().map(|p| tau_b / p).collect();
+        let mut mean = vec![mu];
+        mean.extend(
+            s.ybar()
+                .iter()
+                .zip(&prec)
+                .map(|(y, p)| ((p - tau_b) * y + tau_b * mu) / p),
+        );
+        // loadings on mu: 1 for mu itself, shrink_k for theta_k
+        let load: Vec<f64> = std::iter::once(1.0).chain(shrink.iter().copied()).collect();
+        let cov = (0..load.len())
+            .map(|i| {
+                (0..load.len())
+                    .map(|j| {
+                        let own = if i == j && i > 0 {
+                            1.0 / prec[i - 1]
+                        } else {
+                            0.0
+                        };
+                        own + load[i] * load[j] / big_w
+                    })
+                    .collect()
+            })
+            .collect();
+        (mean, cov)
+    }
+
+    fn check_joint_moments(draws: &[Vec<f64>], mean: &[f64], cov: &[Vec<f64>], what: &str) {
+        let n = draws.len() as f64;
+        let d = mean.len();
+        let emp_mean: Vec<f64> = (0..d)
+            .map(|i| draws.iter().map(|x| x[i]).sum::<f64>() / n)
+            .collect();
+        for i in 0..d {
+            let se = (cov[i][i] / n).sqrt();
+            assert!((emp_mean[i] - mean[i]).abs() < 5.0 * se, "{what}: mean {i}");
+            for j in 0..d {
+                let emp = draws
+                    .iter()
+                    .map(|x| (x[i] - emp_mean[i]) * (x[j] - emp_mean[j]))
+                    .sum::<f64>()
+                    / (n - 1.0);
+                // se of a covariance of normals: sqrt((s_ii s_jj + s_ij^2) / n)
+                let se = ((cov[i][i] * cov[j][j] + cov[i][j].powi(2)) / n).sqrt();
+                assert!(
+                    (emp - cov[i][j]).abs() < 5.0 * se,
+                    "{what}: cov {i},{j}: {emp} vs {}",
+                    cov[i][j]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn mu_and_theta_are_jointly_gaussian_given_the_precisions() {
+        let m = toy_model();
+        let start = fixed_state();
+        let (mean, cov) = exact_mu_theta_moments(&m, &start);
+        let mut ws = Workspace::default();
+        let snapshot = |st: &State| {
+            std::iter::once(st.mu)
+                .chain(st.theta.iter().copied())
+                .collect::<Vec<f64>>()
+        };
+
+        // The blocked draw (mu with theta integrated out, then theta) is exact.
+        let mut rng = chain_rng(8, 0);
+        let mut st = start.clone();
+        let blocked: Vec<Vec<f64>> = (0..DRAWS)
+            .map(|_| {
+                m.draw_mu_marginal(&mut st, &mut rng);
+                m.draw_theta(&mut st, &mut ws, &mut rng);
+                snapshot(&st)
+            })
+            .collect();
+        check_joint_moments(&blocked, &mean, &cov, "blocked");
+
+        // The lecture's alternation converges to the same law; thinned so the
+        // kept draws are nearly independent.
+        let mut rng = chain_rng(9, 0);
+        let mut st = start.clone();
+        let mut centred = Vec::with_capacity(DRAWS / 2);
+        for i in 0..(DRAWS / 2) * 10 {
+            m.draw_mu_given_theta(&mut st, &mut rng);
+            m.draw_theta(&mut st, &mut ws, &mut rng);
+            if i % 10 == 9 {
+                centred.push(snapshot(&st));
+            }
+        }
+        check_joint_moments(&centred, &mean, &cov, "centred");
+        // The precisions were left alone.
+        assert_eq!((st.tau_b, st.tau_w), (start.tau_b, start.tau_w));
+    }
+
     #[test]
     fn marginal_mu_matches_closed_form() {
         let m = toy_model();

@@ -1,0 +1,57 @@
+# The posterior of the two-level model by deterministic quadrature, for
+# small data: mu and theta are integrated analytically, leaving a 2-d grid
+# over (v, x) = (log tau_b, log tau_w). Independent of the package's
+# samplers: it uses only the group statistics and the prior.
+quadrature_posterior <- function(n, ybar, ss, prior, points = 300L) {
+  k <- length(n)
+  big_n <- sum(n)
+  total_ss <- sum(ss)
+  p <- prior
+  log_post <- function(v, x) {
+    tau_b <- exp(v)
+    tau_w <- exp(x)
+    w <- 1 / (1 / tau_b + 1 / outer(tau_w, n))
+    big_w <- rowSums(w) + p$tau0
+    m <- (drop(w %*% ybar) + p$tau0 * p$mu0) / big_w
+    q <- rowSums(w * (matrix(ybar, nrow(w), k, byrow = TRUE) - m)^2) +
+      p$tau0 * (m - p$mu0)^2
+    p$a * v - p$b * tau_b + p$alpha * x - p$beta * tau_w +
+      (big_n - k) / 2 * x - tau_w * total_ss / 2 +
+      0.5 * rowSums(log(w)) - 0.5 * log(big_w) - q / 2
+  }
+  grid <- function(v_range, x_range, size) {
+    g <- expand.grid(v = seq(v_range[1], v_range[2], length.out = size),
+                     x = seq(x_range[1], x_range[2], length.out = size))
+    g$lp <- log_post(g$v, g$x)
+    g
+  }
+  # A wide first look, then a fine grid where the posterior has its mass.
+  coarse <- grid(c(-25, 15), c(-25, 15), 200L)
+  keep <- coarse[coarse$lp > max(coarse$lp) - 30, ]
+  pad <- function(r) r + c(-1, 1) * 0.1 * diff(r) + c(-0.5, 0.5)
+  g <- grid(pad(range(keep$v)), pad(range(keep$x)), points)
+  wt <- exp(g$lp - max(g$lp))
+  wt <- wt / sum(wt)
+  tau_b <- exp(g$v)
+  tau_w <- exp(g$x)
+  w <- 1 / (1 / tau_b + 1 / outer(tau_w, n))
+  big_w <- rowSums(w) + p$tau0
+  m <- (drop(w %*% ybar) + p$tau0 * p$mu0) / big_w
+  moments <- function(mean_given, var_given) {
+    mean <- sum(wt * mean_given)
+    c(mean = mean, sd = sqrt(sum(wt * (var_given + mean_given^2)) - mean^2))
+  }
+  out <- rbind(
+    mu = moments(m, 1 / big_w),
+    sd_b = moments(exp(-g$v / 2), 0),
+    sd_w = moments(exp(-g$x / 2), 0)
+  )
+  theta <- t(vapply(seq_len(k), function(j) {
+    prec <- n[j] * tau_w + tau_b
+    shrink <- tau_b / prec
+    moments((n[j] * tau_w * ybar[j] + tau_b * m) / prec,
+            1 / prec + shrink^2 / big_w)
+  }, numeric(2L)))
+  rownames(theta) <- paste0("theta[", seq_len(k), "]")
+  rbind(out, theta)
+}

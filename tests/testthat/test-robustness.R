@@ -1,0 +1,76 @@
+test_that("the Rust entry point refuses malformed arguments without crashing", {
+  call_glue <- function(...) {
+    args <- list(y = c(1, 2, 3, 4), group = c(1L, 1L, 2L, 2L), n_groups = 2L,
+                 prior = c(0, 1, 1, 1, 1, 1), sampler = "gibbs", chains = 1L,
+                 iter = 10L, warmup = 5L, thin = 1L, seed = 1, threads = 1L,
+                 keep_groups = TRUE)
+    args[names(list(...))] <- list(...)
+    tryCatch(do.call(hiermod:::hm_sample_two_level, args),
+             error = function(e) list(error = conditionMessage(e)))
+  }
+  expect_null(call_glue()$error)
+  bad <- list(
+    list(y = "a"), list(y = 1:4), list(group = c(1, 1, 2, 2)),
+    list(group = c(1L, 1L, 2L)), list(group = c(1L, 1L, 2L, 3L)),
+    list(group = c(0L, 1L, 2L, 2L)), list(group = c(NA, 1L, 2L, 2L)),
+    list(y = c(1, NA, 3, 4)), list(y = c(1, Inf, 3, 4)),
+    list(n_groups = 3L), list(n_groups = -1L), list(prior = c(0, 1, 1)),
+    list(prior = c(0, -1, 1, 1, 1, 1)), list(prior = c(NaN, 1, 1, 1, 1, 1)),
+    list(sampler = "nuts"), list(sampler = 1), list(chains = 0L),
+    list(chains = -3L), list(iter = 5L), list(thin = 0L), list(seed = -1),
+    list(seed = 0.5), list(seed = NaN), list(threads = -1L), list(iter = "x"),
+    list(keep_groups = NA)
+  )
+  for (b in bad) {
+    out <- do.call(call_glue, b)
+    expect_true(is.character(out$error) && nzchar(out$error),
+                label = paste("rejects", deparse(b)))
+    expect_false(grepl("panicked", out$error))
+  }
+})
+
+test_that("tibbles work like data frames", {
+  skip_if_not_installed("tibble")
+  tb <- tibble::as_tibble(schools)
+  expect_identical(values_of(quick_fit(data = tb)), values_of(quick_fit()))
+})
+
+test_that("data.tables work like data frames", {
+  skip_if_not_installed("data.table")
+  dt <- data.table::as.data.table(schools)
+  expect_identical(values_of(quick_fit(data = dt)), values_of(quick_fit()))
+})
+
+test_that("a chain does not depend on how many chains run beside it", {
+  four <- quick_fit(chains = 4, cores = 2)
+  two <- quick_fit(chains = 2, cores = 1)
+  expect_identical(unclass(four[[1]]), unclass(two[[1]]))
+  expect_identical(unclass(four[[2]]), unclass(two[[2]]))
+})
+
+test_that("a fit's memory is a small multiple of its draws and data", {
+  skip_on_cran()
+  skip_if_not(file.exists("/proc/self/status"))
+  script <- tempfile(fileext = ".R")
+  writeLines(c(
+    "peak <- function() as.numeric(gsub('[^0-9]', '',",
+    "  grep('^VmHWM', readLines('/proc/self/status'), value = TRUE))) * 1024",
+    "library(hiermod)",
+    "set.seed(1)",
+    "k <- 1e5",
+    "d <- data.frame(g = rep(seq_len(k), 10))",
+    "d$y <- rnorm(k)[d$g] + rnorm(10 * k)",
+    "invisible(gc())",
+    "before <- peak()",
+    "f <- fit(y ~ g, d, chains = 4, iter = 1000, keep = 'global', seed = 1)",
+    "cat(before, peak(), object.size(d), object.size(f), '\\n')"
+  ), script)
+  out <- system2(file.path(R.home("bin"), "Rscript"), c("--vanilla", script),
+                 stdout = TRUE,
+                 env = paste0("R_LIBS=", paste(.libPaths(), collapse = ":")))
+  v <- as.numeric(strsplit(trimws(tail(out, 1L)), " ")[[1]])
+  growth <- v[2] - v[1]
+  # The fit may hold a few copies of the N-row data (checks, codes) and
+  # O(K) per chain; it must not scale with draws times groups.
+  expect_lt(growth, 4 * v[3] + 10 * v[4] + 50e6)
+})
