@@ -106,11 +106,12 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
              "`thin` or lower `iter`.")
   }
 
+  pars <- c("mu", "sd_b", "sd_w", paste0("theta[", grouping$labels, "]"))
   started <- proc.time()[["elapsed"]]
   out <- hm_sample_two_level(
     as.double(y), grouping$codes, n_groups,
     unlist(prior[c("mu0", "tau0", "a", "b", "alpha", "beta")]),
-    sampler, chains, iter, warmup, thin, seed, cores, keep_groups
+    sampler, chains, iter, warmup, thin, seed, cores, keep_groups, pars
   )
   elapsed <- proc.time()[["elapsed"]] - started
   if (isTRUE(out$interrupted)) {
@@ -124,12 +125,7 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
     hm_abort("data", "could not be sampled: ", out$error)
   }
 
-  pars <- c("mu", "sd_b", "sd_w", paste0("theta[", grouping$labels, "]"))
-  draws <- lapply(out$draws, function(m) {
-    colnames(m) <- pars[seq_len(ncol(m))]
-    coda::mcmc(m, start = warmup + 1L, thin = thin)
-  })
-  result <- coda::mcmc.list(draws)
+  result <- coda::mcmc.list(out$draws)
   inits <- out$inits
   dimnames(inits) <- list(paste0("chain", seq_len(chains)), pars)
   attr(result, "hiermod") <- list(

@@ -38,7 +38,7 @@ say("")
 say("## 1. schools (N = 1,993, K = 100), Hoff's prior, ", chains, " chains x (",
     warmup, " warm-up + ", iter - warmup, " draws)")
 say("")
-say("Wall time is the median of 5 runs for hiermod (2 threads, and 1 thread ",
+say("Wall time is the median of 11 runs for hiermod (2 threads, and 1 thread ",
     "for the default sampler), one run for the peers (their chains run one ",
     "after another). ESS is the minimum over mu, sd_b, sd_w and all 100 ",
     "theta; means are differences from hiermod's default sampler.")

@@ -3,7 +3,8 @@ test_that("the Rust entry point refuses malformed arguments without crashing", {
     args <- list(y = c(1, 2, 3, 4), group = c(1L, 1L, 2L, 2L), n_groups = 2L,
                  prior = c(0, 1, 1, 1, 1, 1), sampler = "gibbs", chains = 1L,
                  iter = 10L, warmup = 5L, thin = 1L, seed = 1, threads = 1L,
-                 keep_groups = TRUE)
+                 keep_groups = TRUE,
+                 column_names = c("mu", "sd_b", "sd_w", "theta[1]", "theta[2]"))
     args[names(list(...))] <- list(...)
     tryCatch(do.call(hiermod:::hm_sample_two_level, args),
              error = function(e) list(error = conditionMessage(e)))
@@ -19,7 +20,7 @@ test_that("the Rust entry point refuses malformed arguments without crashing", {
     list(sampler = "nuts"), list(sampler = 1), list(chains = 0L),
     list(chains = -3L), list(iter = 5L), list(thin = 0L), list(seed = -1),
     list(seed = 0.5), list(seed = NaN), list(threads = -1L), list(iter = "x"),
-    list(keep_groups = NA)
+    list(keep_groups = NA), list(column_names = 1:3), list(column_names = "mu")
   )
   for (b in bad) {
     out <- do.call(call_glue, b)

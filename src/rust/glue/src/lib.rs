@@ -45,8 +45,9 @@ fn seed_from_double(seed: f64) -> std::result::Result<u64, String> {
     }
 }
 
-/// Sample the two-level model. `group` holds 1-based group codes.
-/// Returns `list(draws = <one matrix per chain>, inits = <chains x (3 + K)>,
+/// Sample the two-level model. `group` holds 1-based group codes;
+/// `column_names` names mu, sd_b, sd_w and every theta.
+/// Returns `list(draws = <one coda mcmc matrix per chain>, inits = <chains x (3 + K)>,
 /// n, ybar, ss)`, or `list(error = <message>)`, or
 /// `list(interrupted = TRUE)`.
 /// @keywords internal
@@ -66,6 +67,7 @@ fn hm_sample_two_level(
     seed: f64,
     threads: i32,
     keep_groups: bool,
+    column_names: Robj,
 ) -> List {
     match sample_two_level(
         &y,
@@ -80,6 +82,7 @@ fn hm_sample_two_level(
         seed,
         threads,
         keep_groups,
+        &column_names,
     ) {
         Ok(list) => list,
         Err(message) => failure(message),
@@ -100,6 +103,7 @@ fn sample_two_level(
     seed: f64,
     threads: i32,
     keep_groups: bool,
+    column_names: &Robj,
 ) -> std::result::Result<List, String> {
     let y = y.as_real_slice().ok_or("y must be a double vector")?;
     let group = group
@@ -160,6 +164,26 @@ fn sample_two_level(
         }
         Err(e) => return Err(e.to_string()),
     };
+    // Each matrix leaves as a finished coda::mcmc object: dressing it in R
+    // would copy every chain's draws once more.
+    let names = column_names
+        .as_string_vector()
+        .filter(|names| names.len() == State::n_reported(n_groups, true))
+        .ok_or("column_names must hold one name per parameter")?;
+    let dimnames = List::from_values([NULL.into_robj(), r!(&names[..width])]);
+    let last_kept = settings.warmup + 1 + (n_kept.max(1) - 1) * settings.thin;
+    let mcpar = r!([
+        (settings.warmup + 1) as f64,
+        last_kept as f64,
+        settings.thin as f64
+    ]);
+    for matrix in draws.iter_mut() {
+        matrix.set_dimnames(dimnames.clone());
+        matrix
+            .set_attrib("mcpar", mcpar.clone())
+            .and_then(|m| m.set_class(["mcmc"]))
+            .map_err(|e| e.to_string())?;
+    }
     let init_matrix = RMatrix::new_matrix(
         settings.chains,
         State::n_reported(n_groups, true),
