@@ -9,4 +9,12 @@
 #' @noRd
 hm_sample_two_level <- function(y, group, n_groups, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names) .Call(wrap__hm_sample_two_level, y, group, n_groups, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names)
 
+#' Means and quantiles of the columns `columns` (1-based) of the chains'
+#' draw matrices (a list of equally sized double matrices), pooled over
+#' chains. Returns a columns x (1 + length(probs)) matrix (mean, then the
+#' quantiles), or `list(error = <message>)`.
+#' @keywords internal
+#' @noRd
+hm_column_summaries <- function(chains, columns, probs) .Call(wrap__hm_column_summaries, chains, columns, probs)
+
 

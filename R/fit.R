@@ -133,6 +133,8 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
     formula = formula,
     response = deparse1(terms$response),
     group = deparse1(terms$group),
+    # The rows, for fitted(), residuals() and predict() without new data.
+    rows = list(y = as.double(y), group = grouping$codes),
     stats = data.frame(group = grouping$labels, n = as.integer(out$n),
                        mean = out$ybar, ss = out$ss,
                        stringsAsFactors = FALSE),

@@ -22,7 +22,7 @@ fit_meta <- function(x) attr(x, "hiermod", exact = TRUE)
 fit_info <- function(x) {
   check_fit(x)
   meta <- fit_meta(x)
-  meta[setdiff(names(meta), "stats")]
+  meta[setdiff(names(meta), c("stats", "rows"))]
 }
 
 #' @rdname fit_info
@@ -52,7 +52,9 @@ global_pars <- c("mu", "sd_b", "sd_w")
 #'
 #' Shows the model, the data's size, the prior actually used, the draws kept
 #' and posterior summaries (mean, sd, 2.5%, 50%, 97.5%) of `mu`, `sd_b` and
-#' `sd_w`, with a line on the group means `theta`.
+#' `sd_w`, with a line on the group means `theta`. Warns when an R-hat
+#' exceeds 1.01 or an effective sample size is below 400 (see
+#' [summary.hiermod_fit()]).
 #'
 #' @param x A `hiermod_fit`.
 #' @param digits Significant digits.
@@ -76,9 +78,16 @@ print.hiermod_fit <- function(x, digits = 3, ...) {
       stats::start(x), ":", stats::end(x), ", warmup ", s$warmup, ", thin ",
       s$thin, "); sampler \"", meta$sampler, "\"; seed ",
       format(meta$seed, scientific = FALSE), "\n\n", sep = "")
-  print(posterior_table(x, global_pars), digits = digits)
+  table <- posterior_table(x, global_pars)
+  print(table, digits = digits)
+  diag <- convergence(x[, global_pars, drop = FALSE])
+  warnings <- convergence_warnings(data.frame(rhat = diag$rhat,
+                                              ess_bulk = diag$ess_bulk,
+                                              ess_tail = diag$ess_tail,
+                                              row.names = global_pars))
+  for (w in warnings) cat(w, "\n", sep = "")
   if (coda::nvar(x) > length(global_pars)) {
-    theta_mean <- colMeans(as.matrix(x[, -seq_along(global_pars), drop = FALSE]))
+    theta_mean <- column_summaries(x, numeric(), theta_columns(x))[, 1L]
     cat("\ntheta: ", length(theta_mean), " group means; posterior means from ",
         format(min(theta_mean), digits = digits), " to ",
         format(max(theta_mean), digits = digits),
@@ -91,47 +100,7 @@ print.hiermod_fit <- function(x, digits = 3, ...) {
 
 # Posterior mean, sd and quantiles of `pars`, pooled over chains.
 posterior_table <- function(x, pars) {
-  m <- as.matrix(x[, pars, drop = FALSE])
-  q <- t(apply(m, 2L, stats::quantile, probs = c(0.025, 0.5, 0.975),
-               names = FALSE))
-  out <- cbind(mean = colMeans(m), sd = apply(m, 2L, stats::sd), q)
-  colnames(out)[3:5] <- c("2.5%", "50%", "97.5%")
-  out
-}
-
-#' Trace and density plots of a fit, as in the lecture
-#'
-#' Draws, for each parameter, its trace (all chains, post-warm-up
-#' iterations, one colour per chain) and its density, titled "Trace of mu",
-#' "Density of mu" and so on, as in the lecture's slide "Schools data -
-#' global parameters". By default the global parameters `mu`, `sd_w` and
-#' `sd_b`; the group means are columns `theta[<group>]`.
-#'
-#' @param x A `hiermod_fit`.
-#' @param pars Names of the parameters to plot.
-#' @param ask Ask before each new page of plots, as coda does: by default
-#'   when the device is interactive.
-#' @param ... Passed to [coda::plot.mcmc()] (e.g. `smooth`, `trace`,
-#'   `density`).
-#' @return The plotted draws (an [coda::mcmc.list]), invisibly.
-#' @examples
-#' f <- fit(mathscore ~ school, schools, chains = 2, iter = 1000, seed = 1)
-#' plot(f)
-#' plot(f, pars = c("theta[1]", "theta[2]"))
-#' @importFrom graphics plot
-#' @importFrom grDevices dev.interactive
-#' @export
-plot.hiermod_fit <- function(x, pars = c("mu", "sd_w", "sd_b"),
-                             ask = dev.interactive(), ...) {
-  if (!is.character(pars) || length(pars) == 0L) {
-    hm_abort("pars", "must be a character vector of parameter names.")
-  }
-  unknown <- setdiff(pars, coda::varnames(x))
-  if (length(unknown) > 0L) {
-    hm_abort("pars", "names unknown parameter(s): ",
-             paste(unknown, collapse = ", "), ".")
-  }
-  draws <- x[, pars, drop = FALSE]
-  plot(draws, ask = ask, ...)
-  invisible(draws)
+  s <- column_summaries(x, c(0.025, 0.5, 0.975), pars)
+  cbind(s[, 1L, drop = FALSE], sd = apply(as.matrix(x[, pars]), 2L, stats::sd),
+        s[, -1L, drop = FALSE])
 }

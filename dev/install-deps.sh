@@ -6,6 +6,7 @@ set -euo pipefail
 
 debs=(r-base-dev r-cran-coda r-cran-testthat r-cran-knitr r-cran-rmarkdown
       r-cran-roxygen2 r-cran-posterior r-cran-tibble r-cran-data.table
+      r-cran-nlme r-cran-rstantools r-cran-bayesplot r-cran-vdiffr
       pandoc qpdf devscripts)
 # `install-deps.sh bench` adds the peers the benchmark compares against.
 if [ "${1:-}" = "bench" ]; then

@@ -122,7 +122,9 @@ test_that("labels with % and non-ASCII text work", {
 
 test_that("coda functions accept a fit as it is", {
   f <- quick_fit(chains = 3)
-  expect_s3_class(summary(f), "summary.mcmc")
+  # summary() is hiermod's own (brms-like); coda's is still there
+  expect_s3_class(summary(f), "summary.hiermod_fit")
+  expect_s3_class(coda:::summary.mcmc.list(f), "summary.mcmc")
   expect_length(coda::effectiveSize(f), 103)
   expect_s3_class(coda::gelman.diag(f[, 1:3]), "gelman.diag")
   expect_length(coda::HPDinterval(f), 3)

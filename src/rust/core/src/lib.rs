@@ -18,6 +18,7 @@ mod prior;
 mod random;
 mod samplers;
 mod stats;
+mod summaries;
 
 pub use chains::{ChainOutput, Settings, run_chains};
 pub use error::Error;
@@ -26,3 +27,4 @@ pub use prior::HierPrior;
 pub use random::{GammaRate, chain_rng};
 pub use samplers::{Kernel, SamplerKind, slice_step};
 pub use stats::GroupStats;
+pub use summaries::column_summaries;

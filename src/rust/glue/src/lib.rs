@@ -8,7 +8,9 @@
 use std::ffi::{c_int, c_void};
 
 use extendr_api::prelude::*;
-use hiermod_core::{GroupStats, HierPrior, Model, SamplerKind, Settings, State, run_chains};
+use hiermod_core::{
+    GroupStats, HierPrior, Model, SamplerKind, Settings, State, column_summaries, run_chains,
+};
 
 unsafe extern "C" {
     fn R_ToplevelExec(fun: Option<unsafe extern "C" fn(*mut c_void)>, data: *mut c_void) -> c_int;
@@ -203,7 +205,61 @@ fn sample_two_level(
     .map_err(|e| e.to_string())
 }
 
+/// Means and quantiles of the columns `columns` (1-based) of the chains'
+/// draw matrices (a list of equally sized double matrices), pooled over
+/// chains. Returns a columns x (1 + length(probs)) matrix (mean, then the
+/// quantiles), or `list(error = <message>)`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+fn hm_column_summaries(chains: List, columns: Robj, probs: Robj) -> Robj {
+    match column_summaries_from_r(&chains, &columns, &probs) {
+        Ok(m) => m.into_robj(),
+        Err(message) => failure(message).into_robj(),
+    }
+}
+
+fn column_summaries_from_r(
+    chains: &List,
+    columns: &Robj,
+    probs: &Robj,
+) -> std::result::Result<RMatrix<f64>, String> {
+    let matrices: Vec<RMatrix<f64>> = chains
+        .values()
+        .map(|m| RMatrix::<f64>::try_from(m).map_err(|e| e.to_string()))
+        .collect::<std::result::Result<_, _>>()?;
+    let first = matrices.first().ok_or("chains must not be empty")?;
+    let (n_rows, n_cols) = (first.nrows(), first.ncols());
+    if matrices
+        .iter()
+        .any(|m| m.nrows() != n_rows || m.ncols() != n_cols)
+    {
+        return Err("chains must have the same dimensions".into());
+    }
+    let probs = probs
+        .as_real_slice()
+        .ok_or("probs must be a double vector")?;
+    if probs.iter().any(|p| !(0.0..=1.0).contains(p)) {
+        return Err("probs must lie in [0, 1]".into());
+    }
+    let columns: Vec<usize> = columns
+        .as_integer_slice()
+        .ok_or("columns must be an integer vector")?
+        .iter()
+        .map(|&j| usize::try_from(j - 1).ok().filter(|&j| j < n_cols))
+        .collect::<Option<_>>()
+        .ok_or("columns out of range")?;
+    let slices: Vec<&[f64]> = matrices.iter().map(|m| m.data()).collect();
+    let rows = column_summaries(&slices, n_rows, &columns, probs);
+    Ok(RMatrix::new_matrix(
+        columns.len(),
+        1 + probs.len(),
+        |i, j| rows[i][j],
+    ))
+}
+
 extendr_module! {
     mod hiermod;
     fn hm_sample_two_level;
+    fn hm_column_summaries;
 }

@@ -1,0 +1,148 @@
+# lme4's and rstanarm's extractors, on the posterior draws.
+
+theta_columns <- function(x) grep("^theta\\[", coda::varnames(x), value = TRUE)
+
+# The theta columns, or a clear error when keep = "global" dropped them.
+stored_theta_columns <- function(x) {
+  cols <- theta_columns(x)
+  if (length(cols) == 0L) {
+    hm_abort("object", "has no group means stored: refit with keep = \"all\".")
+  }
+  cols
+}
+
+# The draws of every theta (chains stacked), columns named by group.
+theta_draws <- function(x) {
+  cols <- stored_theta_columns(x)
+  # Straight from the chains: coda's `[` rebuilds every chain first.
+  m <- do.call(rbind, lapply(x, function(chain) unclass(chain)[, cols, drop = FALSE]))
+  colnames(m) <- fit_meta(x)$stats$group
+  m
+}
+
+# Posterior summaries of every theta (mean, then quantiles), rows named by
+# group, without stacking the draws.
+theta_summaries <- function(x, probs = numeric()) {
+  s <- column_summaries(x, probs, stored_theta_columns(x))
+  rownames(s) <- fit_meta(x)$stats$group
+  s
+}
+
+#' Group means, population mean and variance components
+#'
+#' Posterior means, in the vocabulary of lme4 and rstanarm:
+#' `coef()` gives each group's mean \eqn{\theta_k}; `fixef()` the population
+#' mean \eqn{\mu}; `ranef()` each group's deviation \eqn{\theta_k - \mu};
+#' `VarCorr()` the between-group and within-group standard deviations
+#' (`sd_b`, `sd_w`) and variances; `ngrps()` the number of groups.
+#' `coef = fixef + ranef` holds exactly.
+#'
+#' @param object A `hiermod_fit`.
+#' @param x A `hiermod_fit` (for `VarCorr()`).
+#' @param ... Not used.
+#' @return `coef()`, `ranef()`: named numeric vectors, one value per group.
+#'   `fixef()`: a named number. `VarCorr()`: a data frame with one row per
+#'   level (`group`, `Residual`) and columns `sd` and `variance` (posterior
+#'   means). `ngrps()`: an integer named by the grouping variable.
+#' @examples
+#' f <- fit(mathscore ~ school, schools, chains = 2, iter = 1000, seed = 1)
+#' fixef(f)
+#' head(coef(f))
+#' head(ranef(f))
+#' VarCorr(f)
+#' ngrps(f)
+#' @name extractors
+NULL
+
+#' @rdname extractors
+#' @export
+coef.hiermod_fit <- function(object, ...) theta_summaries(object)[, "mean"]
+
+#' @rdname extractors
+#' @importFrom nlme fixef
+#' @method fixef hiermod_fit
+#' @export
+fixef.hiermod_fit <- function(object, ...) {
+  c(mu = mean(as.matrix(object[, "mu"])))
+}
+
+#' @rdname extractors
+#' @importFrom nlme ranef
+#' @method ranef hiermod_fit
+#' @export
+ranef.hiermod_fit <- function(object, ...) {
+  coef(object) - fixef(object)
+}
+
+#' @rdname extractors
+#' @importFrom nlme VarCorr
+#' @method VarCorr hiermod_fit
+#' @export
+VarCorr.hiermod_fit <- function(x, ...) {
+  m <- as.matrix(x[, c("sd_b", "sd_w")])
+  data.frame(group = c(fit_meta(x)$group, "Residual"),
+             term = c("sd_b", "sd_w"), sd = colMeans(m),
+             variance = colMeans(m^2), row.names = NULL)
+}
+
+#' @rdname extractors
+#' @export
+ngrps <- function(object, ...) UseMethod("ngrps")
+
+#' @rdname extractors
+#' @export
+ngrps.hiermod_fit <- function(object, ...) {
+  stats::setNames(nrow(fit_meta(object)$stats), fit_meta(object)$group)
+}
+
+#' @importFrom stats getCall
+#' @export
+getCall.hiermod_fit <- function(x, ...) fit_meta(x)$call
+
+#' @importFrom nlme fixef ranef VarCorr
+#' @export
+nlme::fixef
+#' @export
+nlme::ranef
+#' @export
+nlme::VarCorr
+
+#' Draws as a data frame or array
+#'
+#' `as.data.frame()` gives one row per kept draw, with columns `.chain`,
+#' `.iteration` (the honest iteration number) and one per parameter.
+#' `as.array()` gives an iterations x chains x parameters array, the layout
+#' of rstan and bayesplot. `as.matrix()` (from coda) stacks the chains.
+#'
+#' @param x A `hiermod_fit`.
+#' @param row.names,optional Not used.
+#' @param ... Not used.
+#' @return A data frame or a 3-d array.
+#' @examples
+#' f <- fit(mathscore ~ school, schools, chains = 2, iter = 100, seed = 1)
+#' head(as.data.frame(f)[, 1:6])
+#' dim(as.array(f))
+#' @export
+as.data.frame.hiermod_fit <- function(x, row.names = NULL, optional = FALSE, ...) {
+  iterations <- as.vector(stats::time(x[[1L]]))
+  chains <- lapply(seq_along(x), function(c) {
+    draws <- unclass(x[[c]])
+    attr(draws, "mcpar") <- NULL
+    data.frame(.chain = c, .iteration = iterations, draws, check.names = FALSE)
+  })
+  out <- do.call(rbind, chains)
+  rownames(out) <- NULL
+  out
+}
+
+#' @rdname as.data.frame.hiermod_fit
+#' @export
+as.array.hiermod_fit <- function(x, ...) {
+  pars <- coda::varnames(x)
+  out <- array(NA_real_, c(coda::niter(x), coda::nchain(x), length(pars)),
+               dimnames = list(iteration = NULL,
+                               chain = paste0("chain:", seq_along(x)),
+                               parameter = pars))
+  for (c in seq_along(x)) out[, c, ] <- unclass(x[[c]])
+  out
+}

@@ -1,0 +1,164 @@
+# Parameter names of a fit selected by exact names, "theta" (every group
+# mean) or regular expressions, as brms and bayesplot users expect.
+select_pars <- function(x, pars, arg = "pars") {
+  names <- coda::varnames(x)
+  if (!is.character(pars) || length(pars) == 0L || anyNA(pars)) {
+    hm_abort(arg, "must be a character vector of parameter names or ",
+             "regular expressions.")
+  }
+  picked <- unlist(lapply(pars, function(p) {
+    if (p %in% names) return(p)
+    if (identical(p, "theta")) p <- "^theta\\["
+    hits <- tryCatch(grep(p, names, value = TRUE), error = function(e) character())
+    if (length(hits) == 0L) {
+      hm_abort(arg, "matches no parameter: \"", p, "\" (parameters: ",
+               paste(utils::head(names, 5L), collapse = ", "),
+               if (length(names) > 5L) ", ...", ").")
+    }
+    hits
+  }))
+  unique(picked)
+}
+
+#' Summarise a fitted hierarchical model
+#'
+#' A header like brms's (model, data, draws, sampler, seed, prior) and, for
+#' each selected parameter, the posterior mean, sd and quantiles, the Monte
+#' Carlo standard error of the mean, bulk and tail effective sample sizes and
+#' the rank-normalised R-hat (Vehtari et al. 2021), computed by the
+#' \pkg{posterior} package when it is installed. Without it, coda's spectral
+#' ESS (for both columns) and Gelman-Rubin PSRF are used and the header says
+#' so. Printing warns when an R-hat exceeds 1.01 or an ESS is below 400.
+#'
+#' @param object A `hiermod_fit`.
+#' @param pars Parameters: exact names, `"theta"` for every group mean, or
+#'   regular expressions (e.g. `"theta\\\\[1"`). Default `mu`, `sd_b`, `sd_w`.
+#' @param probs Quantiles to report.
+#' @param ... Not used.
+#' @return An object of class `summary.hiermod_fit`: a list with `table` (a
+#'   data frame, one row per parameter), `diagnostics` (`"posterior"` or
+#'   `"coda"`) and the fit's settings.
+#' @examples
+#' f <- fit(mathscore ~ school, schools, chains = 2, iter = 1000, seed = 1)
+#' summary(f)
+#' summary(f, pars = c("mu", "theta\\[1[0-2]\\]"))
+#' @export
+summary.hiermod_fit <- function(object, pars = c("mu", "sd_b", "sd_w"),
+                                probs = c(0.025, 0.5, 0.975), ...) {
+  pars <- select_pars(object, pars)
+  if (!is.numeric(probs) || anyNA(probs) || any(probs < 0 | probs > 1)) {
+    hm_abort("probs", "must be probabilities between 0 and 1.")
+  }
+  draws <- object[, pars, drop = FALSE]
+  s <- column_summaries(object, probs, pars)
+  diag <- convergence(draws)
+  table <- data.frame(mean = s[, 1L], sd = apply(as.matrix(draws), 2L, stats::sd),
+                      s[, -1L, drop = FALSE], mcse_mean = diag$mcse_mean,
+                      ess_bulk = diag$ess_bulk, ess_tail = diag$ess_tail,
+                      rhat = diag$rhat, check.names = FALSE,
+                      row.names = pars)
+  structure(list(table = table, diagnostics = diag$backend,
+                 meta = fit_meta(object), n_kept = coda::niter(object)),
+            class = "summary.hiermod_fit")
+}
+
+# Bulk and tail ESS, MCSE of the mean and R-hat of each column of `draws`
+# (an mcmc.list), by the posterior package or, failing it, by coda.
+convergence <- function(draws) {
+  if (requireNamespace("posterior", quietly = TRUE)) {
+    # posterior warns about capped ESS in short runs; the print says so.
+    s <- suppressWarnings(posterior::summarise_draws(
+      posterior::as_draws_array(draws), "mcse_mean", "ess_bulk", "ess_tail", "rhat"
+    ))
+    return(list(backend = "posterior",
+                mcse_mean = as.numeric(s$mcse_mean),
+                ess_bulk = as.numeric(s$ess_bulk),
+                ess_tail = as.numeric(s$ess_tail),
+                rhat = as.numeric(s$rhat)))
+  }
+  ess <- coda::effectiveSize(draws)
+  sds <- apply(as.matrix(draws), 2L, stats::sd)
+  rhat <- if (coda::nchain(draws) > 1L) {
+    coda::gelman.diag(draws, autoburnin = FALSE, multivariate = FALSE)$psrf[, 1L]
+  } else {
+    rep(NA_real_, length(ess))
+  }
+  list(backend = "coda", mcse_mean = unname(sds / sqrt(ess)),
+       ess_bulk = unname(ess), ess_tail = unname(ess), rhat = unname(rhat))
+}
+
+# Lines that warn about poor convergence in a summary table.
+convergence_warnings <- function(table) {
+  out <- character()
+  high <- rownames(table)[!is.na(table$rhat) & table$rhat > 1.01]
+  low <- rownames(table)[pmin(table$ess_bulk, table$ess_tail) < 400]
+  if (length(high)) {
+    out <- c(out, paste0("Warning: R-hat above 1.01 for ", name_list(high),
+                         ": the chains have not mixed; run longer."))
+  }
+  if (length(low)) {
+    out <- c(out, paste0("Warning: effective sample size below 400 for ",
+                         name_list(low), ": estimates are imprecise; run longer."))
+  }
+  out
+}
+
+name_list <- function(x, n = 5L) {
+  paste0(paste(utils::head(x, n), collapse = ", "),
+         if (length(x) > n) sprintf(" and %d more", length(x) - n))
+}
+
+#' @export
+print.summary.hiermod_fit <- function(x, digits = 3, ...) {
+  meta <- x$meta
+  s <- meta$settings
+  st <- meta$stats
+  p <- lapply(meta$prior, signif, digits = 4)
+  cat(" Model: hierarchical normal, two levels\n")
+  cat("   Formula: ", deparse1(meta$formula), "\n", sep = "")
+  cat("      Data: N = ", sum(st$n), " observations, K = ", nrow(st),
+      " groups (", meta$group, ")\n", sep = "")
+  cat("     Draws: ", s$chains, " chains, each with iter = ", s$iter,
+      "; warmup = ", s$warmup, "; thin = ", s$thin, "\n", sep = "")
+  cat("            total post-warmup draws = ", s$chains * x$n_kept, "\n",
+      sep = "")
+  cat("   Sampler: ", meta$sampler, "; seed = ",
+      format(meta$seed, scientific = FALSE), "\n", sep = "")
+  cat("     Prior: mu ~ N(", p$mu0, ", 1/", p$tau0, "); tau_b ~ G(", p$a,
+      ", ", p$b, "); tau_w ~ G(", p$alpha, ", ", p$beta, ")\n\n", sep = "")
+  tab <- x$table
+  shown <- tab
+  shown$ess_bulk <- round(shown$ess_bulk)
+  shown$ess_tail <- round(shown$ess_tail)
+  print(format(shown, digits = digits), quote = FALSE)
+  cat("\nDiagnostics by the ", x$diagnostics, " package",
+      if (x$diagnostics == "posterior") {
+        " (bulk/tail ESS, rank-normalised R-hat)"
+      } else {
+        " (spectral ESS for both columns, Gelman-Rubin R-hat)"
+      }, ".\n", sep = "")
+  for (w in convergence_warnings(tab)) cat(w, "\n", sep = "")
+  invisible(x)
+}
+
+# Means and type-7 quantiles (as stats::quantile) of columns of draws,
+# pooled over chains: `chains` is a fit (a list of chains) or a list of
+# matrices. Computed in Rust by selection, without stacking the chains:
+# fast for tens of thousands of columns. Returns one row per column: mean,
+# then one column per probability.
+column_summaries <- function(chains, probs, columns = NULL) {
+  chains <- lapply(chains, function(m) {
+    m <- unclass(m)
+    attr(m, "mcpar") <- NULL
+    storage.mode(m) <- "double"
+    m
+  })
+  names_all <- colnames(chains[[1L]])
+  if (is.null(columns)) columns <- seq_len(ncol(chains[[1L]]))
+  if (is.character(columns)) columns <- match(columns, names_all)
+  out <- hm_column_summaries(chains, as.integer(columns), as.double(probs))
+  if (is.list(out)) stop(out$error, call. = FALSE) # a bug, not a user error
+  dimnames(out) <- list(names_all[columns],
+                        c("mean", if (length(probs)) paste0(100 * probs, "%")))
+  out
+}
