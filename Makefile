@@ -6,7 +6,7 @@ BUILDDIR := check
 MANIFEST := src/rust/Cargo.toml
 export PATH := $(PATH):$(HOME)/.cargo/bin
 
-.PHONY: deps rust-test build install install-code check demo test calibrate bench wrappers docs clean
+.PHONY: deps rust-test build install install-code check demo test calibrate bench screenshots wrappers docs clean
 
 deps:
 	bash dev/install-deps.sh
@@ -35,6 +35,13 @@ test: rust-test check
 bench: install-code
 	bash dev/install-deps.sh bench
 	Rscript bench/peers.R
+
+# The README's pictures: the lecture's figures and the explore() app.
+screenshots: install-code
+	Rscript dev/figures.R
+	cd tests/testthat && HIERMOD_BROWSER_DIR=$(CURDIR)/dev/browser \
+	  HIERMOD_SCREENSHOT_DIR=$(CURDIR)/man/figures NOT_CRAN=true \
+	  Rscript -e 'testthat::test_file("test-explore.R", package = "hiermod", load_package = "installed")'
 
 # Full simulation-based calibration report (calibration/REPORT.md).
 calibrate: install-code

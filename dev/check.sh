@@ -3,12 +3,15 @@
 # and on every NOTE except CRAN's "New submission". Prints testthat's summary.
 set -uo pipefail
 dir=$1 tarball=$2
+here=$(cd "$(dirname "$0")" && pwd)
 cd "$dir"
 
 # No route to CRAN here: skip the remote part of the incoming checks and the
 # clock check that needs a time server. NOT_CRAN runs the tests CRAN skips.
 export _R_CHECK_CRAN_INCOMING_REMOTE_=FALSE _R_CHECK_SYSTEM_CLOCK_=FALSE
 export NOT_CRAN=true
+# The browser test of explore() finds playwright-core here.
+export HIERMOD_BROWSER_DIR="$here/browser"
 R CMD check --as-cran --no-manual "$tarball"
 status=$?
 

@@ -7,6 +7,7 @@ set -euo pipefail
 debs=(r-base-dev r-cran-coda r-cran-testthat r-cran-knitr r-cran-rmarkdown
       r-cran-roxygen2 r-cran-posterior r-cran-tibble r-cran-data.table
       r-cran-nlme r-cran-rstantools r-cran-bayesplot r-cran-vdiffr
+      r-cran-shiny r-cran-jsonlite chromium
       pandoc qpdf devscripts)
 # `install-deps.sh bench` adds the peers the benchmark compares against.
 if [ "${1:-}" = "bench" ]; then
@@ -25,6 +26,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo_cmd apt-get update -qq
   $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# playwright-core drives Chromium in the browser test of explore(); the
+# version is pinned in dev/browser/package.json.
+here=$(cd "$(dirname "$0")" && pwd)
+if command -v npm >/dev/null 2>&1 && [ ! -d "$here/browser/node_modules/playwright-core" ]; then
+  echo "install-deps: installing playwright-core"
+  (cd "$here/browser" && npm install --no-audit --no-fund --no-package-lock >/dev/null)
 fi
 
 command -v cargo >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo" ] || {
