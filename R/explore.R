@@ -97,12 +97,12 @@ explore_ui <- function(src) {
         num("mu_sd", "prior sd of mu", s$mu_sd, 0),
         shiny::sliderInput("sd_b", "guess of sd_b (between groups)", min = 0.01,
                            max = signif(3 * s$scale, 2), value = signif(s$sd_b, 3)),
-        shiny::sliderInput("nu_b", "strength of that guess (observations)",
-                           min = 0.1, max = 1000, value = s$nu_b),
+        shiny::sliderInput("log_nu_b", "its strength (log10 of observations)",
+                           min = -1, max = 3, step = 0.1, value = round(log10(s$nu_b), 1)),
         shiny::sliderInput("sd_w", "guess of sd_w (within groups)", min = 0.01,
                            max = signif(3 * s$scale, 2), value = signif(s$sd_w, 3)),
-        shiny::sliderInput("nu_w", "strength of that guess (observations)",
-                           min = 0.1, max = 1000, value = s$nu_w),
+        shiny::sliderInput("log_nu_w", "its strength (log10 of observations)",
+                           min = -1, max = 3, step = 0.1, value = round(log10(s$nu_w), 1)),
         shiny::h4("Data and sampler"),
         shiny::sliderInput("per_group", "observations kept per group",
                            min = 1, max = src$max_n, value = src$max_n, step = 1),
@@ -135,9 +135,11 @@ explore_ui <- function(src) {
 
 # The prior of the inputs, in the lecture's parameterisation.
 explore_prior <- function(input) {
+  nu_b <- 10^input$log_nu_b
+  nu_w <- 10^input$log_nu_w
   hier_prior(mu0 = input$mu0, tau0 = 1 / input$mu_sd^2,
-             a = input$nu_b / 2, b = input$nu_b * input$sd_b^2 / 2,
-             alpha = input$nu_w / 2, beta = input$nu_w * input$sd_w^2 / 2)
+             a = nu_b / 2, b = nu_b * input$sd_b^2 / 2,
+             alpha = nu_w / 2, beta = nu_w * input$sd_w^2 / 2)
 }
 
 explore_code <- function(src, input, prior) {

@@ -11,7 +11,8 @@ test_that("the code box reproduces the app's fit", {
   skip_if_not_installed("shiny")
   f <- fit(mathscore ~ school, schools, chains = 2, iter = 400, seed = 5)
   src <- hiermod:::explore_source(f, NULL, "schools")
-  input <- list(mu0 = 48, mu_sd = 10, sd_b = 2, nu_b = 3, sd_w = 9, nu_w = 1,
+  input <- list(mu0 = 48, mu_sd = 10, sd_b = 2, log_nu_b = log10(3), sd_w = 9,
+                log_nu_w = 0,
                 per_group = 5, draws = 200, sampler = "asis", seed = 3)
   code <- hiermod:::explore_code(src, input, hiermod:::explore_prior(input))
   env <- new.env()
