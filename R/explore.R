@@ -106,8 +106,10 @@ explore_ui <- function(src) {
         shiny::h4("Data and sampler"),
         shiny::sliderInput("per_group", "observations kept per group",
                            min = 1, max = src$max_n, value = src$max_n, step = 1),
+        # capped so that a refit stays well under a second on data the
+        # size of schools: the app cannot answer while it samples
         shiny::numericInput("draws", "draws per chain", s$draws, min = 100,
-                            max = 1e6, step = 500),
+                            max = 20000, step = 500),
         shiny::selectInput("sampler", "sampler", c("collapsed", "asis", "gibbs"),
                            s$sampler),
         shiny::numericInput("seed", "seed", 1, min = 0, step = 1),
@@ -162,7 +164,8 @@ explore_code <- function(src, input, prior) {
 
 explore_server <- function(input, output, src) {
   current <- shiny::reactive({
-    shiny::req(input$mu_sd > 0, input$draws >= 100, is.finite(input$mu0))
+    shiny::req(input$mu_sd > 0, input$draws >= 100, input$draws <= 20000,
+               is.finite(input$mu0))
     rows <- src$rows
     if (input$per_group < src$max_n) {
       keep <- stats::ave(seq_along(rows$y), rows$group, FUN = seq_along) <= input$per_group

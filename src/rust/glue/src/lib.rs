@@ -71,138 +71,109 @@ fn hm_sample_two_level(
     keep_groups: bool,
     column_names: Robj,
 ) -> List {
-    match sample_two_level(
-        &y,
-        &group,
-        n_groups,
-        &prior,
-        sampler,
-        chains,
-        iter,
-        warmup,
-        thin,
-        seed,
-        threads,
-        keep_groups,
-        &column_names,
-    ) {
-        Ok(list) => list,
-        Err(message) => failure(message),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn sample_two_level(
-    y: &Robj,
-    group: &Robj,
-    n_groups: i32,
-    prior: &Robj,
-    sampler: &str,
-    chains: i32,
-    iter: i32,
-    warmup: i32,
-    thin: i32,
-    seed: f64,
-    threads: i32,
-    keep_groups: bool,
-    column_names: &Robj,
-) -> std::result::Result<List, String> {
-    let y = y.as_real_slice().ok_or("y must be a double vector")?;
-    let group = group
-        .as_integer_slice()
-        .ok_or("group must be an integer vector")?;
-    if y.len() != group.len() {
-        return Err("y and group must have the same length".into());
-    }
-    let prior = match prior.as_real_slice() {
-        Some(&[mu0, tau0, a, b, alpha, beta]) => HierPrior {
-            mu0,
-            tau0,
-            a,
-            b,
-            alpha,
-            beta,
-        },
-        _ => return Err("prior must be a double vector of length 6".into()),
-    };
-    let n_groups = count(n_groups, "n_groups")?;
-    // Codes below 1 (or NA) map past the last group, which the core rejects.
-    let observations = group
-        .iter()
-        .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX))
-        .zip(y.iter().copied());
-    let stats = GroupStats::from_observations(n_groups, observations).map_err(|e| e.to_string())?;
-    let settings = Settings {
-        sampler: SamplerKind::from_name(sampler).map_err(|e| e.to_string())?,
-        chains: count(chains, "chains")?,
-        iter: count(iter, "iter")?,
-        warmup: count(warmup, "warmup")?,
-        thin: count(thin, "thin")?,
-        seed: seed_from_double(seed)?,
-        keep_groups,
-    };
-    let model = Model::new(stats, prior).map_err(|e| e.to_string())?;
-    settings.output_len(n_groups).map_err(|e| e.to_string())?;
-    let n_kept = settings.n_kept();
-    let width = State::n_reported(n_groups, keep_groups);
-
-    // The R matrices are allocated here, on R's thread; the workers only
-    // write into their memory.
-    let mut draws: Vec<RMatrix<f64>> = (0..settings.chains)
-        .map(|_| RMatrix::new(n_kept, width))
-        .collect();
-    let outputs: Vec<&mut [f64]> = draws.iter_mut().map(|m| m.data_mut()).collect();
-    let result = run_chains(
-        &model,
-        &settings,
-        count(threads, "threads")?,
-        outputs,
-        |_| user_interrupted(),
-    );
-    let inits = match result {
-        Ok(outputs) => outputs,
-        Err(hiermod_core::Error::Interrupted) => {
-            return Ok(List::from_names_and_values(["interrupted"], [r!(true)]).unwrap_or_default());
+    // One closure so that every failure below becomes `list(error = ...)`.
+    let run = || -> std::result::Result<List, String> {
+        let y = y.as_real_slice().ok_or("y must be a double vector")?;
+        let group = group
+            .as_integer_slice()
+            .ok_or("group must be an integer vector")?;
+        if y.len() != group.len() {
+            return Err("y and group must have the same length".into());
         }
-        Err(e) => return Err(e.to_string()),
+        let prior = match prior.as_real_slice() {
+            Some(&[mu0, tau0, a, b, alpha, beta]) => HierPrior {
+                mu0,
+                tau0,
+                a,
+                b,
+                alpha,
+                beta,
+            },
+            _ => return Err("prior must be a double vector of length 6".into()),
+        };
+        let n_groups = count(n_groups, "n_groups")?;
+        // Codes below 1 (or NA) map past the last group, which the core rejects.
+        let observations = group
+            .iter()
+            .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX))
+            .zip(y.iter().copied());
+        let stats =
+            GroupStats::from_observations(n_groups, observations).map_err(|e| e.to_string())?;
+        let settings = Settings {
+            sampler: SamplerKind::from_name(sampler).map_err(|e| e.to_string())?,
+            chains: count(chains, "chains")?,
+            iter: count(iter, "iter")?,
+            warmup: count(warmup, "warmup")?,
+            thin: count(thin, "thin")?,
+            seed: seed_from_double(seed)?,
+            keep_groups,
+        };
+        let model = Model::new(stats, prior).map_err(|e| e.to_string())?;
+        settings.output_len(n_groups).map_err(|e| e.to_string())?;
+        let n_kept = settings.n_kept();
+        let width = State::n_reported(n_groups, keep_groups);
+
+        // The R matrices are allocated here, on R's thread; the workers only
+        // write into their memory.
+        let mut draws: Vec<RMatrix<f64>> = (0..settings.chains)
+            .map(|_| RMatrix::new(n_kept, width))
+            .collect();
+        let outputs: Vec<&mut [f64]> = draws.iter_mut().map(|m| m.data_mut()).collect();
+        let result = run_chains(
+            &model,
+            &settings,
+            count(threads, "threads")?,
+            outputs,
+            |_| user_interrupted(),
+        );
+        let inits = match result {
+            Ok(outputs) => outputs,
+            Err(hiermod_core::Error::Interrupted) => {
+                return Ok(
+                    List::from_names_and_values(["interrupted"], [r!(true)]).unwrap_or_default()
+                );
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        // Each matrix leaves as a finished coda::mcmc object: dressing it in R
+        // would copy every chain's draws once more.
+        let names = column_names
+            .as_string_vector()
+            .filter(|names| names.len() == State::n_reported(n_groups, true))
+            .ok_or("column_names must hold one name per parameter")?;
+        let dimnames = List::from_values([NULL.into_robj(), r!(&names[..width])]);
+        let last_kept = settings.warmup + 1 + (n_kept.max(1) - 1) * settings.thin;
+        let mcpar = r!([
+            (settings.warmup + 1) as f64,
+            last_kept as f64,
+            settings.thin as f64
+        ]);
+        for matrix in draws.iter_mut() {
+            matrix.set_dimnames(dimnames.clone());
+            matrix
+                .set_attrib("mcpar", mcpar.clone())
+                .and_then(|m| m.set_class(["mcmc"]))
+                .map_err(|e| e.to_string())?;
+        }
+        let init_matrix = RMatrix::new_matrix(
+            settings.chains,
+            State::n_reported(n_groups, true),
+            |c, j| inits[c].init[j],
+        );
+        let stats = model.stats();
+        List::from_names_and_values(
+            ["draws", "inits", "n", "ybar", "ss"],
+            [
+                List::from_values(draws).into_robj(),
+                init_matrix.into_robj(),
+                r!(stats.n()),
+                r!(stats.ybar()),
+                r!(stats.ss()),
+            ],
+        )
+        .map_err(|e| e.to_string())
     };
-    // Each matrix leaves as a finished coda::mcmc object: dressing it in R
-    // would copy every chain's draws once more.
-    let names = column_names
-        .as_string_vector()
-        .filter(|names| names.len() == State::n_reported(n_groups, true))
-        .ok_or("column_names must hold one name per parameter")?;
-    let dimnames = List::from_values([NULL.into_robj(), r!(&names[..width])]);
-    let last_kept = settings.warmup + 1 + (n_kept.max(1) - 1) * settings.thin;
-    let mcpar = r!([
-        (settings.warmup + 1) as f64,
-        last_kept as f64,
-        settings.thin as f64
-    ]);
-    for matrix in draws.iter_mut() {
-        matrix.set_dimnames(dimnames.clone());
-        matrix
-            .set_attrib("mcpar", mcpar.clone())
-            .and_then(|m| m.set_class(["mcmc"]))
-            .map_err(|e| e.to_string())?;
-    }
-    let init_matrix = RMatrix::new_matrix(
-        settings.chains,
-        State::n_reported(n_groups, true),
-        |c, j| inits[c].init[j],
-    );
-    let stats = model.stats();
-    List::from_names_and_values(
-        ["draws", "inits", "n", "ybar", "ss"],
-        [
-            List::from_values(draws).into_robj(),
-            init_matrix.into_robj(),
-            r!(stats.n()),
-            r!(stats.ybar()),
-            r!(stats.ss()),
-        ],
-    )
-    .map_err(|e| e.to_string())
+    run().unwrap_or_else(failure)
 }
 
 /// Means and quantiles of the columns `columns` (1-based) of the chains'
