@@ -6,7 +6,7 @@ BUILDDIR := check
 MANIFEST := src/rust/Cargo.toml
 export PATH := $(PATH):$(HOME)/.cargo/bin
 
-.PHONY: deps rust-test build install install-code check demo test calibrate bench screenshots wrappers docs clean
+.PHONY: deps rust-test build install install-code check demo test calibrate bench screenshots vendor wrappers docs clean
 
 deps:
 	bash dev/install-deps.sh
@@ -15,6 +15,7 @@ rust-test: deps
 	cargo fmt --manifest-path $(MANIFEST) --all -- --check
 	cargo clippy --manifest-path $(MANIFEST) --workspace --all-targets --locked -- -D warnings
 	cargo test --manifest-path $(MANIFEST) -p hiermod-core --release --locked
+	bash dev/vendor.sh check
 
 build: deps
 	rm -rf $(BUILDDIR) && mkdir -p $(BUILDDIR)
@@ -52,6 +53,10 @@ calibrate: install-code
 install-code: deps
 	rm -rf $(BUILDDIR) && mkdir -p $(BUILDDIR)
 	cd $(BUILDDIR) && R CMD build --no-build-vignettes .. && R CMD INSTALL $(TARBALL)
+
+# After changing Cargo.lock: the vendored crates for offline builds.
+vendor:
+	bash dev/vendor.sh
 
 # After changing the Rust functions R calls: regenerate their R wrappers and
 # the documentation, then reinstall.

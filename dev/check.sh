@@ -10,6 +10,8 @@ cd "$dir"
 # clock check that needs a time server. NOT_CRAN runs the tests CRAN skips.
 export _R_CHECK_CRAN_INCOMING_REMOTE_=FALSE _R_CHECK_SYSTEM_CLOCK_=FALSE
 export NOT_CRAN=true
+# The package must build from its vendored crates alone.
+export CARGO_NET_OFFLINE=true
 # The browser test of explore() finds playwright-core here.
 export HIERMOD_BROWSER_DIR="$here/browser"
 R CMD check --as-cran --no-manual "$tarball"
