@@ -178,7 +178,8 @@ explore_server <- function(input, output, src) {
     f <- shiny::withProgress(message = "sampling", value = 0.5, {
       fit(stats::as.formula(paste(src$response, "~", src$group)), rows,
           prior = prior, chains = src$start$chains, iter = 2L * draws,
-          warmup = draws, sampler = input$sampler, seed = input$seed)
+          warmup = draws, sampler = input$sampler, seed = input$seed,
+          progress = FALSE)
     })
     list(fit = f, prior = prior,
          seconds = proc.time()[["elapsed"]] - started)

@@ -7,7 +7,7 @@
 #' `list(interrupted = TRUE)`.
 #' @keywords internal
 #' @noRd
-hm_sample_two_level <- function(y, group, n_groups, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names) .Call(wrap__hm_sample_two_level, y, group, n_groups, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names)
+hm_sample_two_level <- function(y, group, n_groups, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress) .Call(wrap__hm_sample_two_level, y, group, n_groups, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress)
 
 #' Means and quantiles of the columns `columns` (1-based) of the chains'
 #' draw matrices (a list of equally sized double matrices), pooled over

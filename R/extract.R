@@ -71,7 +71,7 @@ fixef.hiermod_fit <- function(object, ...) {
 #' @method ranef hiermod_fit
 #' @export
 ranef.hiermod_fit <- function(object, ...) {
-  coef(object) - fixef(object)
+  stats::coef(object) - fixef(object)
 }
 
 #' @rdname extractors

@@ -43,6 +43,11 @@
 #'     the centred and non-centred parameterisations.
 #'   * `"gibbs"`: the lecture's centred Gibbs sweep; mixes slowly when groups
 #'     are small or the between-group spread is small.
+#' @param progress Show a progress bar (cli) for fits that take more than a
+#'   couple of seconds: one bar for all chains. Defaults to
+#'   `getOption("hiermod.progress")`, or else to `interactive()`; never shown
+#'   while knitting. Messages go through [message()], so
+#'   [suppressMessages()] silences them.
 #' @param keep `"all"` stores every parameter; `"global"` only `mu`, `sd_b`
 #'   and `sd_w`, so that memory does not grow with the number of groups.
 #'
@@ -75,7 +80,8 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
                 iter = 2000, warmup = floor(iter / 2), thin = 1, seed = NULL,
                 cores = getOption("hiermod.cores", 2L),
                 sampler = c("collapsed", "asis", "gibbs"),
-                keep = c("all", "global")) {
+                keep = c("all", "global"),
+                progress = getOption("hiermod.progress", interactive())) {
   call <- match.call()
   terms <- parse_hier_formula(formula)
   y <- eval_variable(terms$response, data, formula, "response")
@@ -107,11 +113,19 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
   }
 
   pars <- c("mu", "sd_b", "sd_w", paste0("theta[", grouping$labels, "]"))
+  report <- NULL
+  if (show_progress(progress)) {
+    # closes by itself when fit() returns; cli shows it only after ~2 s
+    bar <- cli::cli_progress_bar("Sampling", total = as.double(chains) * iter,
+                                 clear = TRUE)
+    report <- function(done) cli::cli_progress_update(set = done, id = bar)
+  }
   started <- proc.time()[["elapsed"]]
   out <- hm_sample_two_level(
     as.double(y), grouping$codes, n_groups,
     unlist(prior[c("mu0", "tau0", "a", "b", "alpha", "beta")]),
-    sampler, chains, iter, warmup, thin, seed, cores, keep_groups, pars
+    sampler, chains, iter, warmup, thin, seed, cores, keep_groups, pars,
+    report
   )
   elapsed <- proc.time()[["elapsed"]] - started
   if (isTRUE(out$interrupted)) {
@@ -260,6 +274,13 @@ encode_groups <- function(group, n, expr) {
              "not ", length(labels), ".")
   }
   list(codes = codes, labels = labels)
+}
+
+show_progress <- function(progress) {
+  if (!is.logical(progress) || length(progress) != 1L || is.na(progress)) {
+    hm_abort("progress", "must be TRUE or FALSE, not ", describe(progress), ".")
+  }
+  progress && !isTRUE(getOption("knitr.in.progress"))
 }
 
 resolve_seed <- function(seed) {

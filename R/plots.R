@@ -136,7 +136,7 @@ plot_theta <- function(x, ...) {
 
 plot_shrinkage <- function(x, ...) {
   st <- fit_meta(x)$stats
-  est <- coef(x)
+  est <- stats::coef(x)
   mu <- mean(as.matrix(x[, "mu"]))
   size <- 0.4 + 1.6 * sqrt(st$n / max(st$n))
   graphics::plot(st$mean, est, pch = 21, bg = grDevices::grey(0.7), cex = size,

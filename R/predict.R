@@ -106,11 +106,11 @@ predict.hiermod_fit <- function(object, newdata = NULL,
 #' @rdname predict.hiermod_fit
 #' @export
 fitted.hiermod_fit <- function(object, ...) {
-  unname(coef(object)[fit_meta(object)$rows$group])
+  unname(stats::coef(object)[fit_meta(object)$rows$group])
 }
 
 #' @rdname predict.hiermod_fit
 #' @export
 residuals.hiermod_fit <- function(object, ...) {
-  fit_meta(object)$rows$y - fitted(object)
+  fit_meta(object)$rows$y - stats::fitted(object)
 }

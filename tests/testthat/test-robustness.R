@@ -4,7 +4,8 @@ test_that("the Rust entry point refuses malformed arguments without crashing", {
                  prior = c(0, 1, 1, 1, 1, 1), sampler = "gibbs", chains = 1L,
                  iter = 10L, warmup = 5L, thin = 1L, seed = 1, threads = 1L,
                  keep_groups = TRUE,
-                 column_names = c("mu", "sd_b", "sd_w", "theta[1]", "theta[2]"))
+                 column_names = c("mu", "sd_b", "sd_w", "theta[1]", "theta[2]"),
+                 progress = NULL)
     args[names(list(...))] <- list(...)
     tryCatch(do.call(hiermod:::hm_sample_two_level, args),
              error = function(e) list(error = conditionMessage(e)))
@@ -74,4 +75,24 @@ test_that("a fit's memory is a small multiple of its draws and data", {
   # The fit may hold a few copies of the N-row data (checks, codes) and
   # O(K) per chain; it must not scale with draws times groups.
   expect_lt(growth, 4 * v[3] + 10 * v[4] + 50e6)
+})
+
+test_that("a progress bar reports long fits and suppressMessages() silences it", {
+  withr_options <- options(cli.progress_show_after = 0, cli.dynamic = FALSE)
+  on.exit(options(withr_options))
+  long <- function() fit(mathscore ~ school, schools, chains = 2, iter = 60000,
+                         seed = 1, keep = "global", progress = TRUE)
+  out <- capture.output(msgs <- capture_messages(long()), type = "message")
+  expect_true(any(grepl("Sampling", c(msgs, out))))
+  expect_silent(suppressMessages(long()))
+  expect_silent(fit(mathscore ~ school, schools, iter = 60000, seed = 1,
+                    keep = "global", progress = FALSE))
+  # a failing progress function stops the reports, not the fit
+  f <- hiermod:::hm_sample_two_level(
+    c(1, 2, 3, 4), c(1L, 1L, 2L, 2L), 2L, c(0, 1, 1, 1, 1, 1), "gibbs", 1L,
+    3000000L, 5L, 1000L, 1, 1L, FALSE, c("mu", "sd_b", "sd_w", "t1", "t2"),
+    function(done) stop("no")
+  )
+  expect_null(f$error)
+  expect_error(fit(mathscore ~ school, schools, progress = NA), class = "hiermod_error")
 })

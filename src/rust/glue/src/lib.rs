@@ -70,6 +70,7 @@ fn hm_sample_two_level(
     threads: i32,
     keep_groups: bool,
     column_names: Robj,
+    progress: Robj,
 ) -> List {
     // One closure so that every failure below becomes `list(error = ...)`.
     let run = || -> std::result::Result<List, String> {
@@ -119,12 +120,23 @@ fn hm_sample_two_level(
             .map(|_| RMatrix::new(n_kept, width))
             .collect();
         let outputs: Vec<&mut [f64]> = draws.iter_mut().map(|m| m.data_mut()).collect();
+        // `progress` is NULL or an R function of the sweeps done so far; it
+        // runs here, on R's thread, between polls for an interrupt. An error
+        // in it stops the progress reports, not the run.
+        let mut report = progress.as_function();
         let result = run_chains(
             &model,
             &settings,
             count(threads, "threads")?,
             outputs,
-            |_| user_interrupted(),
+            |done| {
+                if let Some(f) = &report {
+                    if f.call(pairlist!(done as f64)).is_err() {
+                        report = None;
+                    }
+                }
+                user_interrupted()
+            },
         );
         let inits = match result {
             Ok(outputs) => outputs,
