@@ -6,7 +6,8 @@ BUILDDIR := check
 MANIFEST := src/rust/Cargo.toml
 export PATH := $(PATH):$(HOME)/.cargo/bin
 
-.PHONY: deps rust-test build install install-code check demo test calibrate bench screenshots vendor wrappers docs clean
+# lintr's settings are in .lintr.
+.PHONY: deps lint rust-test build install install-code check demo test calibrate bench screenshots vendor site wrappers docs clean
 
 deps:
 	bash dev/install-deps.sh
@@ -30,7 +31,10 @@ check: build
 demo: install
 	Rscript dev/demo.R
 
-test: rust-test check
+test: rust-test lint check
+
+lint: deps
+	Rscript -e 'lints <- lintr::lint_package(); print(lints); quit(status = length(lints) > 0)'
 
 # hiermod against JAGS and plain R (and rstan if installed): bench/RESULTS.md.
 bench: install-code
@@ -43,6 +47,16 @@ screenshots: install-code
 	cd tests/testthat && HIERMOD_BROWSER_DIR=$(CURDIR)/dev/browser \
 	  HIERMOD_SCREENSHOT_DIR=$(CURDIR)/man/figures NOT_CRAN=true \
 	  Rscript -e 'testthat::test_file("test-explore.R", package = "hiermod", load_package = "installed")'
+
+# The pkgdown site in docs/, then a crawl of it in headless Chromium that
+# fails on broken links, missing images and console errors. Not yet part of
+# `make test`: the crawl still finds the JavaScript that pkgdown's template
+# loads from CDNs (unreachable here) and Debian's file:// MathJax.
+site: install-code
+	Rscript -e 'options(pkgdown.internet = FALSE); pkgdown::build_site(preview = FALSE, install = FALSE, new_process = FALSE)'
+	cd docs && { python3 -m http.server 18765 --bind 127.0.0.1 >/dev/null 2>&1 & echo $$! > ../.site-server.pid; }
+	sleep 1; node dev/site-check.js 18765 man/figures; status=$$?; \
+	  kill $$(cat .site-server.pid); rm -f .site-server.pid; exit $$status
 
 # Full simulation-based calibration report (calibration/REPORT.md).
 calibrate: install-code

@@ -26,7 +26,9 @@
 #' }
 #' @export
 explore <- function(x, data = NULL, port = getOption("shiny.port"),
-                    host = "127.0.0.1", launch.browser = interactive()) {
+                    host = "127.0.0.1",
+                    launch.browser = interactive()) { # nolint: object_name_linter.
+  # launch.browser is shiny::runApp()'s name for it
   app <- explore_app(x, data, data_name = deparse1(substitute(data)))
   shiny::runApp(app, port = port, host = host, launch.browser = launch.browser)
 }
@@ -155,7 +157,8 @@ explore_code <- function(src, input, prior) {
   }
   c("library(hiermod)", data_line,
     sprintf("f <- fit(%s ~ %s, data = data,", src$response, src$group),
-    sprintf("         prior = hier_prior(mu0 = %s, tau0 = %s, a = %s, b = %s, alpha = %s, beta = %s),",
+    sprintf(paste0("         prior = hier_prior(mu0 = %s, tau0 = %s, a = %s, b = %s, ",
+                   "alpha = %s, beta = %s),"),
             p[["mu0"]], p[["tau0"]], p[["a"]], p[["b"]], p[["alpha"]], p[["beta"]]),
     sprintf("         chains = %d, iter = %d, warmup = %d, sampler = \"%s\", seed = %d)",
             as.integer(src$start$chains), as.integer(2 * input$draws),

@@ -123,7 +123,9 @@ nlme::VarCorr
 #' head(as.data.frame(f)[, 1:6])
 #' dim(as.array(f))
 #' @export
-as.data.frame.hiermod_fit <- function(x, row.names = NULL, optional = FALSE, ...) {
+as.data.frame.hiermod_fit <- function(x, row.names = NULL, # nolint: object_name_linter.
+                                      optional = FALSE, ...) {
+  # row.names and optional are the generic's names; neither is used
   iterations <- as.vector(stats::time(x[[1L]]))
   chains <- lapply(seq_along(x), function(c) {
     draws <- unclass(x[[c]])

@@ -30,8 +30,8 @@
 #' # Hoff's prior for the schools data (section 8.4)
 #' hier_prior(mu0 = 50, tau0 = 1/25, a = 1/2, b = 50, alpha = 1/2, beta = 50)
 #' @export
-hier_prior <- function(mu0 = NULL, tau0 = NULL, a = 1/2, b = NULL,
-                       alpha = 1/2, beta = NULL) {
+hier_prior <- function(mu0 = NULL, tau0 = NULL, a = 1 / 2, b = NULL,
+                       alpha = 1 / 2, beta = NULL) {
   values <- list(mu0 = mu0, tau0 = tau0, a = a, b = b, alpha = alpha,
                  beta = beta)
   for (name in names(values)) {

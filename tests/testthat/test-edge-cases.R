@@ -7,8 +7,8 @@ fits_sanely <- function(data, ..., iter = 600) {
     f <- fit(y ~ g, data, ..., chains = 2, iter = iter, seed = 1, sampler = s,
              cores = 1)
     m <- as.matrix(f)
-    expect_true(all(is.finite(m)), label = paste(s, "draws are finite"))
-    expect_true(all(m[, c("sd_b", "sd_w")] > 0))
+    testthat::expect_true(all(is.finite(m)), label = paste(s, "draws are finite"))
+    testthat::expect_true(all(m[, c("sd_b", "sd_w")] > 0))
   }
   invisible(f)
 }

@@ -1,9 +1,9 @@
 # Each bad input must give a hiermod_error naming the argument at fault.
 expect_hm_error <- function(expr, arg, pattern = NULL) {
-  err <- expect_error(expr, class = "hiermod_error")
-  expect_identical(err$arg, arg)
-  expect_match(conditionMessage(err), paste0("`", arg, "`"), fixed = TRUE)
-  if (!is.null(pattern)) expect_match(conditionMessage(err), pattern)
+  err <- testthat::expect_error(expr, class = "hiermod_error")
+  testthat::expect_identical(err$arg, arg)
+  testthat::expect_match(conditionMessage(err), paste0("`", arg, "`"), fixed = TRUE)
+  if (!is.null(pattern)) testthat::expect_match(conditionMessage(err), pattern)
   invisible(err)
 }
 
@@ -44,7 +44,7 @@ test_that("bad groups are refused", {
   dd$g <- as.Date("2020-01-01") + 1:6
   expect_hm_error(fit(y ~ g, dd), "formula", "must be a factor")
   expect_hm_error(fit(y ~ g + x, d), "formula", "single grouping variable")
-  expect_hm_error(fit(y ~ (1 | a/g), d), "formula", "not supported")
+  expect_hm_error(fit(y ~ (1 | a / g), d), "formula", "not supported")
   expect_hm_error(fit(y ~ (x | g), d), "formula", "group intercepts")
   expect_hm_error(fit(y ~ 1, d), "formula", "y ~ 1")
 })

@@ -28,7 +28,8 @@ test_that("the app refits in a browser when an input changes", {
   skip_on_cran()
   skip_if_not_installed("shiny")
   browser_dir <- Sys.getenv("HIERMOD_BROWSER_DIR")
-  skip_if(!nzchar(browser_dir) || !dir.exists(file.path(browser_dir, "node_modules", "playwright-core")),
+  playwright <- file.path(browser_dir, "node_modules", "playwright-core")
+  skip_if(!nzchar(browser_dir) || !dir.exists(playwright),
           "playwright-core not installed (make deps installs it; set HIERMOD_BROWSER_DIR)")
   skip_if(!file.exists(Sys.getenv("HIERMOD_CHROMIUM", "/usr/bin/chromium")),
           "Chromium not installed (Debian: apt install chromium)")

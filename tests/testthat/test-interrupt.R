@@ -37,7 +37,8 @@ test_that("an interrupt stops a long run quickly and R survives", {
   lines <- readLines(out)
   expect_true(any(grepl("caught hiermod_interrupt", lines)))
   # the worker threads are gone: as many threads as before the fit
-  counts <- as.integer(strsplit(sub("threads ", "", grep("^threads", lines, value = TRUE)), " ")[[1]])
+  thread_line <- grep("^threads", lines, value = TRUE)
+  counts <- as.integer(strsplit(sub("threads ", "", thread_line), " ")[[1]])
   expect_identical(counts[1], counts[2])
   tools::pskill(pid, tools::SIGKILL)
 })

@@ -80,8 +80,10 @@ test_that("a fit's memory is a small multiple of its draws and data", {
 test_that("a progress bar reports long fits and suppressMessages() silences it", {
   withr_options <- options(cli.progress_show_after = 0, cli.dynamic = FALSE)
   on.exit(options(withr_options))
-  long <- function() fit(mathscore ~ school, schools, chains = 2, iter = 60000,
-                         seed = 1, keep = "global", progress = TRUE)
+  long <- function() {
+    fit(mathscore ~ school, schools, chains = 2, iter = 60000, seed = 1,
+        keep = "global", progress = TRUE)
+  }
   out <- capture.output(msgs <- capture_messages(long()), type = "message")
   expect_true(any(grepl("Sampling", c(msgs, out))))
   expect_silent(suppressMessages(long()))
