@@ -7,7 +7,7 @@ MANIFEST := src/rust/Cargo.toml
 export PATH := $(PATH):$(HOME)/.cargo/bin
 
 # lintr's settings are in .lintr.
-.PHONY: deps lint rust-test build install install-code check demo test calibrate bench screenshots vendor site wrappers docs clean
+.PHONY: deps lint rust-test build install install-code check demo test calibrate bench screenshots vendor site coverage wrappers docs clean
 
 deps:
 	bash dev/install-deps.sh
@@ -57,6 +57,10 @@ site: install-code
 	cd docs && { python3 -m http.server 18765 --bind 127.0.0.1 >/dev/null 2>&1 & echo $$! > ../.site-server.pid; }
 	sleep 1; node dev/site-check.js 18765 man/figures; status=$$?; \
 	  kill $$(cat .site-server.pid); rm -f .site-server.pid; exit $$status
+
+# Test coverage of the R code (covr; the target is 90%).
+coverage: install-code
+	NOT_CRAN=true Rscript -e 'cov <- covr::package_coverage(type = "tests", quiet = TRUE); print(cov); quit(status = covr::percent_coverage(cov) < 90)'
 
 # Full simulation-based calibration report (calibration/REPORT.md).
 calibrate: install-code

@@ -52,6 +52,7 @@ test_that("a chain does not depend on how many chains run beside it", {
 
 test_that("a fit's memory is a small multiple of its draws and data", {
   skip_on_cran()
+  skip_on_covr() # the child's memory would include the instrumentation
   skip_if_not(file.exists("/proc/self/status"))
   script <- tempfile(fileext = ".R")
   writeLines(c(
