@@ -31,7 +31,7 @@ check: build
 demo: install
 	Rscript dev/demo.R
 
-test: rust-test lint check
+test: rust-test lint site check
 
 lint: deps
 	Rscript -e 'lints <- lintr::lint_package(); print(lints); quit(status = length(lints) > 0)'
@@ -44,18 +44,20 @@ bench: install-code
 # The README's pictures: the lecture's figures and the explore() app.
 screenshots: install-code
 	Rscript dev/figures.R
+	$(MAKE) site SHOTS=$(CURDIR)/man/figures
 	cd tests/testthat && HIERMOD_BROWSER_DIR=$(CURDIR)/dev/browser \
 	  HIERMOD_SCREENSHOT_DIR=$(CURDIR)/man/figures NOT_CRAN=true \
 	  Rscript -e 'testthat::test_file("test-explore.R", package = "hiermod", load_package = "installed")'
 
-# The pkgdown site in docs/, then a crawl of it in headless Chromium that
-# fails on broken links, missing images and console errors. Not yet part of
-# `make test`: the crawl still finds the JavaScript that pkgdown's template
-# loads from CDNs (unreachable here) and Debian's file:// MathJax.
+# The pkgdown site in docs/, made to work with no network (pkgdown's
+# template loads scripts from CDNs), then crawled in headless Chromium:
+# fails on broken links, missing images and console errors.
+SHOTS ?= docs
 site: install-code
 	Rscript -e 'options(pkgdown.internet = FALSE); pkgdown::build_site(preview = FALSE, install = FALSE, new_process = FALSE)'
+	node dev/site-offline.js docs
 	cd docs && { python3 -m http.server 18765 --bind 127.0.0.1 >/dev/null 2>&1 & echo $$! > ../.site-server.pid; }
-	sleep 1; node dev/site-check.js 18765 man/figures; status=$$?; \
+	sleep 1; node dev/site-check.js 18765 $(SHOTS); status=$$?; \
 	  kill $$(cat .site-server.pid); rm -f .site-server.pid; exit $$status
 
 # Test coverage of the R code (covr; the target is 90%).

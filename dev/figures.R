@@ -42,3 +42,34 @@ times <- rbind(times, data.frame(type = "group_data", K_100 = data_time[1],
                                  K_10000 = data_time[2]))
 cat("seconds to draw each figure (4 chains x 1000 draws):\n")
 print(times, row.names = FALSE)
+
+# The package logo (man/figures/logo.png) and the site's favicons
+# (pkgdown/favicon/; drawn here, since pkgdown would ask a web service): the
+# model's shape, one population mean above group means above observations.
+draw_logo <- function(file, width, height = round(width * 1.16), label = TRUE) {
+  grDevices::png(file, width = width, height = height, res = 110 * width / 240,
+                 bg = "transparent")
+  graphics::par(mar = c(0, 0, 0, 0))
+  graphics::plot.new()
+  graphics::plot.window(xlim = c(-1, 1), ylim = c(-1.16, 1.16), asp = 1)
+  hex <- seq(pi / 6, 2 * pi, by = pi / 3)
+  graphics::polygon(cos(hex) * 1.1, sin(hex) * 1.1 * 1.07, col = "#2c3e50", border = NA)
+  groups <- c(-0.55, 0, 0.55)
+  leaves <- rep(groups, each = 2) + c(-0.15, 0.15)
+  graphics::segments(0, 0.5, groups, 0.05, col = "white", lwd = 2)
+  graphics::segments(rep(groups, each = 2), 0.05, leaves, -0.35, col = "grey80", lwd = 1.5)
+  graphics::points(0, 0.5, pch = 21, bg = "#e74c3c", col = "white", cex = 3.2)
+  graphics::points(groups, rep(0.05, 3), pch = 21, bg = "#f1c40f", col = "white", cex = 2.4)
+  graphics::points(leaves, rep(-0.35, 6), pch = 21, bg = "white", col = "white", cex = 1.2)
+  if (label) graphics::text(0, -0.72, "hiermod", col = "white", cex = 1.3, font = 2)
+  invisible(grDevices::dev.off())
+}
+draw_logo(file.path(out, "logo.png"), 240)
+dir.create("pkgdown/favicon", showWarnings = FALSE, recursive = TRUE)
+for (size in c(16, 32)) {
+  draw_logo(sprintf("pkgdown/favicon/favicon-%dx%d.png", size, size), size, size, FALSE)
+}
+draw_logo("pkgdown/favicon/apple-touch-icon.png", 180, 180, FALSE)
+for (size in c(60, 76, 120)) {
+  draw_logo(sprintf("pkgdown/favicon/apple-touch-icon-%dx%d.png", size, size), size, size, FALSE)
+}
