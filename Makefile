@@ -60,9 +60,13 @@ site: install-code
 	sleep 1; node dev/site-check.js 18765 $(SHOTS); status=$$?; \
 	  kill $$(cat .site-server.pid); rm -f .site-server.pid; exit $$status
 
-# Test coverage of the R code (covr; the target is 90%).
+# Test coverage of the R code (covr; the target is 90%) and of the Rust core
+# (cargo-tarpaulin, where installed: cargo install cargo-tarpaulin --locked).
 coverage: install-code
 	NOT_CRAN=true Rscript -e 'cov <- covr::package_coverage(type = "tests", quiet = TRUE); print(cov); quit(status = covr::percent_coverage(cov) < 90)'
+	if cargo tarpaulin --version >/dev/null 2>&1; then \
+	  cargo tarpaulin --manifest-path $(MANIFEST) -p hiermod-core --skip-clean --out Stdout; \
+	else echo "cargo-tarpaulin not installed: no Rust coverage"; fi
 
 # Full simulation-based calibration report (calibration/REPORT.md).
 calibrate: install-code

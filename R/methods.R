@@ -60,6 +60,9 @@ global_pars <- c("mu", "sd_b", "sd_w")
 #' @param digits Significant digits.
 #' @param ... Not used.
 #' @return `x`, invisibly.
+#' @examples
+#' f <- fit(mathscore ~ school, schools, chains = 2, iter = 1000, seed = 1)
+#' print(f, digits = 4)
 #' @export
 print.hiermod_fit <- function(x, digits = 3, ...) {
   meta <- fit_meta(x)
