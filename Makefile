@@ -61,12 +61,11 @@ site: install-code
 	  kill $$(cat .site-server.pid); rm -f .site-server.pid; exit $$status
 
 # Test coverage of the R code (covr; the target is 90%) and of the Rust core
-# (cargo-tarpaulin, where installed: cargo install cargo-tarpaulin --locked).
+# (cargo-tarpaulin, built from crates.io the first time: a few minutes).
 coverage: install-code
 	NOT_CRAN=true Rscript -e 'cov <- covr::package_coverage(type = "tests", quiet = TRUE); print(cov); quit(status = covr::percent_coverage(cov) < 90)'
-	if cargo tarpaulin --version >/dev/null 2>&1; then \
-	  cargo tarpaulin --manifest-path $(MANIFEST) -p hiermod-core --skip-clean --out Stdout; \
-	else echo "cargo-tarpaulin not installed: no Rust coverage"; fi
+	cargo tarpaulin --version >/dev/null 2>&1 || cargo install cargo-tarpaulin --locked
+	cargo tarpaulin --manifest-path $(MANIFEST) -p hiermod-core --skip-clean --out Stdout
 
 # Full simulation-based calibration report (calibration/REPORT.md).
 calibrate: install-code
