@@ -474,6 +474,23 @@ mod tests {
 
     const DRAWS: usize = 100_000;
 
+    /// `DRAWS` draws of one conditional, each from the same fixed state.
+    fn draws_from_fixed_state(
+        seed: u64,
+        step: impl Fn(&Model, &mut State, &mut rand_pcg::Pcg64),
+        read: impl Fn(&State) -> f64,
+    ) -> Vec<f64> {
+        let m = toy_model();
+        let mut rng = chain_rng(seed, 0);
+        (0..DRAWS)
+            .map(|_| {
+                let mut st = fixed_state();
+                step(&m, &mut st, &mut rng);
+                read(&st)
+            })
+            .collect()
+    }
+
     #[test]
     fn collapsed_density_by_size_class_matches_the_direct_sum() {
         // Unequal sizes, two groups sharing a size, and a large offset.
@@ -637,15 +654,7 @@ mod tests {
 
     #[test]
     fn marginal_mu_matches_closed_form() {
-        let m = toy_model();
-        let mut rng = chain_rng(6, 0);
-        let draws: Vec<f64> = (0..DRAWS)
-            .map(|_| {
-                let mut st = fixed_state();
-                m.draw_mu_marginal(&mut st, &mut rng);
-                st.mu
-            })
-            .collect();
+        let draws = draws_from_fixed_state(6, |m, st, rng| m.draw_mu_marginal(st, rng), |st| st.mu);
         let ybar = [102.0, 97.0 + 1.0 / 3.0, 107.0];
         let w: Vec<f64> = [2.0, 3.0, 4.0]
             .iter()
@@ -658,15 +667,8 @@ mod tests {
 
     #[test]
     fn mu_conditional_matches_closed_form() {
-        let m = toy_model();
-        let mut rng = chain_rng(1, 0);
-        let draws: Vec<f64> = (0..DRAWS)
-            .map(|_| {
-                let mut st = fixed_state();
-                m.draw_mu_given_theta(&mut st, &mut rng);
-                st.mu
-            })
-            .collect();
+        let draws =
+            draws_from_fixed_state(1, |m, st, rng| m.draw_mu_given_theta(st, rng), |st| st.mu);
         let precision = 3.0 * 0.2 + 0.01;
         let mean = (3.0 * 0.2 * 102.0 + 0.01 * 90.0) / precision;
         check_moments(&draws, mean, 1.0 / precision, 1.0, "mu");
@@ -674,15 +676,11 @@ mod tests {
 
     #[test]
     fn tau_b_conditional_matches_closed_form() {
-        let m = toy_model();
-        let mut rng = chain_rng(2, 0);
-        let draws: Vec<f64> = (0..DRAWS)
-            .map(|_| {
-                let mut st = fixed_state();
-                m.draw_tau_b_given_theta(&mut st, &mut rng);
-                st.tau_b
-            })
-            .collect();
+        let draws = draws_from_fixed_state(
+            2,
+            |m, st, rng| m.draw_tau_b_given_theta(st, rng),
+            |st| st.tau_b,
+        );
         let shape: f64 = 2.0 + 1.5;
         let rate = 8.0 + (4.0 + 9.0 + 49.0) / 2.0;
         // Gamma's excess kurtosis 6/shape widens the variance's error.
@@ -713,15 +711,7 @@ mod tests {
 
     #[test]
     fn tau_w_conditional_matches_closed_form() {
-        let m = toy_model();
-        let mut rng = chain_rng(4, 0);
-        let draws: Vec<f64> = (0..DRAWS)
-            .map(|_| {
-                let mut st = fixed_state();
-                m.draw_tau_w(&mut st, &mut rng);
-                st.tau_w
-            })
-            .collect();
+        let draws = draws_from_fixed_state(4, |m, st, rng| m.draw_tau_w(st, rng), |st| st.tau_w);
         // Sum of squares about each theta, straight from the raw data.
         let rss = (101.0f64 - 102.0).powi(2)
             + (103.0f64 - 102.0).powi(2)
