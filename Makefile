@@ -33,7 +33,8 @@ demo: install
 
 test: rust-test lint site check
 
-lint: deps
+# lintr resolves the package's own functions through the installed package.
+lint: install-code
 	Rscript -e 'lints <- lintr::lint_package(); print(lints); quit(status = length(lints) > 0)'
 
 # hiermod against JAGS and plain R (and rstan if installed): bench/RESULTS.md.

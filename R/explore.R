@@ -178,11 +178,11 @@ explore_server <- function(input, output, src) {
     prior <- explore_prior(input)
     draws <- as.integer(input$draws)
     started <- proc.time()[["elapsed"]]
-    f <- shiny::withProgress(message = "sampling", value = 0.5, {
+    f <- shiny::withProgress(message = "sampling", value = 0, {
       fit(stats::as.formula(paste(src$response, "~", src$group)), rows,
           prior = prior, chains = src$start$chains, iter = 2L * draws,
           warmup = draws, sampler = input$sampler, seed = input$seed,
-          progress = FALSE)
+          progress = function(done) shiny::setProgress(value = done))
     })
     list(fit = f, prior = prior,
          seconds = proc.time()[["elapsed"]] - started)

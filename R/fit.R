@@ -47,7 +47,9 @@
 #'   couple of seconds: one bar for all chains. Defaults to
 #'   `getOption("hiermod.progress")`, or else to `interactive()`; never shown
 #'   while knitting. Messages go through [message()], so
-#'   [suppressMessages()] silences them.
+#'   [suppressMessages()] silences them. May also be a function, called
+#'   with the fraction of sweeps done (0 to 1) every ~20 ms of a run (a
+#'   Shiny app's progress bar, say).
 #' @param keep `"all"` stores every parameter; `"global"` only `mu`, `sd_b`
 #'   and `sd_w`, so that memory does not grow with the number of groups.
 #'
@@ -114,7 +116,10 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
 
   pars <- c("mu", "sd_b", "sd_w", paste0("theta[", grouping$labels, "]"))
   report <- NULL
-  if (show_progress(progress)) {
+  if (is.function(progress)) {
+    total <- as.double(chains) * iter
+    report <- function(done) progress(done / total)
+  } else if (show_progress(progress)) {
     # closes by itself when fit() returns; cli shows it only after ~2 s
     bar <- cli::cli_progress_bar("Sampling", total = as.double(chains) * iter,
                                  clear = TRUE)
@@ -278,7 +283,8 @@ encode_groups <- function(group, n, expr) {
 
 show_progress <- function(progress) {
   if (!is.logical(progress) || length(progress) != 1L || is.na(progress)) {
-    hm_abort("progress", "must be TRUE or FALSE, not ", describe(progress), ".")
+    hm_abort("progress", "must be TRUE, FALSE or a function, not ",
+             describe(progress), ".")
   }
   progress && !isTRUE(getOption("knitr.in.progress"))
 }

@@ -98,4 +98,10 @@ test_that("a progress bar reports long fits and suppressMessages() silences it",
   )
   expect_null(f$error)
   expect_error(fit(mathscore ~ school, schools, progress = NA), class = "hiermod_error")
+  # a function hears the fraction done
+  seen <- numeric()
+  fit(mathscore ~ school, schools, chains = 2, iter = 60000, seed = 1,
+      keep = "global", progress = function(done) seen <<- c(seen, done))
+  expect_gt(length(seen), 0L)
+  expect_true(all(seen > 0 & seen <= 1) && !is.unsorted(seen))
 })
