@@ -196,7 +196,7 @@ explore_server <- function(input, output, src) {
     k <- match(input$focus, st$group)
     shiny::req(!is.na(k))
     theta <- as.vector(as.matrix(f[, paste0("theta[", st$group[k], "]")]))
-    mu <- mean(as.matrix(f[, "mu"]))
+    mu <- fixef(f)
     d <- stats::density(theta)
     graphics::plot(d, main = paste0("Group ", st$group[k], " (n = ", st$n[k], ")"),
                    xlab = "theta", xlim = range(d$x, st$mean[k], mu))

@@ -81,14 +81,9 @@ print.hiermod_fit <- function(x, digits = 3, ...) {
       stats::start(x), ":", stats::end(x), ", warmup ", s$warmup, ", thin ",
       s$thin, "); sampler \"", meta$sampler, "\"; seed ",
       format(meta$seed, scientific = FALSE), "\n\n", sep = "")
-  table <- posterior_table(x, global_pars)
-  print(table, digits = digits)
-  diag <- convergence(x[, global_pars, drop = FALSE])
-  warnings <- convergence_warnings(data.frame(rhat = diag$rhat,
-                                              ess_bulk = diag$ess_bulk,
-                                              ess_tail = diag$ess_tail,
-                                              row.names = global_pars))
-  for (w in warnings) cat(w, "\n", sep = "")
+  table <- summary(x, pars = global_pars)$table
+  print(as.matrix(table[c("mean", "sd", "2.5%", "50%", "97.5%")]), digits = digits)
+  for (w in convergence_warnings(table)) cat(w, "\n", sep = "")
   if (coda::nvar(x) > length(global_pars)) {
     theta_mean <- column_summaries(x, numeric(), theta_columns(x))[, 1L]
     cat("\ntheta: ", length(theta_mean), " group means; posterior means from ",
@@ -101,9 +96,3 @@ print.hiermod_fit <- function(x, digits = 3, ...) {
   invisible(x)
 }
 
-# Posterior mean, sd and quantiles of `pars`, pooled over chains.
-posterior_table <- function(x, pars) {
-  s <- column_summaries(x, c(0.025, 0.5, 0.975), pars)
-  cbind(s[, 1L, drop = FALSE], sd = apply(as.matrix(x[, pars]), 2L, stats::sd),
-        s[, -1L, drop = FALSE])
-}

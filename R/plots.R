@@ -129,7 +129,7 @@ plot_theta <- function(x, ...) {
                      col = grDevices::grey(0.2), lwd = if (k > 500) 1 else 3,
                      lend = 1)
   graphics::points(seq_len(k), est[o], pch = 16, cex = if (k > 500) 0.2 else 0.6)
-  graphics::abline(h = mean(as.matrix(x[, "mu"])), lty = 2, col = "red")
+  graphics::abline(h = fixef(x), lty = 2, col = "red")
   invisible(data.frame(group = names(est)[o], mean = est[o], q[o, , drop = FALSE],
                        row.names = NULL, check.names = FALSE))
 }
@@ -137,7 +137,7 @@ plot_theta <- function(x, ...) {
 plot_shrinkage <- function(x, ...) {
   st <- fit_meta(x)$stats
   est <- stats::coef(x)
-  mu <- mean(as.matrix(x[, "mu"]))
+  mu <- fixef(x)
   size <- 0.4 + 1.6 * sqrt(st$n / max(st$n))
   graphics::plot(st$mean, est, pch = 21, bg = grDevices::grey(0.7), cex = size,
                  xlab = expression(bar(y)[k]), ylab = expression(E(theta[k] ~ "|" ~ y)),
