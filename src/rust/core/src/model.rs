@@ -474,6 +474,26 @@ mod tests {
 
     const DRAWS: usize = 100_000;
 
+    /// Straight from the definitions, group by group: `w_k = 1/(1/tau_b +
+    /// 1/(n_k tau_w))`, `W = sum_k w_k + tau0` and the mean of mu given the
+    /// precisions, `(sum_k w_k ybar_k + tau0 mu0) / W`.
+    fn direct_mu_marginal(
+        s: &GroupStats,
+        p: &HierPrior,
+        tau_b: f64,
+        tau_w: f64,
+    ) -> (Vec<f64>, f64, f64) {
+        let w: Vec<f64> = s
+            .n()
+            .iter()
+            .map(|n| 1.0 / (1.0 / tau_b + 1.0 / (n * tau_w)))
+            .collect();
+        let big_w = w.iter().sum::<f64>() + p.tau0;
+        let mean =
+            (w.iter().zip(s.ybar()).map(|(w, y)| w * y).sum::<f64>() + p.tau0 * p.mu0) / big_w;
+        (w, big_w, mean)
+    }
+
     /// `DRAWS` draws of one conditional, each from the same fixed state.
     fn draws_from_fixed_state(
         seed: u64,
@@ -513,15 +533,7 @@ mod tests {
         let direct = |v: f64| {
             // ybar_k ~ N(mu, 1/w_k), mu ~ N(mu0, 1/tau0), mu integrated out.
             let tau_b = v.exp();
-            let w: Vec<f64> = stats
-                .n()
-                .iter()
-                .map(|n| 1.0 / (1.0 / tau_b + 1.0 / (n * tau_w)))
-                .collect();
-            let big_w: f64 = w.iter().sum::<f64>() + prior.tau0;
-            let m = (w.iter().zip(stats.ybar()).map(|(w, y)| w * y).sum::<f64>()
-                + prior.tau0 * prior.mu0)
-                / big_w;
+            let (w, big_w, m) = direct_mu_marginal(&stats, &prior, tau_b, tau_w);
             let q = w
                 .iter()
                 .zip(stats.ybar())
@@ -548,15 +560,8 @@ mod tests {
     /// and covariance in closed form (from mu | precisions, then theta | mu).
     fn exact_mu_theta_moments(m: &Model, st: &State) -> (Vec<f64>, Vec<Vec<f64>>) {
         let (tau_b, tau_w) = (st.tau_b, st.tau_w);
-        let p = m.prior();
         let s = m.stats();
-        let w: Vec<f64> = s
-            .n()
-            .iter()
-            .map(|n| 1.0 / (1.0 / tau_b + 1.0 / (n * tau_w)))
-            .collect();
-        let big_w = w.iter().sum::<f64>() + p.tau0;
-        let mu = (w.iter().zip(s.ybar()).map(|(w, y)| w * y).sum::<f64>() + p.tau0 * p.mu0) / big_w;
+        let (_, big_w, mu) = direct_mu_marginal(s, m.prior(), tau_b, tau_w);
         let prec: Vec<f64> = s.n().iter().map(|n| n * tau_w + tau_b).collect();
         let shrink: Vec<f64> = prec.iter().map(|p| tau_b / p).collect();
         let mut mean = vec![mu];
@@ -655,13 +660,9 @@ mod tests {
     #[test]
     fn marginal_mu_matches_closed_form() {
         let draws = draws_from_fixed_state(6, |m, st, rng| m.draw_mu_marginal(st, rng), |st| st.mu);
-        let ybar = [102.0, 97.0 + 1.0 / 3.0, 107.0];
-        let w: Vec<f64> = [2.0, 3.0, 4.0]
-            .iter()
-            .map(|n| 1.0 / (1.0 / 0.2 + 1.0 / (n * 0.5)))
-            .collect();
-        let precision = w.iter().sum::<f64>() + 0.01;
-        let mean = (w.iter().zip(ybar).map(|(w, y)| w * y).sum::<f64>() + 0.01 * 90.0) / precision;
+        let m = toy_model();
+        let st = fixed_state();
+        let (_, precision, mean) = direct_mu_marginal(m.stats(), m.prior(), st.tau_b, st.tau_w);
         check_moments(&draws, mean, 1.0 / precision, 1.0, "marginal mu");
     }
 
