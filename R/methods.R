@@ -95,4 +95,3 @@ print.hiermod_fit <- function(x, digits = 3, ...) {
   }
   invisible(x)
 }
-
