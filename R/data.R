@@ -24,3 +24,43 @@
 #' summary(as.vector(table(schools$school)))
 #' head(tapply(schools$mathscore, schools$school, mean))
 "schools"
+
+#' Rubin's eight schools: a meta-analysis with known standard errors
+#'
+#' Estimated effects of coaching programs on SAT-V scores in eight high
+#' schools, each with its standard error (Rubin 1981; Gelman et al. 2013,
+#' section 5.5). The classic case of the known-variance model, where the
+#' lecture's centred Gibbs sweep mixes badly: `fit(y ~ school,
+#' eight_schools, se = se)`.
+#'
+#' @format A data frame with 8 rows and 3 columns:
+#' \describe{
+#'   \item{school}{school label, `"A"` to `"H"`.}
+#'   \item{y}{estimated treatment effect (SAT-V points).}
+#'   \item{se}{its standard error.}
+#' }
+#' @source Rubin, D. B. (1981). Estimation in parallel randomized
+#'   experiments. *Journal of Educational Statistics*, 6(4), 377-401.
+#' @examples
+#' eight_schools
+"eight_schools"
+
+#' Simulated students in schools in regions
+#'
+#' Data for the lecture's "Extensions" slide (students in schools in
+#' regions), simulated from the three-level model with `mu = 50`, region
+#' sd 4, school sd 3 and student sd 8 (script `data-raw/regions.R` in the
+#' package sources). Schools are numbered within their region, so school 1
+#' of region A and school 1 of region B are different schools: write the
+#' model as `score ~ region/school`.
+#'
+#' @format A data frame with 931 rows (students) and 3 columns:
+#' \describe{
+#'   \item{region}{region label, `"A"` to `"H"`.}
+#'   \item{school}{school number within its region.}
+#'   \item{score}{the student's score.}
+#' }
+#' @examples
+#' f <- fit(score ~ region/school, regions, chains = 2, iter = 1000, seed = 1)
+#' f
+"regions"

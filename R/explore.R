@@ -70,7 +70,7 @@ explore_source <- function(x, data, data_name) {
     sampler <- "collapsed"
   }
   v <- stats::var(rows$y)
-  if (is.null(prior)) prior <- resolve_prior(hier_prior(), rows$y)
+  if (is.null(prior)) prior <- resolve_prior(hier_prior(), scale_of_values(rows$y))
   list(rows = rows, response = deparse1(terms$response),
        group = deparse1(terms$group), data_name = data_name,
        max_n = max(table(rows$group)),

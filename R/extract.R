@@ -1,10 +1,30 @@
 # lme4's and rstanarm's extractors, on the posterior draws.
 
-theta_columns <- function(x) grep("^theta\\[", coda::varnames(x), value = TRUE)
+# The names of the group means of level `level` (default: the last), whether
+# or not they were stored.
+effect_names <- function(x, level = NULL) {
+  meta <- fit_meta(x)
+  depth <- length(meta$levels)
+  if (depth == 0L) {
+    hm_abort("object", "is a one-sample model (`y ~ 1`): it has no groups.")
+  }
+  if (is.null(level)) level <- depth
+  prefix <- if (depth == 1L) "theta" else paste0("theta_", meta$levels[level])
+  paste0(prefix, "[", meta$nodes[[level]]$label, "]")
+}
 
-# The theta columns, or a clear error when keep = "global" dropped them.
+effect_columns <- function(x, level = NULL) {
+  intersect(effect_names(x, level), coda::varnames(x))
+}
+
+theta_columns <- function(x) {
+  if (length(fit_meta(x)$levels) == 0L) character() else effect_columns(x)
+}
+
+# The last level's group means, or a clear error when keep = "global"
+# dropped them.
 stored_theta_columns <- function(x) {
-  cols <- theta_columns(x)
+  cols <- effect_columns(x)
   if (length(cols) == 0L) {
     hm_abort("object", "has no group means stored: refit with keep = \"all\".")
   }

@@ -83,14 +83,34 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
                 cores = getOption("hiermod.cores", 2L),
                 sampler = c("collapsed", "asis", "gibbs"),
                 keep = c("all", "global"),
-                progress = getOption("hiermod.progress", interactive())) {
+                progress = getOption("hiermod.progress", interactive()),
+                se = NULL, within = c("common", "group")) {
   call <- match.call()
+  if (inherits(formula, "hiermod_summaries") && is.null(data)) {
+    data <- formula
+    formula <- attr(data, "formula")
+  }
   terms <- parse_hier_formula(formula)
-  y <- eval_variable(terms$response, data, formula, "response")
-  group <- eval_variable(terms$group, data, formula, "group")
-  check_response(y, terms$response)
-  grouping <- encode_groups(group, length(y), terms$group)
-  prior <- resolve_prior(prior, y)
+  within <- check_choice(within, "within", c("common", "group"))
+  se_expr <- substitute(se)
+  model <- if (inherits(data, "hiermod_summaries")) {
+    if (!is.null(se_expr)) {
+      hm_abort("se", "cannot be used with group summaries; give the rows ",
+               "with their standard errors instead.")
+    }
+    model_from_summaries(data, terms)
+  } else {
+    se <- if (is.null(se_expr)) NULL else {
+      eval_variable(se_expr, data, formula, "standard error", arg = "se")
+    }
+    model_from_rows(terms, data, formula, se)
+  }
+  if (!is.null(model$rows$se)) within <- "known"
+  if (within == "group" && length(model$levels) == 0L) {
+    hm_abort("within", "\"group\" needs groups: the one-sample model `y ~ 1` ",
+             "has a single variance.")
+  }
+  prior <- resolve_prior(prior, model$scale, length(model$levels), within)
 
   chains <- check_count(chains, "chains", 1L, 1000L)
   iter <- check_count(iter, "iter", 1L)
@@ -102,19 +122,23 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
   thin <- check_count(thin, "thin", 1L)
   cores <- check_count(cores, "cores", 1L, 1024L)
   sampler <- check_choice(sampler, "sampler", c("collapsed", "asis", "gibbs"))
+  if (sampler == "asis" && !(length(model$levels) == 1L && within == "common")) {
+    hm_abort("sampler", "\"asis\" is available only for the two-level model ",
+             "with a common within-group variance; use \"collapsed\" or ",
+             "\"gibbs\".")
+  }
   keep <- check_choice(keep, "keep", c("all", "global"))
   keep_groups <- keep == "all"
   seed <- resolve_seed(seed)
-  n_groups <- length(grouping$labels)
+  pars <- parameter_names(model, within)
   n_kept <- (iter - warmup + thin - 1L) %/% thin
-  width <- if (keep_groups) n_groups + 3 else 3
+  width <- if (keep_groups) length(pars$all) else length(pars$global)
   if (as.double(n_kept) * width > .Machine$integer.max) {
     hm_abort("iter", "keeps ", n_kept, " draws of ", width,
              " values per chain, more than one R matrix holds; increase ",
              "`thin` or lower `iter`.")
   }
 
-  pars <- c("mu", "sd_b", "sd_w", paste0("theta[", grouping$labels, "]"))
   report <- NULL
   if (is.function(progress)) {
     total <- as.double(chains) * iter
@@ -125,11 +149,13 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
                                  clear = TRUE)
     report <- function(done) cli::cli_progress_update(set = done, id = bar)
   }
+  st <- model$stats
   started <- proc.time()[["elapsed"]]
-  out <- hm_sample_two_level(
-    as.double(y), grouping$codes, n_groups,
-    unlist(prior[c("mu0", "tau0", "a", "b", "alpha", "beta")]),
-    sampler, chains, iter, warmup, thin, seed, cores, keep_groups, pars,
+  out <- hm_sample(
+    lapply(model$nodes, function(level) level$parent),
+    as.double(st$n), as.double(st$mean), as.double(st$ss),
+    prior_for_sampler(prior, within, length(model$levels)),
+    sampler, chains, iter, warmup, thin, seed, cores, keep_groups, pars$all,
     report
   )
   elapsed <- proc.time()[["elapsed"]] - started
@@ -146,17 +172,20 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
 
   result <- coda::mcmc.list(out$draws)
   inits <- out$inits
-  dimnames(inits) <- list(paste0("chain", seq_len(chains)), pars)
+  dimnames(inits) <- list(paste0("chain", seq_len(chains)), pars$all)
   attr(result, "hiermod") <- list(
     call = call,
     formula = formula,
     response = deparse1(terms$response),
-    group = deparse1(terms$group),
-    # The rows, for fitted(), residuals() and predict() without new data.
-    rows = list(y = as.double(y), group = grouping$codes),
-    stats = data.frame(group = grouping$labels, n = as.integer(out$n),
-                       mean = out$ybar, ss = out$ss,
-                       stringsAsFactors = FALSE),
+    group = paste(model$levels, collapse = "/"),
+    levels = model$levels,
+    within = within,
+    nodes = model$nodes,
+    globals = pars$global,
+    # The rows, for fitted(), residuals() and predict() without new data;
+    # NULL for a fit from group summaries.
+    rows = model$rows,
+    stats = st,
     prior = prior,
     seed = seed,
     sampler = sampler,
@@ -169,36 +198,143 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
   result
 }
 
-# Splits `response ~ group` or `response ~ (1 | group)` into its two parts.
+# Parses `y ~ 1`, `y ~ g`, `y ~ (1 | g)`, `y ~ a/b/...` and `y ~ (1 | a/b)`
+# into the response and the grouping levels, top to bottom. `group` is the
+# last level (NULL for `y ~ 1`).
 parse_hier_formula <- function(formula) {
   if (!inherits(formula, "formula") || length(formula) != 3L) {
     hm_abort("formula", "must be a two-sided formula such as ",
              "`mathscore ~ school`, not ", describe(formula), ".")
   }
-  rhs <- formula[[3L]]
-  while (is.call(rhs) && identical(rhs[[1L]], as.name("("))) rhs <- rhs[[2L]]
+  rhs <- unparen(formula[[3L]])
   if (is.call(rhs) && identical(rhs[[1L]], as.name("|"))) {
     if (!identical(rhs[[2L]], 1) && !identical(rhs[[2L]], 1L)) {
       hm_abort("formula", "supports only group intercepts `(1 | group)`, ",
                "not `(", deparse1(rhs[[2L]]), " | ...)`.")
     }
-    rhs <- rhs[[3L]]
+    rhs <- unparen(rhs[[3L]])
+  }
+  if (identical(rhs, 1) || identical(rhs, 1L)) {
+    return(list(response = formula[[2L]], levels = list(), group = NULL))
   }
   if (is.numeric(rhs)) {
-    hm_abort("formula", "needs a grouping variable on the right-hand side, ",
-             "such as `mathscore ~ school`; the one-group model `y ~ 1` is ",
-             "not available yet.")
+    hm_abort("formula", "needs `1` or grouping variables on the right-hand ",
+             "side, not ", deparse1(rhs), ".")
   }
-  if (is.call(rhs) && deparse1(rhs[[1L]]) %in% c("+", "-", "*", ":", "/", "|", "%in%")) {
-    hm_abort("formula", "must have a single grouping variable on the right, ",
-             "as in `y ~ group`; `", deparse1(formula[[3L]]), "` (covariates ",
-             "or nested groups) is not supported yet.")
+  levels <- list()
+  while (is.call(rhs) && identical(rhs[[1L]], as.name("/"))) {
+    levels <- c(list(unparen(rhs[[3L]])), levels)
+    rhs <- unparen(rhs[[2L]])
   }
-  list(response = formula[[2L]], group = rhs)
+  levels <- c(list(rhs), levels)
+  for (level in levels) {
+    if (is.numeric(level) ||
+        (is.call(level) && deparse1(level[[1L]]) %in%
+         c("+", "-", "*", ":", "|", "%in%", "/"))) {
+      hm_abort("formula", "must have grouping variables nested with `/`, as ",
+               "in `y ~ group` or `y ~ region/school`; `",
+               deparse1(formula[[3L]]), "` (covariates or crossed groups) ",
+               "is not supported.")
+    }
+  }
+  list(response = formula[[2L]], levels = levels,
+       group = levels[[length(levels)]])
+}
+
+unparen <- function(e) {
+  while (is.call(e) && identical(e[[1L]], as.name("("))) e <- e[[2L]]
+  e
+}
+
+level_names <- function(terms) vapply(terms$levels, deparse1, "")
+
+# The rows of `data` as a tree of groups: each level's groups (labels unique
+# by path, parents), the last level's statistics, and the rows themselves.
+model_from_rows <- function(terms, data, formula, se) {
+  y <- eval_variable(terms$response, data, formula, "response")
+  check_response(y, terms$response)
+  n <- length(y)
+  weights <- NULL
+  if (!is.null(se)) {
+    if (!is.numeric(se) || length(se) != n || any(!is.finite(se)) ||
+        any(se <= 0)) {
+      hm_abort("se", "must be positive, finite standard errors, one per row ",
+               "(", n, "), not ", describe(se), ".")
+    }
+    weights <- 1 / as.double(se)^2
+  }
+  names <- level_names(terms)
+  codes <- rep(1L, n)
+  nodes <- list()
+  for (l in seq_along(terms$levels)) {
+    g <- encode_groups(eval_variable(terms$levels[[l]], data, formula, "group"),
+                       n, terms$levels[[l]])
+    # A node is a (parent node, own value) pair; ordering by parent then by
+    # value keeps each parent's children together and in the value's order.
+    key <- (as.double(codes) - 1) * length(g$labels) + g$codes
+    keys <- sort(unique(key))
+    node <- match(key, keys)
+    parent <- codes[match(keys, key)]
+    own <- (keys - 1) %% length(g$labels) + 1
+    label <- g$labels[own]
+    if (l > 1L) label <- paste(nodes[[l - 1L]]$label[parent], label, sep = "/")
+    if (length(keys) < 2L) {
+      hm_abort("formula", "group `", names[l], "` must have at least 2 ",
+               "groups, not ", length(keys), ".")
+    }
+    nodes[[l]] <- data.frame(label = label, parent = parent,
+                             stringsAsFactors = FALSE)
+    nodes[[l]]$value <- g$values[own]
+    codes <- node
+  }
+  n_nodes <- if (length(nodes)) nrow(nodes[[length(nodes)]]) else 1L
+  stats <- hm_group_stats(as.double(y), codes, n_nodes, weights)
+  if (!is.null(stats$error)) hm_abort("data", "could not be summarised: ", stats$error)
+  labels <- if (length(nodes)) nodes[[length(nodes)]]$label else "(all)"
+  list(levels = names, nodes = nodes,
+       stats = data.frame(group = labels,
+                          n = if (is.null(se)) as.integer(stats$n) else stats$n,
+                          mean = stats$mean,
+                          ss = stats$ss, stringsAsFactors = FALSE),
+       rows = list(y = as.double(y), group = codes,
+                   se = if (!is.null(se)) as.double(se)),
+       scale = if (is.null(se)) scale_of_stats(stats$n, stats$mean, stats$ss) else
+         scale_of_values(y))
+}
+
+# Mean and variance of the response, from the group statistics, so that a
+# prior scaled to the data is the same from the rows as from their summaries.
+scale_of_stats <- function(n, mean, ss) {
+  total <- sum(n)
+  m <- sum(n * mean) / total
+  list(mean = m, var = (sum(ss) + sum(n * (mean - m)^2)) / (total - 1))
+}
+
+scale_of_values <- function(y) list(mean = mean(y), var = stats::var(y))
+
+# Column names: the global parameters (stored with keep = "global") and all.
+parameter_names <- function(model, within) {
+  levels <- model$levels
+  depth <- length(levels)
+  bracket <- function(prefix, labels) paste0(prefix, "[", labels, "]")
+  if (depth == 0L) return(list(global = c("mu", "sd"), all = c("mu", "sd")))
+  sds <- if (depth == 1L) "sd_b" else paste0("sd_", levels)
+  within_global <- switch(within, common = "sd_w", known = character(),
+                          group = c("sd_w0", "nu0"))
+  effects <- if (depth == 1L) {
+    bracket("theta", model$nodes[[1L]]$label)
+  } else {
+    unlist(lapply(seq_len(depth), function(l) {
+      bracket(paste0("theta_", levels[l]), model$nodes[[l]]$label)
+    }))
+  }
+  group_sds <- if (within == "group") bracket("sd_w", model$stats$group)
+  global <- c("mu", sds, within_global)
+  list(global = global, all = c(global, effects, group_sds))
 }
 
 # Evaluates one side of the formula in `data`, then the formula's environment.
-eval_variable <- function(expr, data, formula, role) {
+eval_variable <- function(expr, data, formula, role, arg = "formula") {
   if (!is.null(data) && !is.list(data)) {
     hm_abort("data", "must be a data frame or list, not ", describe(data), ".")
   }
@@ -206,7 +342,7 @@ eval_variable <- function(expr, data, formula, role) {
   env <- environment(formula)
   unknown <- missing_vars[!vapply(missing_vars, exists, TRUE, envir = env)]
   if (length(unknown) > 0L) {
-    hm_abort("formula", "refers to ", paste0("`", unknown, "`", collapse = ", "),
+    hm_abort(arg, "refers to ", paste0("`", unknown, "`", collapse = ", "),
              ", not found in `data`", if (!is.null(data)) {
                paste0(" (columns: ", paste(utils::head(names(data), 10L),
                                            collapse = ", "),
@@ -214,7 +350,7 @@ eval_variable <- function(expr, data, formula, role) {
              }, ".")
   }
   tryCatch(eval(expr, as.list(data), env), error = function(e) {
-    hm_abort("formula", "could not evaluate the ", role, " `", deparse1(expr),
+    hm_abort(arg, "could not evaluate the ", role, " `", deparse1(expr),
              "`: ", conditionMessage(e))
   })
 }
@@ -269,6 +405,7 @@ encode_groups <- function(group, n, expr) {
     }
     labels <- levels(group)
     codes <- as.integer(group)
+    values <- factor(labels, levels = labels)
   } else {
     values <- sort(unique(group), method = "radix")
     codes <- match(group, values)
@@ -278,7 +415,7 @@ encode_groups <- function(group, n, expr) {
     hm_abort("formula", "group `", name, "` must have at least 2 groups, ",
              "not ", length(labels), ".")
   }
-  list(codes = codes, labels = labels)
+  list(codes = codes, labels = labels, values = values)
 }
 
 show_progress <- function(progress) {

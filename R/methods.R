@@ -40,13 +40,11 @@ check_fit <- function(x, arg = "x") {
 
 #' @importFrom stats nobs
 #' @export
-nobs.hiermod_fit <- function(object, ...) sum(fit_meta(object)$stats$n)
+nobs.hiermod_fit <- function(object, ...) nobs_of(fit_meta(object))
 
 #' @importFrom stats formula
 #' @export
 formula.hiermod_fit <- function(x, ...) fit_meta(x)$formula
-
-global_pars <- c("mu", "sd_b", "sd_w")
 
 #' Print a fitted hierarchical model
 #'
@@ -67,31 +65,88 @@ global_pars <- c("mu", "sd_b", "sd_w")
 print.hiermod_fit <- function(x, digits = 3, ...) {
   meta <- fit_meta(x)
   s <- meta$settings
-  st <- meta$stats
   n_kept <- coda::niter(x)
-  cat("Bayesian hierarchical normal model (two levels)\n")
+  cat("Bayesian hierarchical normal model (", model_title(meta), ")\n", sep = "")
   cat(" Formula: ", deparse1(meta$formula), "\n", sep = "")
-  cat(" Data:    N = ", sum(st$n), " observations in K = ", nrow(st),
-      " groups (", meta$group, "); group sizes ", min(st$n), " to ",
-      max(st$n), "\n", sep = "")
-  p <- lapply(meta$prior, signif, digits = 4)
-  cat(" Prior:   mu ~ N(", p$mu0, ", 1/", p$tau0, "); tau_b ~ G(", p$a, ", ",
-      p$b, "); tau_w ~ G(", p$alpha, ", ", p$beta, ")\n", sep = "")
+  cat(" Data:    ", data_line(meta), "\n", sep = "")
+  cat(" Prior:   ", prior_line(meta), "\n", sep = "")
   cat(" Draws:   ", s$chains, " chains x ", n_kept, " kept (iterations ",
       stats::start(x), ":", stats::end(x), ", warmup ", s$warmup, ", thin ",
       s$thin, "); sampler \"", meta$sampler, "\"; seed ",
       format(meta$seed, scientific = FALSE), "\n\n", sep = "")
-  table <- summary(x, pars = global_pars)$table
+  table <- summary(x, pars = meta$globals)$table
   print(as.matrix(table[c("mean", "sd", "2.5%", "50%", "97.5%")]), digits = digits)
   for (w in convergence_warnings(table)) cat(w, "\n", sep = "")
-  if (coda::nvar(x) > length(global_pars)) {
-    theta_mean <- column_summaries(x, numeric(), theta_columns(x))[, 1L]
-    cat("\ntheta: ", length(theta_mean), " group means; posterior means from ",
-        format(min(theta_mean), digits = digits), " to ",
-        format(max(theta_mean), digits = digits),
-        " (columns \"theta[<group>]\"; see summary(), as.matrix())\n", sep = "")
+  if (length(meta$levels) == 0L) return(invisible(x))
+  if (coda::nvar(x) > length(meta$globals)) {
+    for (l in seq_along(meta$levels)) {
+      cols <- effect_columns(x, l)
+      m <- column_summaries(x, numeric(), cols)[, 1L]
+      prefix <- sub("\\[.*", "", cols[1L])
+      cat(if (l == 1L) "\n", prefix, ": ", length(m), " group means (",
+          meta$levels[l], "); posterior means from ",
+          format(min(m), digits = digits), " to ",
+          format(max(m), digits = digits), " (columns \"", prefix,
+          "[<group>]\"; see summary(), as.matrix())\n", sep = "")
+    }
   } else {
-    cat("\ntheta: not stored (keep = \"global\")\n")
+    cat("\ngroup means: not stored (keep = \"global\")\n")
   }
   invisible(x)
+}
+
+# "two levels", "three levels", "one normal sample", with the within model.
+model_title <- function(meta) {
+  depth <- length(meta$levels)
+  words <- c("two", "three", "four", "five", "six")
+  title <- if (depth == 0L) "one normal sample" else {
+    paste(if (depth <= 5L) words[depth] else depth + 1L, "levels")
+  }
+  paste0(title, switch(meta$within,
+                       known = ", known within-group variances",
+                       group = ", group-specific within-group variances",
+                       ""))
+}
+
+data_line <- function(meta) {
+  st <- meta$stats
+  n <- nobs_of(meta)
+  depth <- length(meta$levels)
+  if (depth == 0L) return(paste0("N = ", n, " observations"))
+  line <- if (depth == 1L) {
+    paste0("N = ", n, " observations in K = ", nrow(st), " groups (",
+           meta$group, ")")
+  } else {
+    counts <- vapply(meta$nodes, nrow, 1L)
+    paste0("N = ", n, " observations in ",
+           paste0(counts, " ", meta$levels, collapse = " / "), " groups")
+  }
+  if (meta$within != "known") {
+    line <- paste0(line, "; group sizes ", min(st$n), " to ", max(st$n))
+  }
+  line
+}
+
+nobs_of <- function(meta) {
+  if (!is.null(meta$rows)) length(meta$rows$y) else sum(meta$stats$n)
+}
+
+prior_line <- function(meta) {
+  p <- lapply(Filter(Negate(is.null), unclass(meta$prior)), signif, digits = 4)
+  gamma <- function(shape, rate) {
+    if (length(shape) == 1L) paste0("G(", shape, ", ", rate, ")") else {
+      paste0("G(", shape, ", ", rate, ")", collapse = ", ")
+    }
+  }
+  depth <- length(meta$levels)
+  parts <- paste0("mu ~ N(", p$mu0, ", 1/", p$tau0, ")")
+  if (depth == 0L) return(paste0(parts, "; 1/sd^2 ~ ", gamma(p$a, p$b)))
+  precision <- if (depth == 1L) "tau_b" else paste0("tau_", meta$levels, collapse = ", ")
+  parts <- c(parts, paste0(precision, " ~ ", gamma(p$a, p$b)))
+  parts <- c(parts, switch(meta$within,
+    common = paste0("tau_w ~ ", gamma(p$alpha, p$beta)),
+    known = "known se",
+    group = paste0("sd_w0^2 ~ ", gamma(p$a0, p$b0), "; p(nu0) ~ exp(-", p$lambda,
+                   " nu0), nu0 <= ", p$nu_max)))
+  paste(parts, collapse = "; ")
 }

@@ -8,7 +8,7 @@ select_pars <- function(x, pars, arg = "pars") {
   }
   picked <- unlist(lapply(pars, function(p) {
     if (p %in% names) return(p)
-    if (identical(p, "theta")) p <- "^theta\\["
+    if (identical(p, "theta")) p <- "^theta(_[^[]*)?\\["
     hits <- tryCatch(grep(p, names, value = TRUE), error = function(e) character())
     if (length(hits) == 0L) {
       hm_abort(arg, "matches no parameter: \"", p, "\" (parameters: ",
@@ -32,7 +32,9 @@ select_pars <- function(x, pars, arg = "pars") {
 #'
 #' @param object A `hiermod_fit`.
 #' @param pars Parameters: exact names, `"theta"` for every group mean, or
-#'   regular expressions (e.g. `"theta\\\\[1"`). Default `mu`, `sd_b`, `sd_w`.
+#'   regular expressions (e.g. `"theta\\\\[1"`). Default: the global
+#'   parameters (`mu`, the standard deviations and, with `within = "group"`,
+#'   `sd_w0` and `nu0`).
 #' @param probs Quantiles to report.
 #' @param ... Not used.
 #' @return An object of class `summary.hiermod_fit`: a list with `table` (a
@@ -43,8 +45,10 @@ select_pars <- function(x, pars, arg = "pars") {
 #' summary(f)
 #' summary(f, pars = c("mu", "theta\\[1[0-2]\\]"))
 #' @export
-summary.hiermod_fit <- function(object, pars = c("mu", "sd_b", "sd_w"),
+summary.hiermod_fit <- function(object, pars = NULL,
                                 probs = c(0.025, 0.5, 0.975), ...) {
+  check_fit(object, "object")
+  if (is.null(pars)) pars <- fit_meta(object)$globals
   pars <- select_pars(object, pars)
   if (!is.numeric(probs) || anyNA(probs) || any(probs < 0 | probs > 1)) {
     hm_abort("probs", "must be probabilities between 0 and 1.")
@@ -112,20 +116,16 @@ name_list <- function(x, n = 5L) {
 print.summary.hiermod_fit <- function(x, digits = 3, ...) {
   meta <- x$meta
   s <- meta$settings
-  st <- meta$stats
-  p <- lapply(meta$prior, signif, digits = 4)
-  cat(" Model: hierarchical normal, two levels\n")
+  cat(" Model: hierarchical normal, ", model_title(meta), "\n", sep = "")
   cat("   Formula: ", deparse1(meta$formula), "\n", sep = "")
-  cat("      Data: N = ", sum(st$n), " observations, K = ", nrow(st),
-      " groups (", meta$group, ")\n", sep = "")
+  cat("      Data: ", data_line(meta), "\n", sep = "")
   cat("     Draws: ", s$chains, " chains, each with iter = ", s$iter,
       "; warmup = ", s$warmup, "; thin = ", s$thin, "\n", sep = "")
   cat("            total post-warmup draws = ", s$chains * x$n_kept, "\n",
       sep = "")
   cat("   Sampler: ", meta$sampler, "; seed = ",
       format(meta$seed, scientific = FALSE), "\n", sep = "")
-  cat("     Prior: mu ~ N(", p$mu0, ", 1/", p$tau0, "); tau_b ~ G(", p$a,
-      ", ", p$b, "); tau_w ~ G(", p$alpha, ", ", p$beta, ")\n\n", sep = "")
+  cat("     Prior: ", prior_line(meta), "\n\n", sep = "")
   tab <- x$table
   shown <- tab
   shown$ess_bulk <- round(shown$ess_bulk)

@@ -43,10 +43,11 @@ test_that("bad groups are refused", {
   expect_hm_error(fit(y ~ g, dd), "formula", "missing")
   dd$g <- as.Date("2020-01-01") + 1:6
   expect_hm_error(fit(y ~ g, dd), "formula", "must be a factor")
-  expect_hm_error(fit(y ~ g + x, d), "formula", "single grouping variable")
-  expect_hm_error(fit(y ~ (1 | a / g), d), "formula", "not supported")
+  expect_hm_error(fit(y ~ g + x, d), "formula", "nested with `/`")
+  expect_hm_error(fit(y ~ g:x, d), "formula", "not supported")
+  expect_hm_error(fit(y ~ (1 | a / g), d), "formula", "`a`, not found")
   expect_hm_error(fit(y ~ (x | g), d), "formula", "group intercepts")
-  expect_hm_error(fit(y ~ 1, d), "formula", "y ~ 1")
+  expect_hm_error(fit(y ~ 2, d), "formula", "`1` or grouping")
 })
 
 test_that("bad priors are refused", {

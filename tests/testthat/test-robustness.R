@@ -1,33 +1,62 @@
-test_that("the Rust entry point refuses malformed arguments without crashing", {
+test_that("the Rust entry points refuse malformed arguments without crashing", {
   call_glue <- function(...) {
-    args <- list(y = c(1, 2, 3, 4), group = c(1L, 1L, 2L, 2L), n_groups = 2L,
-                 prior = c(0, 1, 1, 1, 1, 1), sampler = "gibbs", chains = 1L,
+    args <- list(parents = list(c(1L, 1L)), n = c(2, 2), ybar = c(1.5, 3.5),
+                 ss = c(0.5, 0.5),
+                 prior = list(mu0 = 0, tau0 = 1, a = 1, b = 1, within = "common",
+                              alpha = 1, beta = 1),
+                 sampler = "gibbs", chains = 1L,
                  iter = 10L, warmup = 5L, thin = 1L, seed = 1, threads = 1L,
                  keep_groups = TRUE,
                  column_names = c("mu", "sd_b", "sd_w", "theta[1]", "theta[2]"),
                  progress = NULL)
     args[names(list(...))] <- list(...)
-    tryCatch(do.call(hiermod:::hm_sample_two_level, args),
+    tryCatch(do.call(hiermod:::hm_sample, args),
              error = function(e) list(error = conditionMessage(e)))
   }
   expect_null(call_glue()$error)
+  prior <- function(...) {
+    p <- list(mu0 = 0, tau0 = 1, a = 1, b = 1, within = "common", alpha = 1,
+              beta = 1)
+    p[names(list(...))] <- list(...)
+    p
+  }
   bad <- list(
-    list(y = "a"), list(y = 1:4), list(group = c(1, 1, 2, 2)),
-    list(group = c(1L, 1L, 2L)), list(group = c(1L, 1L, 2L, 3L)),
-    list(group = c(0L, 1L, 2L, 2L)), list(group = c(NA, 1L, 2L, 2L)),
-    list(y = c(1, NA, 3, 4)), list(y = c(1, Inf, 3, 4)),
-    list(n_groups = 3L), list(n_groups = -1L), list(prior = c(0, 1, 1)),
-    list(prior = c(0, -1, 1, 1, 1, 1)), list(prior = c(NaN, 1, 1, 1, 1, 1)),
+    list(n = "a"), list(n = 1:2), list(ybar = c(1, NA)), list(ss = c(-1, 1)),
+    list(n = c(0, 2)), list(n = c(2, 2, 2)), list(parents = list(c(1L, 2L))),
+    list(parents = list(c(0L, 1L))), list(parents = list(c(NA, 1L))),
+    list(parents = list(c(1, 1))), list(parents = list(c(1L, 1L, 1L))),
+    list(prior = prior(a = c(1, 1))), list(prior = prior(tau0 = -1)),
+    list(prior = prior(mu0 = NaN)), list(prior = prior(within = "x")),
+    list(prior = prior(alpha = NULL)), list(prior = list()),
+    list(prior = prior(within = "group", a0 = 1, b0 = 1, lambda = 1, nu_max = 0.5)),
     list(sampler = "nuts"), list(sampler = 1), list(chains = 0L),
     list(chains = -3L), list(iter = 5L), list(thin = 0L), list(seed = -1),
     list(seed = 0.5), list(seed = NaN), list(threads = -1L), list(iter = "x"),
-    list(keep_groups = NA), list(column_names = 1:3), list(column_names = "mu")
+    list(keep_groups = NA), list(column_names = 1:3), list(column_names = "mu"),
+    list(sampler = "asis", prior = prior(within = "known"),
+         column_names = c("mu", "sd_b", "theta[1]", "theta[2]"))
   )
   for (b in bad) {
     out <- do.call(call_glue, b)
     expect_true(is.character(out$error) && nzchar(out$error),
                 label = paste("rejects", deparse(b)))
     expect_false(grepl("panicked", out$error))
+  }
+  stats <- function(...) {
+    args <- list(y = c(1, 2, 3), group = c(1L, 1L, 2L), n_groups = 2L,
+                 weights = NULL)
+    args[names(list(...))] <- list(...)
+    tryCatch(do.call(hiermod:::hm_group_stats, args),
+             error = function(e) list(error = conditionMessage(e)))
+  }
+  expect_null(stats()$error)
+  for (b in list(list(y = "a"), list(group = c(1, 1, 2)), list(group = 1:2),
+                 list(group = c(1L, 1L, 3L)), list(n_groups = 3L),
+                 list(y = c(1, NA, 3)), list(weights = c(1, 1)),
+                 list(weights = c(1, 0, 1)), list(weights = "a"))) {
+    out <- do.call(stats, b)
+    expect_true(is.character(out$error) && nzchar(out$error),
+                label = paste("rejects", deparse(b)))
   }
 })
 
@@ -91,10 +120,11 @@ test_that("a progress bar reports long fits and suppressMessages() silences it",
   expect_silent(fit(mathscore ~ school, schools, iter = 60000, seed = 1,
                     keep = "global", progress = FALSE))
   # a failing progress function stops the reports, not the fit
-  f <- hiermod:::hm_sample_two_level(
-    c(1, 2, 3, 4), c(1L, 1L, 2L, 2L), 2L, c(0, 1, 1, 1, 1, 1), "gibbs", 1L,
-    3000000L, 5L, 1000L, 1, 1L, FALSE, c("mu", "sd_b", "sd_w", "t1", "t2"),
-    function(done) stop("no")
+  f <- hiermod:::hm_sample(
+    list(c(1L, 1L)), c(2, 2), c(1.5, 3.5), c(0.5, 0.5),
+    list(mu0 = 0, tau0 = 1, a = 1, b = 1, within = "common", alpha = 1, beta = 1),
+    "gibbs", 1L, 3000000L, 5L, 1000L, 1, 1L, FALSE,
+    c("mu", "sd_b", "sd_w", "t1", "t2"), function(done) stop("no")
   )
   expect_null(f$error)
   expect_error(fit(mathscore ~ school, schools, progress = NA), class = "hiermod_error")

@@ -5,7 +5,49 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use rand_pcg::Pcg64;
+
 use crate::{Error, Kernel, Model, SamplerKind, State, chain_rng};
+
+/// A model the chains can run: how a chain starts, moves and reports.
+pub trait Posterior: Sync {
+    /// A chain's state and the kernel's working memory.
+    type Chain;
+    /// Values reported per draw; with `keep_groups = false`, only those
+    /// whose number does not grow with the groups.
+    fn n_reported(&self, keep_groups: bool) -> usize;
+    /// Whether `sampler` can move this model.
+    fn supports(&self, sampler: SamplerKind) -> bool;
+    fn start(&self, sampler: SamplerKind, rng: &mut Pcg64) -> Self::Chain;
+    /// One sweep; `warmup` lets the kernel tune itself.
+    fn sweep(&self, chain: &mut Self::Chain, rng: &mut Pcg64, warmup: bool);
+    /// Writes the first `out.len()` reported values.
+    fn report(&self, chain: &Self::Chain, out: &mut [f64]);
+}
+
+impl Posterior for Model {
+    type Chain = (State, Kernel);
+
+    fn n_reported(&self, keep_groups: bool) -> usize {
+        State::n_reported(self.stats().n_groups(), keep_groups)
+    }
+
+    fn supports(&self, _sampler: SamplerKind) -> bool {
+        true
+    }
+
+    fn start(&self, sampler: SamplerKind, rng: &mut Pcg64) -> Self::Chain {
+        (self.initial_state(rng), Kernel::new(sampler))
+    }
+
+    fn sweep(&self, chain: &mut Self::Chain, rng: &mut Pcg64, warmup: bool) {
+        chain.1.sweep(self, &mut chain.0, rng, warmup);
+    }
+
+    fn report(&self, chain: &Self::Chain, out: &mut [f64]) {
+        chain.0.report(out);
+    }
+}
 
 /// How long the calling thread waits between two calls of its monitor: short
 /// enough that an interrupt feels immediate, long enough to cost nothing.
@@ -53,10 +95,16 @@ impl Settings {
 
     /// Length of one chain's output: `n_kept` rows by one column per
     /// reported value, stored column-major (as an R matrix).
-    pub fn output_len(&self, n_groups: usize) -> Result<usize, Error> {
+    pub fn output_len<P: Posterior>(&self, posterior: &P) -> Result<usize, Error> {
         self.validate()?;
+        if !posterior.supports(self.sampler) {
+            return Err(Error::InvalidSettings(format!(
+                "sampler {:?} is not available for this model",
+                self.sampler.name()
+            )));
+        }
         self.n_kept()
-            .checked_mul(State::n_reported(n_groups, self.keep_groups))
+            .checked_mul(posterior.n_reported(self.keep_groups))
             .ok_or_else(|| Error::InvalidSettings("the draws would not fit in memory".into()))
     }
 }
@@ -64,7 +112,7 @@ impl Settings {
 /// What one chain leaves besides its draws.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChainOutput {
-    /// The starting point, reported like a draw (mu, sd_b, sd_w, theta).
+    /// The starting point, reported like a draw with every value.
     pub init: Vec<f64>,
 }
 
@@ -79,17 +127,18 @@ pub struct ChainOutput {
 /// `true` the workers stop at their next sweep and the run returns
 /// `Error::Interrupted`. This lets a caller that owns a single-threaded
 /// runtime (R) poll for user interrupts on its own thread.
-pub fn run_chains<F>(
-    model: &Model,
+pub fn run_chains<P, F>(
+    model: &P,
     settings: &Settings,
     threads: usize,
     outputs: Vec<&mut [f64]>,
     mut monitor: F,
 ) -> Result<Vec<ChainOutput>, Error>
 where
+    P: Posterior,
     F: FnMut(u64) -> bool,
 {
-    let len = settings.output_len(model.stats().n_groups())?;
+    let len = settings.output_len(model)?;
     if outputs.len() != settings.chains || outputs.iter().any(|o| o.len() != len) {
         return Err(Error::InvalidSettings(
             "output buffers do not match the run".into(),
@@ -175,8 +224,8 @@ where
         .collect()
 }
 
-fn run_one_chain(
-    model: &Model,
+fn run_one_chain<P: Posterior>(
+    model: &P,
     settings: &Settings,
     chain: usize,
     out: &mut [f64],
@@ -184,12 +233,10 @@ fn run_one_chain(
     sweeps_done: &AtomicU64,
 ) -> Result<ChainOutput, Error> {
     let mut rng = chain_rng(settings.seed, chain);
-    let mut state = model.initial_state(&mut rng);
-    let mut kernel = Kernel::new(settings.sampler);
-    let n_groups = state.theta.len();
-    let mut init = vec![0.0; State::n_reported(n_groups, true)];
-    state.report(&mut init);
-    let width = State::n_reported(n_groups, settings.keep_groups);
+    let mut state = model.start(settings.sampler, &mut rng);
+    let mut init = vec![0.0; model.n_reported(true)];
+    model.report(&state, &mut init);
+    let width = model.n_reported(settings.keep_groups);
 
     let n_kept = settings.n_kept();
     let mut row = vec![0.0; width];
@@ -198,9 +245,9 @@ fn run_one_chain(
         if stop.load(Ordering::Relaxed) {
             return Err(Error::Interrupted);
         }
-        kernel.sweep(model, &mut state, &mut rng, it <= settings.warmup);
+        model.sweep(&mut state, &mut rng, it <= settings.warmup);
         if it > settings.warmup && (it - settings.warmup - 1) % settings.thin == 0 {
-            state.report(&mut row);
+            model.report(&state, &mut row);
             for (j, value) in row.iter().enumerate() {
                 out[j * n_kept + kept] = *value;
             }
@@ -252,7 +299,7 @@ mod tests {
 
     fn run(threads: usize, settings: &Settings) -> Result<Vec<Vec<f64>>, Error> {
         let m = model();
-        let len = settings.output_len(4)?;
+        let len = settings.output_len(&m)?;
         let mut bufs = vec![vec![0.0; len]; settings.chains];
         run_chains(
             &m,
@@ -353,7 +400,7 @@ mod tests {
             warmup: 199_999_999,
             ..settings()
         };
-        let mut bufs = vec![vec![0.0; s.output_len(4).unwrap()]; s.chains];
+        let mut bufs = vec![vec![0.0; s.output_len(&m).unwrap()]; s.chains];
         let mut calls = 0;
         let started = std::time::Instant::now();
         let result = run_chains(

@@ -19,12 +19,14 @@ mod random;
 mod samplers;
 mod stats;
 mod summaries;
+mod tree;
 
-pub use chains::{ChainOutput, Settings, run_chains};
+pub use chains::{ChainOutput, Posterior, Settings, run_chains};
 pub use error::Error;
 pub use model::{Model, MuMarginal, State, Workspace};
 pub use prior::HierPrior;
 pub use random::{GammaRate, chain_rng};
-pub use samplers::{Kernel, SamplerKind, slice_step};
+pub use samplers::{Kernel, SamplerKind, TunedWidth, slice_step};
 pub use stats::GroupStats;
 pub use summaries::column_summaries;
+pub use tree::{Tree, TreeChain, TreePrior, TreeState, Within};

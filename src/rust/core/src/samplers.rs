@@ -51,14 +51,45 @@ const MAX_STEPS_OUT: usize = 200;
 /// Warm-up draws of log tau_b seen before the slice width follows them.
 const MIN_TUNING_DRAWS: f64 = 20.0;
 
+/// A slice width that follows the spread of the draws during warm-up and is
+/// frozen after it, since a width that keeps changing would break exactness.
+#[derive(Debug, Clone)]
+pub struct TunedWidth {
+    width: f64,
+    tuning: RunningMoments,
+}
+
+impl Default for TunedWidth {
+    fn default() -> Self {
+        Self {
+            width: 1.0,
+            tuning: RunningMoments::default(),
+        }
+    }
+}
+
+impl TunedWidth {
+    pub fn width(&self) -> f64 {
+        self.width
+    }
+
+    /// Records a draw; during warm-up the width becomes 2.5 sd of the draws.
+    pub fn observe(&mut self, x: f64, warmup: bool) {
+        if warmup {
+            self.tuning.push(x);
+            if self.tuning.count >= MIN_TUNING_DRAWS {
+                self.width = (2.5 * self.tuning.sd()).clamp(1e-3, 10.0);
+            }
+        }
+    }
+}
+
 /// One chain's kernel: the sampler and what it tunes during warm-up.
 #[derive(Debug, Clone)]
 pub struct Kernel {
     kind: SamplerKind,
-    /// Slice width on log tau_b (collapsed sampler); frozen after warm-up,
-    /// since a width that keeps changing would break exactness.
-    width: f64,
-    tuning: RunningMoments,
+    /// Slice width on log tau_b (collapsed sampler).
+    width: TunedWidth,
     workspace: Workspace,
 }
 
@@ -66,8 +97,7 @@ impl Kernel {
     pub fn new(kind: SamplerKind) -> Self {
         Self {
             kind,
-            width: 1.0,
-            tuning: RunningMoments::default(),
+            width: TunedWidth::default(),
             workspace: Workspace::default(),
         }
     }
@@ -99,16 +129,11 @@ impl Kernel {
                         last = Some((v, marginal));
                         log_density
                     },
-                    self.width,
+                    self.width.width(),
                     rng,
                 );
                 st.tau_b = v.exp();
-                if warmup {
-                    self.tuning.push(v);
-                    if self.tuning.count >= MIN_TUNING_DRAWS {
-                        self.width = (2.5 * self.tuning.sd()).clamp(1e-3, 10.0);
-                    }
-                }
+                self.width.observe(v, warmup);
                 // In this order: what the slice step integrated out is
                 // redrawn straight after it (partially collapsed Gibbs).
                 match last {

@@ -22,13 +22,20 @@ impl GroupStats {
     where
         I: IntoIterator<Item = (usize, f64)>,
     {
+        Self::accumulate(n_groups, observations.into_iter().map(|(k, y)| (k, y, 1.0)))
+    }
+
+    fn accumulate<I>(n_groups: usize, observations: I) -> Result<Self, Error>
+    where
+        I: Iterator<Item = (usize, f64, f64)>,
+    {
         if n_groups == 0 {
             return Err(Error::InvalidData("there are no groups".into()));
         }
         let mut n = vec![0.0; n_groups];
         let mut ybar = vec![0.0; n_groups];
         let mut ss = vec![0.0; n_groups];
-        for (row, (k, y)) in observations.into_iter().enumerate() {
+        for (row, (k, y, w)) in observations.enumerate() {
             if k >= n_groups {
                 return Err(Error::InvalidData(format!(
                     "row {}: group index out of range",
@@ -41,16 +48,70 @@ impl GroupStats {
                     row + 1
                 )));
             }
-            n[k] += 1.0;
+            n[k] += w;
             let delta = y - ybar[k];
-            ybar[k] += delta / n[k];
-            ss[k] += delta * (y - ybar[k]);
+            ybar[k] += delta * w / n[k];
+            ss[k] += w * delta * (y - ybar[k]);
         }
         if let Some(k) = n.iter().position(|&nk| nk == 0.0) {
             return Err(Error::InvalidData(format!(
                 "group {} has no observations",
                 k + 1
             )));
+        }
+        Ok(Self { n, ybar, ss })
+    }
+
+    /// Reduces `(group, y, weight)` triples to weighted statistics: `n_k` is
+    /// the sum of the weights, `ybar_k` the weighted mean and `S_k` the
+    /// weighted sum of squares about it (West 1979). With precisions
+    /// `1/se^2` as weights, `(ybar_k, n_k)` are a group's pooled estimate
+    /// and its precision. Weights must be finite and positive.
+    pub fn from_weighted_observations<I>(n_groups: usize, observations: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = (usize, f64, f64)>,
+    {
+        let mut bad_weight = None;
+        let checked = observations
+            .into_iter()
+            .enumerate()
+            .map(|(row, (k, y, w))| {
+                if !(w.is_finite() && w > 0.0) && bad_weight.is_none() {
+                    bad_weight = Some(row + 1);
+                }
+                (k, y, w)
+            });
+        let stats = Self::accumulate(n_groups, checked)?;
+        match bad_weight {
+            Some(row) => Err(Error::InvalidData(format!(
+                "row {row}: weight is not finite and positive"
+            ))),
+            None => Ok(stats),
+        }
+    }
+
+    /// Statistics given directly (from a table of group summaries). Counts
+    /// must be positive, means finite and sums of squares finite and not
+    /// negative.
+    pub fn from_summaries(n: Vec<f64>, ybar: Vec<f64>, ss: Vec<f64>) -> Result<Self, Error> {
+        if n.is_empty() {
+            return Err(Error::InvalidData("there are no groups".into()));
+        }
+        if n.len() != ybar.len() || n.len() != ss.len() {
+            return Err(Error::InvalidData(
+                "counts, means and sums of squares differ in length".into(),
+            ));
+        }
+        for k in 0..n.len() {
+            if !(n[k].is_finite() && n[k] > 0.0) {
+                return Err(Error::InvalidData(format!("group {}: bad count", k + 1)));
+            }
+            if !(ybar[k].is_finite() && ss[k].is_finite() && ss[k] >= 0.0) {
+                return Err(Error::InvalidData(format!(
+                    "group {}: bad mean or sum of squares",
+                    k + 1
+                )));
+            }
         }
         Ok(Self { n, ybar, ss })
     }
@@ -122,6 +183,30 @@ mod tests {
             (textbook - exact_ss).abs() > 1.0,
             "the test data must defeat the naive formula"
         );
+    }
+
+    #[test]
+    fn weighted_statistics_pool_estimates_by_precision() {
+        // Two estimates 10 (se 1) and 20 (se 2): pooled mean 12, precision 1.25.
+        let s =
+            GroupStats::from_weighted_observations(1, [(0, 10.0, 1.0), (0, 20.0, 0.25)]).unwrap();
+        assert!((s.ybar()[0] - 12.0).abs() < 1e-12);
+        assert!((s.n()[0] - 1.25).abs() < 1e-12);
+        // sum w (y - 12)^2 = 4 + 16
+        assert!((s.ss()[0] - 20.0).abs() < 1e-12);
+        assert!(GroupStats::from_weighted_observations(1, [(0, 1.0, 0.0)]).is_err());
+        assert!(GroupStats::from_weighted_observations(1, [(0, 1.0, f64::NAN)]).is_err());
+    }
+
+    #[test]
+    fn summaries_are_checked() {
+        let ok = GroupStats::from_summaries(vec![2.0], vec![1.0], vec![0.5]);
+        assert!(ok.is_ok());
+        assert!(GroupStats::from_summaries(vec![0.0], vec![1.0], vec![0.5]).is_err());
+        assert!(GroupStats::from_summaries(vec![2.0], vec![f64::NAN], vec![0.5]).is_err());
+        assert!(GroupStats::from_summaries(vec![2.0], vec![1.0], vec![-0.5]).is_err());
+        assert!(GroupStats::from_summaries(vec![2.0, 1.0], vec![1.0], vec![0.5]).is_err());
+        assert!(GroupStats::from_summaries(Vec::new(), Vec::new(), Vec::new()).is_err());
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::ffi::{c_int, c_void};
 
 use extendr_api::prelude::*;
 use hiermod_core::{
-    GroupStats, HierPrior, Model, SamplerKind, Settings, State, column_summaries, run_chains,
+    GroupStats, HierPrior, Model, Posterior, SamplerKind, Settings, Tree, TreePrior, Within,
+    column_summaries, run_chains,
 };
 
 unsafe extern "C" {
@@ -47,20 +48,111 @@ fn seed_from_double(seed: f64) -> std::result::Result<u64, String> {
     }
 }
 
-/// Sample the two-level model. `group` holds 1-based group codes;
-/// `column_names` names mu, sd_b, sd_w and every theta.
-/// Returns `list(draws = <one coda mcmc matrix per chain>, inits = <chains x (3 + K)>,
-/// n, ybar, ss)`, or `list(error = <message>)`, or
-/// `list(interrupted = TRUE)`.
+/// Per-group sufficient statistics of `y` (1-based `group` codes): with
+/// `weights` NULL, counts, means and within sums of squares; with weights
+/// (known precisions `1/se^2`), their sums, weighted means and weighted
+/// sums of squares. Returns `list(n, mean, ss)` or `list(error = <message>)`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+fn hm_group_stats(y: Robj, group: Robj, n_groups: i32, weights: Robj) -> List {
+    let run = || -> std::result::Result<List, String> {
+        let y = y.as_real_slice().ok_or("y must be a double vector")?;
+        let group = group
+            .as_integer_slice()
+            .ok_or("group must be an integer vector")?;
+        if y.len() != group.len() {
+            return Err("y and group must have the same length".into());
+        }
+        let n_groups = count(n_groups, "n_groups")?;
+        // Codes below 1 (or NA) map past the last group, which the core rejects.
+        let codes = group
+            .iter()
+            .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX));
+        let stats = if weights.is_null() {
+            GroupStats::from_observations(n_groups, codes.zip(y.iter().copied()))
+        } else {
+            let w = weights
+                .as_real_slice()
+                .filter(|w| w.len() == y.len())
+                .ok_or("weights must be NULL or a double vector as long as y")?;
+            let triples = codes.zip(y.iter().copied()).zip(w.iter().copied());
+            GroupStats::from_weighted_observations(n_groups, triples.map(|((k, y), w)| (k, y, w)))
+        }
+        .map_err(|e| e.to_string())?;
+        List::from_names_and_values(
+            ["n", "mean", "ss"],
+            [r!(stats.n()), r!(stats.ybar()), r!(stats.ss())],
+        )
+        .map_err(|e| e.to_string())
+    };
+    run().unwrap_or_else(failure)
+}
+
+fn real(list: &List, name: &str) -> std::result::Result<f64, String> {
+    match list.dollar(name).ok().and_then(|v| v.as_real()) {
+        Some(v) => Ok(v),
+        None => Err(format!("prior${name} must be a number")),
+    }
+}
+
+fn reals(list: &List, name: &str) -> std::result::Result<Vec<f64>, String> {
+    list.dollar(name)
+        .ok()
+        .and_then(|v| v.as_real_slice().map(<[f64]>::to_vec))
+        .ok_or_else(|| format!("prior${name} must be a double vector"))
+}
+
+/// The tree prior from R's list(mu0, tau0, a, b, within, alpha, beta, a0,
+/// b0, lambda, nu_max), with one `a` and `b` per level.
+fn tree_prior(prior: &List, depth: usize) -> std::result::Result<TreePrior, String> {
+    let (a, b) = (reals(prior, "a")?, reals(prior, "b")?);
+    if a.len() != depth || b.len() != depth {
+        return Err("prior$a and prior$b need one value per level".into());
+    }
+    let within = match prior.dollar("within").ok().and_then(|w| w.as_str()) {
+        Some("common") => Within::Common {
+            alpha: real(prior, "alpha")?,
+            beta: real(prior, "beta")?,
+        },
+        Some("known") => Within::Known,
+        Some("group") => Within::Group {
+            a0: real(prior, "a0")?,
+            b0: real(prior, "b0")?,
+            lambda: real(prior, "lambda")?,
+            nu_max: real(prior, "nu_max")
+                .ok()
+                .filter(|v| v.fract() == 0.0 && (1.0..=1e7).contains(v))
+                .ok_or("prior$nu_max must be a whole number from 1 to 1e7")?
+                as usize,
+        },
+        _ => return Err("prior$within must be \"common\", \"known\" or \"group\"".into()),
+    };
+    Ok(TreePrior {
+        mu0: real(prior, "mu0")?,
+        tau0: real(prior, "tau0")?,
+        levels: a.into_iter().zip(b).collect(),
+        within,
+    })
+}
+
+/// Sample a model of the family. `parents[[l]]` gives, for each group of
+/// level l (top to bottom), the 1-based index of its parent in level l - 1
+/// (all 1 for the first level); `n`, `ybar`, `ss` are the last level's
+/// statistics (`hm_group_stats`); `prior` is a list (see `tree_prior`).
+/// `column_names` names every reported value. Returns `list(draws = <one
+/// coda mcmc matrix per chain>, inits = <chains x values>)`, or
+/// `list(error = <message>)`, or `list(interrupted = TRUE)`.
 /// @keywords internal
 /// @noRd
 #[extendr]
 #[allow(clippy::too_many_arguments)]
-fn hm_sample_two_level(
-    y: Robj,
-    group: Robj,
-    n_groups: i32,
-    prior: Robj,
+fn hm_sample(
+    parents: List,
+    n: Robj,
+    ybar: Robj,
+    ss: Robj,
+    prior: List,
     sampler: &str,
     chains: i32,
     iter: i32,
@@ -74,32 +166,31 @@ fn hm_sample_two_level(
 ) -> List {
     // One closure so that every failure below becomes `list(error = ...)`.
     let run = || -> std::result::Result<List, String> {
-        let y = y.as_real_slice().ok_or("y must be a double vector")?;
-        let group = group
-            .as_integer_slice()
-            .ok_or("group must be an integer vector")?;
-        if y.len() != group.len() {
-            return Err("y and group must have the same length".into());
-        }
-        let prior = match prior.as_real_slice() {
-            Some(&[mu0, tau0, a, b, alpha, beta]) => HierPrior {
-                mu0,
-                tau0,
-                a,
-                b,
-                alpha,
-                beta,
-            },
-            _ => return Err("prior must be a double vector of length 6".into()),
+        let vector = |x: &Robj, name: &str| {
+            x.as_real_slice()
+                .map(<[f64]>::to_vec)
+                .ok_or(format!("{name} must be a double vector"))
         };
-        let n_groups = count(n_groups, "n_groups")?;
-        // Codes below 1 (or NA) map past the last group, which the core rejects.
-        let observations = group
-            .iter()
-            .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX))
-            .zip(y.iter().copied());
-        let stats =
-            GroupStats::from_observations(n_groups, observations).map_err(|e| e.to_string())?;
+        let stats = GroupStats::from_summaries(
+            vector(&n, "n")?,
+            vector(&ybar, "ybar")?,
+            vector(&ss, "ss")?,
+        )
+        .map_err(|e| e.to_string())?;
+        let parents: Vec<Vec<usize>> = parents
+            .values()
+            .map(|level| {
+                level
+                    .as_integer_slice()
+                    .ok_or("parents must be a list of integer vectors")
+                    .map(|codes| {
+                        codes
+                            .iter()
+                            .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX))
+                            .collect()
+                    })
+            })
+            .collect::<std::result::Result<_, _>>()?;
         let settings = Settings {
             sampler: SamplerKind::from_name(sampler).map_err(|e| e.to_string())?,
             chains: count(chains, "chains")?,
@@ -109,10 +200,56 @@ fn hm_sample_two_level(
             seed: seed_from_double(seed)?,
             keep_groups,
         };
-        let model = Model::new(stats, prior).map_err(|e| e.to_string())?;
-        settings.output_len(n_groups).map_err(|e| e.to_string())?;
+        let threads = count(threads, "threads")?;
+        let prior = tree_prior(&prior, parents.len())?;
+        let run = Run {
+            settings,
+            threads,
+            column_names,
+            progress,
+        };
+        // Building the tree checks its shape whichever engine runs it.
+        let tree = Tree::new(parents, stats.clone(), prior.clone()).map_err(|e| e.to_string())?;
+        // The two-level model with a common within-group variance has its
+        // own implementation, which groups the data by size (samplers.md).
+        match (&prior.levels[..], prior.within) {
+            (&[(a, b)], Within::Common { alpha, beta }) => {
+                let hier = HierPrior {
+                    mu0: prior.mu0,
+                    tau0: prior.tau0,
+                    a,
+                    b,
+                    alpha,
+                    beta,
+                };
+                run.sample(&Model::new(stats, hier).map_err(|e| e.to_string())?)
+            }
+            _ => run.sample(&tree),
+        }
+    };
+    run().unwrap_or_else(failure)
+}
+
+/// What a run needs besides the model.
+struct Run {
+    settings: Settings,
+    threads: usize,
+    column_names: Robj,
+    progress: Robj,
+}
+
+impl Run {
+    fn sample<P: Posterior>(self, model: &P) -> std::result::Result<List, String> {
+        let settings = self.settings;
+        settings.output_len(model).map_err(|e| e.to_string())?;
         let n_kept = settings.n_kept();
-        let width = State::n_reported(n_groups, keep_groups);
+        let width = model.n_reported(settings.keep_groups);
+        let all = model.n_reported(true);
+        let names = self
+            .column_names
+            .as_string_vector()
+            .filter(|names| names.len() == all)
+            .ok_or("column_names must hold one name per parameter")?;
 
         // The R matrices are allocated here, on R's thread; the workers only
         // write into their memory.
@@ -123,21 +260,15 @@ fn hm_sample_two_level(
         // `progress` is NULL or an R function of the sweeps done so far; it
         // runs here, on R's thread, between polls for an interrupt. An error
         // in it stops the progress reports, not the run.
-        let mut report = progress.as_function();
-        let result = run_chains(
-            &model,
-            &settings,
-            count(threads, "threads")?,
-            outputs,
-            |done| {
-                if let Some(f) = &report {
-                    if f.call(pairlist!(done as f64)).is_err() {
-                        report = None;
-                    }
+        let mut report = self.progress.as_function();
+        let result = run_chains(model, &settings, self.threads, outputs, |done| {
+            if let Some(f) = &report {
+                if f.call(pairlist!(done as f64)).is_err() {
+                    report = None;
                 }
-                user_interrupted()
-            },
-        );
+            }
+            user_interrupted()
+        });
         let inits = match result {
             Ok(outputs) => outputs,
             Err(hiermod_core::Error::Interrupted) => {
@@ -149,10 +280,6 @@ fn hm_sample_two_level(
         };
         // Each matrix leaves as a finished coda::mcmc object: dressing it in R
         // would copy every chain's draws once more.
-        let names = column_names
-            .as_string_vector()
-            .filter(|names| names.len() == State::n_reported(n_groups, true))
-            .ok_or("column_names must hold one name per parameter")?;
         let dimnames = List::from_values([NULL.into_robj(), r!(&names[..width])]);
         let last_kept = settings.warmup + 1 + (n_kept.max(1) - 1) * settings.thin;
         let mcpar = r!([
@@ -167,25 +294,16 @@ fn hm_sample_two_level(
                 .and_then(|m| m.set_class(["mcmc"]))
                 .map_err(|e| e.to_string())?;
         }
-        let init_matrix = RMatrix::new_matrix(
-            settings.chains,
-            State::n_reported(n_groups, true),
-            |c, j| inits[c].init[j],
-        );
-        let stats = model.stats();
+        let init_matrix = RMatrix::new_matrix(settings.chains, all, |c, j| inits[c].init[j]);
         List::from_names_and_values(
-            ["draws", "inits", "n", "ybar", "ss"],
+            ["draws", "inits"],
             [
                 List::from_values(draws).into_robj(),
                 init_matrix.into_robj(),
-                r!(stats.n()),
-                r!(stats.ybar()),
-                r!(stats.ss()),
             ],
         )
         .map_err(|e| e.to_string())
-    };
-    run().unwrap_or_else(failure)
+    }
 }
 
 /// Means and quantiles of the columns `columns` (1-based) of the chains'
@@ -243,6 +361,7 @@ fn column_summaries_from_r(
 
 extendr_module! {
     mod hiermod;
-    fn hm_sample_two_level;
+    fn hm_group_stats;
+    fn hm_sample;
     fn hm_column_summaries;
 }

@@ -1,0 +1,176 @@
+#' Per-group summaries: all a fit needs from the data
+#'
+#' Every model of [fit()] with unknown within-group variances needs only each
+#' group's count, mean and within sum of squares. `group_summaries()`
+#' computes them from the rows (in one numerically stable pass, as
+#' [fit()] does); `hiermod_summaries()` builds the same table from published
+#' counts, means and standard deviations. [fit()] accepts either in place of
+#' the rows and, for the same seed, gives the same draws as from the rows
+#' themselves.
+#'
+#' @param formula A formula as in [fit()]: `y ~ group`, `y ~ region/school`
+#'   or `y ~ 1`.
+#' @param data A data frame holding the formula's variables.
+#' @param group The groups: a vector (one level), or a data frame with one
+#'   column per level of nesting, top level first.
+#' @param n Group sizes (whole numbers, at least 1).
+#' @param mean Group means.
+#' @param sd Group standard deviations (divisor `n - 1`); `NA` or 0 where
+#'   `n` is 1.
+#' @param response Name of the response, used by the fit's formula.
+#' @return A data frame of class `hiermod_summaries`, one row per group of
+#'   the last level: a column per grouping level (the group's value in that
+#'   level), then `n`, `mean` and `ss` (the within sum of squares about the
+#'   mean). Its `formula` attribute is the model's formula.
+#' @seealso [fit()], which takes the result as `data` (or as its first
+#'   argument).
+#' @examples
+#' s <- group_summaries(mathscore ~ school, schools)
+#' head(s)
+#' f <- fit(s, chains = 2, iter = 500, seed = 1)
+#' identical(as.matrix(f), as.matrix(fit(mathscore ~ school, schools,
+#'                                       chains = 2, iter = 500, seed = 1)))
+#' # From a published table: Hoff's first three schools
+#' hiermod_summaries(group = c("1", "2", "3"), n = c(31, 22, 23),
+#'                   mean = c(50.8, 46.5, 48.8), sd = c(11.0, 9.8, 9.2),
+#'                   response = "mathscore")
+#' @export
+group_summaries <- function(formula, data) {
+  terms <- parse_hier_formula(formula)
+  model <- model_from_rows(terms, data, formula, NULL)
+  as_summaries(model, terms)
+}
+
+#' @rdname group_summaries
+#' @export
+hiermod_summaries <- function(group, n, mean, sd, response = "y") {
+  if (!is.character(response) || length(response) != 1L || is.na(response)) {
+    hm_abort("response", "must be a single name, not ", describe(response), ".")
+  }
+  levels <- if (is.data.frame(group)) group else {
+    stats::setNames(data.frame(group, stringsAsFactors = FALSE), "group")
+  }
+  k <- nrow(levels)
+  if (is.null(names(levels)) || any(!nzchar(names(levels)))) {
+    hm_abort("group", "must be a vector or a data frame with named columns.")
+  }
+  if (!is.numeric(n) || length(n) != k || any(!is.finite(n)) || any(n < 1) ||
+      any(n != round(n))) {
+    hm_abort("n", "must be whole numbers of at least 1, one per group (", k,
+             "), not ", describe(n), ".")
+  }
+  if (!is.numeric(mean) || length(mean) != k || any(!is.finite(mean))) {
+    hm_abort("mean", "must be finite numbers, one per group (", k, ").")
+  }
+  sd[is.na(sd) & n == 1] <- 0
+  if (!is.numeric(sd) || length(sd) != k || any(!is.finite(sd)) || any(sd < 0)) {
+    hm_abort("sd", "must be non-negative finite numbers, one per group (", k,
+             "); NA is allowed only where n is 1.")
+  }
+  rows <- levels
+  rows$n <- as.integer(n)
+  rows$mean <- as.double(mean)
+  rows$ss <- (as.double(n) - 1) * as.double(sd)^2
+  formula <- stats::as.formula(paste(
+    backquote(response), "~", paste(vapply(names(levels), backquote, ""),
+                                    collapse = "/")
+  ), env = globalenv())
+  summaries(rows, formula)
+}
+
+backquote <- function(name) deparse1(as.name(name), backtick = TRUE)
+
+summaries <- function(rows, formula) {
+  rownames(rows) <- NULL
+  structure(rows, formula = formula,
+            class = c("hiermod_summaries", "data.frame"))
+}
+
+# The summaries of a model built from rows, one row per last-level group.
+as_summaries <- function(model, terms) {
+  depth <- length(model$levels)
+  rows <- data.frame(row.names = seq_len(nrow(model$stats)))
+  node <- seq_len(nrow(model$stats))
+  for (l in rev(seq_len(depth))) {
+    rows[[model$levels[l]]] <- model$nodes[[l]]$value[node]
+    node <- model$nodes[[l]]$parent[node]
+  }
+  rows <- rows[, rev(seq_len(depth)), drop = FALSE]
+  rows$n <- as.integer(model$stats$n)
+  rows$mean <- model$stats$mean
+  rows$ss <- model$stats$ss
+  formula <- stats::as.formula(call("~", terms$response, if (depth) {
+    Reduce(function(a, b) call("/", a, b), lapply(model$levels, as.name))
+  } else 1), env = globalenv())
+  summaries(rows, formula)
+}
+
+# The model of fit() from summaries: the same tree and statistics as from the
+# rows they summarise, in the same order.
+model_from_summaries <- function(s, terms) {
+  names <- level_names(terms)
+  expected <- setdiff(names(s), c("n", "mean", "ss"))
+  if (!identical(names, expected)) {
+    hm_abort("formula", "must use the summaries' groups (",
+             paste(expected, collapse = "/"), "), not ",
+             if (length(names)) paste(names, collapse = "/") else "none", ".")
+  }
+  for (col in c("n", "mean", "ss")) {
+    if (!is.numeric(s[[col]]) || any(!is.finite(s[[col]]))) {
+      hm_abort("data", "column `", col, "` of the summaries must be finite ",
+               "numbers.")
+    }
+  }
+  if (any(s$n < 1) || any(s$ss < 0)) {
+    hm_abort("data", "summaries need n of at least 1 and ss of at least 0.")
+  }
+  k <- nrow(s)
+  if (length(names) == 0L && k != 1L) {
+    hm_abort("data", "summaries of `y ~ 1` must have one row, not ", k, ".")
+  }
+  codes <- lapply(names, function(n) {
+    encode_groups(s[[n]], k, as.name(n))
+  })
+  order <- do.call(base::order, lapply(codes, `[[`, "codes"))
+  s <- s[order, , drop = FALSE]
+  codes <- lapply(codes, function(g) {
+    g$codes <- g$codes[order]
+    g
+  })
+  nodes <- list()
+  parent_of_row <- rep(1L, k)
+  for (l in seq_along(names)) {
+    path <- do.call(paste, c(lapply(codes[seq_len(l)], `[[`, "codes"), sep = "\r"))
+    first <- !duplicated(path)
+    node <- cumsum(first)
+    g <- codes[[l]]
+    label <- g$labels[g$codes[first]]
+    parent <- parent_of_row[first]
+    if (l > 1L) label <- paste(nodes[[l - 1L]]$label[parent], label, sep = "/")
+    if (sum(first) < 2L) {
+      hm_abort("data", "group `", names[l], "` must have at least 2 groups.")
+    }
+    nodes[[l]] <- data.frame(label = label, parent = parent,
+                             stringsAsFactors = FALSE)
+    nodes[[l]]$value <- g$values[g$codes[first]]
+    parent_of_row <- node
+  }
+  if (length(names) && anyDuplicated(parent_of_row)) {
+    hm_abort("data", "has more than one row for a group: each row of the ",
+             "summaries must be one group.")
+  }
+  labels <- if (length(nodes)) nodes[[length(nodes)]]$label else "(all)"
+  n <- as.double(s$n)
+  list(levels = names, nodes = nodes,
+       stats = data.frame(group = labels, n = as.integer(n), mean = as.double(s$mean),
+                          ss = as.double(s$ss), stringsAsFactors = FALSE),
+       rows = NULL, scale = scale_of_stats(n, s$mean, s$ss))
+}
+
+#' @export
+print.hiermod_summaries <- function(x, ...) {
+  cat("Group summaries for ", deparse1(attr(x, "formula")), ": ", nrow(x),
+      " group(s), ", sum(x$n), " observations\n", sep = "")
+  print(as.data.frame(unclass(x)[names(x)], stringsAsFactors = FALSE), ...)
+  invisible(x)
+}
