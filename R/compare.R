@@ -23,7 +23,7 @@
 #' @export
 compare <- function(fit, groups = NULL, level = 0.95) {
   check_fit(fit, "fit")
-  theta <- theta_draws(fit)
+  theta <- effect_draws(fit)
   if (!is.null(groups)) {
     groups <- as.character(groups)
     unknown <- setdiff(groups, colnames(theta))

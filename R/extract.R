@@ -31,13 +31,24 @@ stored_theta_columns <- function(x) {
   cols
 }
 
-# The draws of every theta (chains stacked), columns named by group.
-theta_draws <- function(x) {
-  cols <- stored_theta_columns(x)
+# The draws of every group mean of a level (chains stacked), columns named
+# by group.
+effect_draws <- function(x, level = NULL) {
+  cols <- effect_columns(x, level)
+  if (length(cols) == 0L) {
+    hm_abort("object", "has no group means stored: refit with keep = \"all\".")
+  }
   # Straight from the chains: coda's `[` rebuilds every chain first.
   m <- do.call(rbind, lapply(x, function(chain) unclass(chain)[, cols, drop = FALSE]))
-  colnames(m) <- fit_meta(x)$stats$group
+  meta <- fit_meta(x)
+  colnames(m) <- meta$nodes[[if (is.null(level)) length(meta$levels) else level]]$label
   m
+}
+
+# Names of the sd columns of the levels, top to bottom.
+level_sd_names <- function(meta) {
+  depth <- length(meta$levels)
+  if (depth == 1L) "sd_b" else paste0("sd_", meta$levels)
 }
 
 # Posterior summaries of every theta (mean, then quantiles), rows named by
@@ -57,13 +68,22 @@ theta_summaries <- function(x, probs = numeric()) {
 #' (`sd_b`, `sd_w`) and variances; `ngrps()` the number of groups.
 #' `coef = fixef + ranef` holds exactly.
 #'
+#' With nested groups (`y ~ region/school`), `coef()` gives the last
+#' level's group means (named by path, `"A/1"`), `ranef()` a list with one
+#' vector per level of each group's deviation from its parent's mean (as
+#' lme4's), `VarCorr()` one row per level (`sd_region`, `sd_school`, ...)
+#' and `ngrps()` the number of groups of each level. With `within =
+#' "group"`, the `Residual` row is `sd_w0`; with known standard errors there
+#' is none. For `y ~ 1`, `VarCorr()` has the one `sd`.
+#'
 #' @param object A `hiermod_fit`.
 #' @param x A `hiermod_fit` (for `VarCorr()`).
 #' @param ... Not used.
-#' @return `coef()`, `ranef()`: named numeric vectors, one value per group.
+#' @return `coef()`, `ranef()`: named numeric vectors, one value per group
+#'   (`ranef()`: a list of them, one per level, for nested groups).
 #'   `fixef()`: a named number. `VarCorr()`: a data frame with one row per
-#'   level (`group`, `Residual`) and columns `sd` and `variance` (posterior
-#'   means). `ngrps()`: an integer named by the grouping variable.
+#'   level (`group`, `Residual`) and columns `term`, `sd` and `variance`
+#'   (posterior means). `ngrps()`: integers named by the grouping variables.
 #' @examples
 #' f <- fit(mathscore ~ school, schools, chains = 2, iter = 1000, seed = 1)
 #' fixef(f)
@@ -71,6 +91,9 @@ theta_summaries <- function(x, probs = numeric()) {
 #' head(ranef(f))
 #' VarCorr(f)
 #' ngrps(f)
+#' n <- fit(score ~ region/school, regions, chains = 2, iter = 1000, seed = 1)
+#' ranef(n)$region
+#' VarCorr(n)
 #' @name extractors
 NULL
 
@@ -91,7 +114,18 @@ fixef.hiermod_fit <- function(object, ...) {
 #' @method ranef hiermod_fit
 #' @export
 ranef.hiermod_fit <- function(object, ...) {
-  stats::coef(object) - fixef(object)
+  meta <- fit_meta(object)
+  depth <- length(meta$levels)
+  if (depth <= 1L) return(stats::coef(object) - fixef(object))
+  means <- lapply(seq_len(depth), function(l) {
+    s <- column_summaries(object, numeric(), effect_columns(object, l))
+    stats::setNames(s[, 1L], meta$nodes[[l]]$label)
+  })
+  parents <- c(list(fixef(object)), means[-depth])
+  out <- lapply(seq_len(depth), function(l) {
+    means[[l]] - unname(parents[[l]][meta$nodes[[l]]$parent])
+  })
+  stats::setNames(out, meta$levels)
 }
 
 #' @rdname extractors
@@ -99,9 +133,16 @@ ranef.hiermod_fit <- function(object, ...) {
 #' @method VarCorr hiermod_fit
 #' @export
 VarCorr.hiermod_fit <- function(x, ...) {
-  m <- as.matrix(x[, c("sd_b", "sd_w")])
-  data.frame(group = c(fit_meta(x)$group, "Residual"),
-             term = c("sd_b", "sd_w"), sd = colMeans(m),
+  meta <- fit_meta(x)
+  depth <- length(meta$levels)
+  terms <- if (depth == 0L) "sd" else {
+    c(level_sd_names(meta), switch(meta$within, common = "sd_w",
+                                   group = "sd_w0", known = character()))
+  }
+  groups <- c(if (depth == 1L) meta$group else meta$levels,
+              if (length(terms) > depth) "Residual")
+  m <- as.matrix(x[, terms, drop = FALSE])
+  data.frame(group = groups, term = terms, sd = colMeans(m),
              variance = colMeans(m^2), row.names = NULL)
 }
 
@@ -112,7 +153,9 @@ ngrps <- function(object, ...) UseMethod("ngrps")
 #' @rdname extractors
 #' @export
 ngrps.hiermod_fit <- function(object, ...) {
-  stats::setNames(nrow(fit_meta(object)$stats), fit_meta(object)$group)
+  meta <- fit_meta(object)
+  if (length(meta$levels) == 0L) return(stats::setNames(integer(), character()))
+  stats::setNames(vapply(meta$nodes, nrow, 1L), meta$levels)
 }
 
 #' @importFrom stats getCall

@@ -180,6 +180,7 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
     group = paste(model$levels, collapse = "/"),
     levels = model$levels,
     within = within,
+    se = if (within == "known") se_expr,
     nodes = model$nodes,
     globals = pars$global,
     # The rows, for fitted(), residuals() and predict() without new data;

@@ -74,18 +74,31 @@ plot.hiermod_group_data <- function(x, ...) {
 #'   shrunk harder.
 #' * `type = "graph"`: the model as a directed graph with plates: the prior's
 #'   constants, then \eqn{\mu}, \eqn{\tau_b}, \eqn{\tau_w}, then
-#'   \eqn{\theta_k}, then \eqn{y_{ik}}.
+#'   \eqn{\theta_k}, then \eqn{y_{ik}}; for the other models their own
+#'   graph (one row of group means per level of nesting, known standard
+#'   errors as constants, group-specific variances with their prior).
+#' * `type = "conditional"` (one normal sample, `y ~ 1`): the lecture's
+#'   slides "conditional on tau" and "conditional on mu": the full
+#'   conditional densities \eqn{p(\mu | y, \tau)} and
+#'   \eqn{p(\tau | y, \mu)} at the 10%, 50% and 90% posterior quantiles of
+#'   the other parameter, over the histogram of the posterior draws.
+#'
+#' For nested groups, `"theta"` and `"shrinkage"` show the last level's
+#' group means.
 #'
 #' @param x A `hiermod_fit`.
-#' @param type One of `"trace"`, `"theta"`, `"shrinkage"`, `"graph"`.
+#' @param type One of `"trace"`, `"theta"`, `"shrinkage"`, `"graph"`,
+#'   `"conditional"`.
 #' @param pars For `type = "trace"`: parameter names, `"theta"` or regular
-#'   expressions (see [summary.hiermod_fit()]).
+#'   expressions (see [summary.hiermod_fit()]). Default: the global
+#'   parameters, in the lecture's order (`mu`, `sd_w`, `sd_b`).
 #' @param ask Ask before each new page, as coda does.
 #' @param ... Passed to [coda::plot.mcmc()] for traces, to
 #'   [graphics::plot()] otherwise.
 #' @return Invisibly: the plotted draws (`"trace"`), a data frame of the
-#'   plotted summaries (`"theta"`, `"shrinkage"`), or the graph's nodes and
-#'   edges (`"graph"`).
+#'   plotted summaries (`"theta"`, `"shrinkage"`), the graph's nodes and
+#'   edges (`"graph"`), or the parameters of the drawn conditionals
+#'   (`"conditional"`).
 #' @examples
 #' f <- fit(mathscore ~ school, schools, chains = 2, iter = 1000, seed = 1)
 #' plot(f)
@@ -93,23 +106,84 @@ plot.hiermod_group_data <- function(x, ...) {
 #' plot(f, type = "theta")
 #' plot(f, type = "shrinkage")
 #' plot(f, type = "graph")
+#' plot(fit(mathscore ~ 1, schools, chains = 2, iter = 1000, seed = 1),
+#'      type = "conditional")
 #' @importFrom graphics plot
 #' @importFrom grDevices dev.interactive
 #' @export
-plot.hiermod_fit <- function(x, type = c("trace", "theta", "shrinkage", "graph"),
-                             pars = c("mu", "sd_w", "sd_b"),
-                             ask = dev.interactive(), ...) {
-  type <- check_choice(type, "type", c("trace", "theta", "shrinkage", "graph"))
+plot.hiermod_fit <- function(x, type = c("trace", "theta", "shrinkage", "graph",
+                                          "conditional"),
+                             pars = NULL, ask = dev.interactive(), ...) {
+  check_fit(x)
+  type <- check_choice(type, "type", c("trace", "theta", "shrinkage", "graph",
+                                       "conditional"))
   switch(type,
     trace = {
+      if (is.null(pars)) pars <- trace_pars(fit_meta(x))
       draws <- x[, select_pars(x, pars), drop = FALSE]
       plot(draws, ask = ask, ...)
       invisible(draws)
     },
     theta = plot_theta(x, ...),
     shrinkage = plot_shrinkage(x, ...),
-    graph = plot_graph(x)
+    graph = plot_graph(x),
+    conditional = plot_conditional(x, ...)
   )
+}
+
+# The lecture's "conditional on tau" and "conditional on mu" slides for one
+# normal sample: the full conditionals at the 10%, 50% and 90% posterior
+# quantiles of the other parameter, over the histogram of the marginal
+# posterior draws, which they average to.
+plot_conditional <- function(x, ...) {
+  meta <- fit_meta(x)
+  if (length(meta$levels) > 0L) {
+    hm_abort("type", "\"conditional\" shows the one-sample model's ",
+             "conditionals: fit `y ~ 1` for it.")
+  }
+  st <- meta$stats
+  p <- meta$prior
+  n <- st$n
+  mu_draws <- draws_of_column(x, "mu")
+  tau_draws <- 1 / draws_of_column(x, "sd")^2
+  at <- c(0.1, 0.5, 0.9)
+  tau_at <- stats::quantile(tau_draws, at, names = FALSE)
+  mu_at <- stats::quantile(mu_draws, at, names = FALSE)
+  precision <- n * tau_at + p$tau0
+  mu_n <- (n * tau_at * st$mean + p$tau0 * p$mu0) / precision
+  shape <- p$a[1L] + n / 2
+  rate <- p$b[1L] + (st$ss + n * (st$mean - mu_at)^2) / 2
+  colours <- c("steelblue", "black", "firebrick")
+  old <- graphics::par(mfrow = c(1, 2))
+  on.exit(graphics::par(old))
+  panel <- function(draws, density, xlab, main) {
+    graphics::hist(draws, breaks = 40, freq = FALSE, border = "white",
+                   col = grDevices::grey(0.85), xlab = xlab, main = main, ...)
+    for (j in seq_along(at)) {
+      graphics::curve(density(x, j), add = TRUE, col = colours[j], lwd = 2,
+                      n = 301)
+    }
+  }
+  panel(mu_draws, function(v, j) stats::dnorm(v, mu_n[j], 1 / sqrt(precision[j])),
+        expression(mu), expression(mu ~ "|" ~ y * "," ~ tau))
+  graphics::legend("topright", bty = "n", lwd = 2, col = colours, cex = 0.8,
+                   legend = paste0("tau = ", signif(tau_at, 3), " (",
+                                   100 * at, "%)"))
+  panel(tau_draws, function(v, j) stats::dgamma(v, shape, rate = rate[j]),
+        expression(tau == 1 / sd^2), expression(tau ~ "|" ~ y * "," ~ mu))
+  graphics::legend("topright", bty = "n", lwd = 2, col = colours, cex = 0.8,
+                   legend = paste0("mu = ", signif(mu_at, 4), " (",
+                                   100 * at, "%)"))
+  invisible(data.frame(quantile = at, tau = tau_at, mu_mean = mu_n,
+                       mu_sd = 1 / sqrt(precision), mu = mu_at,
+                       tau_shape = shape, tau_rate = rate))
+}
+
+# The lecture's trace plots show mu, sd_w, sd_b in that order.
+trace_pars <- function(meta) {
+  g <- meta$globals
+  within <- intersect(g, c("sd", "sd_w", "sd_w0", "nu0"))
+  c("mu", within, setdiff(g, c("mu", within)))
 }
 
 plot_theta <- function(x, ...) {
@@ -152,30 +226,20 @@ plot_shrinkage <- function(x, ...) {
 }
 
 plot_graph <- function(x) {
-  k <- nrow(fit_meta(x)$stats)
-  nodes <- data.frame(
-    name = c("mu0, tau0", "a, b", "alpha, beta", "mu", "tau_b", "tau_w",
-             "theta_k", "y_ik"),
-    label = c("mu[0]*','~tau[0]", "a*','~b", "alpha*','~beta", "mu", "tau[b]",
-              "tau[w]", "theta[k]", "y[ik]"),
-    x = c(1, 2, 3, 1, 2, 3, 1.5, 2.25),
-    y = c(4, 4, 4, 3, 3, 3, 2, 1),
-    fixed = c(TRUE, TRUE, TRUE, FALSE, FALSE, FALSE, FALSE, FALSE)
-  )
-  edges <- data.frame(from = c("mu0, tau0", "a, b", "alpha, beta", "mu", "tau_b",
-                               "theta_k", "tau_w"),
-                      to = c("mu", "tau_b", "tau_w", "theta_k", "theta_k",
-                             "y_ik", "y_ik"))
+  meta <- fit_meta(x)
+  g <- model_graph(meta)
+  nodes <- g$nodes
+  edges <- g$edges
   old <- graphics::par(mar = c(0.5, 0.5, 2, 0.5))
   on.exit(graphics::par(old))
   graphics::plot.new()
-  graphics::plot.window(xlim = c(0.4, 3.6), ylim = c(0.3, 4.5))
+  graphics::plot.window(xlim = c(0.4, max(nodes$x) + 0.6),
+                        ylim = c(0.3, max(nodes$y) + 0.5))
   graphics::title(main = "The model as a graph")
-  # plates: groups k = 1..K around theta_k and y_ik; observations around y_ik
-  graphics::rect(1.05, 0.45, 3.4, 2.45, border = grDevices::grey(0.4))
-  graphics::text(3.35, 0.55, paste0("k = 1, ..., K (K = ", k, ")"), adj = 1, cex = 0.8)
-  graphics::rect(1.8, 0.6, 2.95, 1.4, border = grDevices::grey(0.4))
-  graphics::text(2.9, 0.7, "i = 1, ..., n_k", adj = 1, cex = 0.8)
+  for (p in g$plates) {
+    graphics::rect(p$x0, p$y0, p$x1, p$y1, border = grDevices::grey(0.4))
+    graphics::text(p$x1 - 0.05, p$label_y, p$label, adj = 1, cex = 0.8)
+  }
   pos <- function(n) nodes[match(n, nodes$name), c("x", "y")]
   r <- 0.22
   for (i in seq_len(nrow(edges))) {
@@ -194,9 +258,85 @@ plot_graph <- function(x) {
                      nodes$y[i] + 0.15, col = "white")
     } else {
       graphics::polygon(nodes$x[i] + r * cos(angles), nodes$y[i] + r * 0.8 * sin(angles),
-                        col = if (nodes$name[i] == "y_ik") grDevices::grey(0.85) else "white")
+                        col = if (startsWith(nodes$name[i], "y_")) grDevices::grey(0.85) else "white")
     }
     graphics::text(nodes$x[i], nodes$y[i], parse(text = nodes$label[i]))
   }
   invisible(list(nodes = nodes, edges = edges))
+}
+
+# The nodes (constants, parameters, data), edges and plates of a model's
+# graph: rows from the prior's constants down to the data, one row of group
+# means per level, nested plates. The two-level model reproduces the
+# lecture's figure.
+model_graph <- function(meta) {
+  levels <- meta$levels
+  depth <- length(levels)
+  tag <- gsub("[^A-Za-z0-9]", "", levels)
+  # paste0() would turn the empty `tag` of `y ~ 1` into one name
+  per_level <- function(...) if (depth == 0L) character() else paste0(...)
+  tau <- if (depth == 1L) "tau_b" else per_level("tau_", tag)
+  tau_label <- if (depth == 1L) "tau[b]" else per_level("tau[", tag, "]")
+  ab <- if (depth == 1L) "a*','~b" else per_level("a[", tag, "]*','~b[", tag, "]")
+  theta <- if (depth == 1L) "theta_k" else paste0("theta_", tag)
+  theta_label <- if (depth == 1L) "theta[k]" else paste0("theta[", tag, "]")
+  within <- if (depth == 0L) "one" else meta$within
+  data_node <- if (depth) "y_ik" else "y_i"
+  top <- depth + 3
+  row <- data.frame(
+    name = c("mu0, tau0", if (depth == 1L) "a, b" else per_level("a, b (", tag, ")"),
+             switch(within,
+      one = "a, b", common = "alpha, beta", known = character(),
+      group = c("a0, b0", "lambda"))),
+    label = c("mu[0]*','~tau[0]", ab, switch(within,
+      one = "a*','~b", common = "alpha*','~beta", known = character(),
+      group = c("a[0]*','~b[0]", "lambda"))),
+    stringsAsFactors = FALSE
+  )
+  params <- c("mu", tau, switch(within, one = "tau", common = "tau_w",
+                                known = character(), group = c("sigma0", "nu0")))
+  param_labels <- c("mu", tau_label, switch(within, one = "tau",
+    common = "tau[w]", known = character(), group = c("sigma[0]^2", "nu[0]")))
+  m <- length(params)
+  nodes <- rbind(
+    data.frame(name = row$name, label = row$label, x = seq_len(m), y = top,
+               fixed = TRUE, stringsAsFactors = FALSE),
+    data.frame(name = params, label = param_labels, x = seq_len(m), y = top - 1,
+               fixed = FALSE, stringsAsFactors = FALSE),
+    if (depth) data.frame(name = theta, label = theta_label, x = 1.5,
+                          y = top - 1 - seq_len(depth), fixed = FALSE,
+                          stringsAsFactors = FALSE),
+    switch(within,
+      known = data.frame(name = "se_k", label = "se[k]", x = 3, y = 2,
+                         fixed = TRUE),
+      group = data.frame(name = "sigma_k", label = "sigma[k]^2", x = 3, y = 2,
+                         fixed = FALSE)),
+    data.frame(name = data_node, label = if (depth) "y[ik]" else "y[i]",
+               x = if (depth) 2.25 else 1.5, y = 1, fixed = FALSE)
+  )
+  edges <- data.frame(from = c(row$name, if (depth) c("mu", theta[-depth]), tau),
+                      to = c(params, if (depth) c(theta, theta)))
+  last <- if (depth) theta[depth] else "mu"
+  edges <- rbind(edges, data.frame(from = c(last, switch(within,
+    one = "tau", common = "tau_w", known = "se_k", group = "sigma_k")),
+    to = data_node))
+  if (within == "group") {
+    edges <- rbind(edges, data.frame(from = c("sigma0", "nu0"), to = "sigma_k"))
+  }
+  right <- max(3.4, m + 0.4)
+  plates <- lapply(seq_len(depth), function(l) {
+    inset <- 0.1 * (l - 1)
+    size <- if (depth == 1L) "K" else toupper(substr(tag[l], 1L, 1L))
+    y1 <- top - 1 - l + 0.45
+    # an outer plate's label goes in its top corner, clear of the inner ones
+    list(x0 = 1.05 + inset, y0 = 0.45 + inset / 2, x1 = right - inset, y1 = y1,
+         label_y = if (l < depth) y1 - 0.1 else 0.55 + inset / 2,
+         label = paste0(if (depth == 1L) "k" else tag[l], " = 1, ..., ", size,
+                        " (", size, " = ", nrow(meta$nodes[[l]]), ")"))
+  })
+  plates <- c(plates, list(list(
+    x0 = if (depth) 1.8 else 1.05, y0 = 0.6, x1 = if (depth) 2.95 else 2.2,
+    y1 = 1.4, label_y = 0.7, label = if (depth) "i = 1, ..., n_k" else
+      paste0("i = 1, ..., n (n = ", nobs_of(meta), ")"))))
+  list(nodes = nodes, edges = edges, plates = plates)
 }
