@@ -4,35 +4,92 @@
 # uniform on 0..L. Used by the test suite (few replications) and by
 # dev/calibrate.R (the full report).
 
-# A design: group sizes, the prior (all six values given: a prior scaled to
-# the simulated data would not be the prior the data were drawn from), and
-# how to thin each chain to L nearly independent draws.
-sbc_design <- function(name, sizes, prior, draws = 99L, thin = 5L,
+# A design: a tree of groups (`parents[[l]]`: each group of level l's parent
+# in level l - 1, in order), the last level's group sizes, the within-group
+# model (with known standard errors `se` for "known"), the prior (every
+# value given: a prior scaled to the simulated data would not be the prior
+# the data were drawn from), and how to thin each chain to L nearly
+# independent draws. With no `parents` the model is one normal sample.
+sbc_design <- function(name, sizes, prior, parents = list(rep(1L, length(sizes))),
+                       within = "common", se = NULL, draws = 99L, thin = 5L,
                        warmup = 200L) {
-  list(name = name, sizes = sizes, prior = prior, draws = draws,
-       thin = thin, warmup = warmup)
+  list(name = name, sizes = sizes, prior = prior, parents = parents,
+       within = within, se = se, draws = draws, thin = thin, warmup = warmup)
+}
+
+# The samplers that apply to a design's model.
+sbc_samplers <- function(design) {
+  two_level <- length(design$parents) == 1L && design$within == "common"
+  c("collapsed", if (two_level) "asis", "gibbs")
+}
+
+# Parameters from the prior and data from the model: the data frame, the
+# formula and the true values in the order of the fit's columns.
+sbc_simulate <- function(design) {
+  p <- design$prior
+  depth <- length(design$parents)
+  mu <- stats::rnorm(1L, p$mu0, 1 / sqrt(p$tau0))
+  tau <- stats::rgamma(max(depth, 1L), rep_len(p$a, max(depth, 1L)),
+                       rate = rep_len(p$b, max(depth, 1L)))
+  values <- list(mu)
+  for (l in seq_len(depth)) {
+    parent <- design$parents[[l]]
+    values[[l + 1L]] <- stats::rnorm(length(parent), values[[l]][parent],
+                                     1 / sqrt(tau[l]))
+  }
+  last <- values[[depth + 1L]]
+  node <- rep(seq_along(last), design$sizes)
+  within_globals <- NULL
+  group_sds <- NULL
+  sd_rows <- switch(design$within,
+    common = {
+      tau_w <- if (depth == 0L) tau[1L] else stats::rgamma(1L, p$alpha, rate = p$beta)
+      within_globals <- 1 / sqrt(tau_w)
+      rep(1 / sqrt(tau_w), length(node))
+    },
+    known = design$se[node],
+    group = {
+      s0 <- stats::rgamma(1L, p$a0, rate = p$b0)
+      nu <- seq_len(p$nu_max)
+      nu0 <- sample(nu, 1L, prob = exp(-p$lambda * nu))
+      precision <- stats::rgamma(length(last), nu0 / 2, rate = nu0 * s0 / 2)
+      within_globals <- c(sqrt(s0), nu0)
+      group_sds <- 1 / sqrt(precision)
+      group_sds[node]
+    }
+  )
+  data <- data.frame(y = stats::rnorm(length(node), last[node], sd_rows))
+  # Each level's label is the group's index: unique by path, and in the
+  # order the fit sorts the groups.
+  index <- node
+  for (l in rev(seq_len(depth))) {
+    data[[paste0("g", l)]] <- index
+    index <- design$parents[[l]][index]
+  }
+  if (design$within == "known") data$se <- sd_rows
+  rhs <- if (depth) paste0("g", seq_len(depth), collapse = "/") else "1"
+  truth <- c(mu, if (depth) 1 / sqrt(tau[seq_len(depth)]), within_globals,
+             unlist(values[-1L]), group_sds)
+  list(data = data, formula = stats::as.formula(paste("y ~", rhs)),
+       truth = truth)
 }
 
 # One replication: simulated truth, data, fit, ranks (0..L per parameter).
-# `fit_prior` other than the design's prior shows what a wrong posterior
-# looks like (the test suite checks that calibration notices).
+# Ties (the discrete nu0) are broken at random, which keeps the ranks
+# uniform. `fit_prior` other than the design's prior shows what a wrong
+# posterior looks like (the test suite checks that calibration notices).
 sbc_replicate <- function(design, sampler, seed, fit_prior = design$prior) {
-  p <- design$prior
-  k <- length(design$sizes)
-  mu <- stats::rnorm(1L, p$mu0, 1 / sqrt(p$tau0))
-  tau_b <- stats::rgamma(1L, p$a, rate = p$b)
-  tau_w <- stats::rgamma(1L, p$alpha, rate = p$beta)
-  theta <- stats::rnorm(k, mu, 1 / sqrt(tau_b))
-  group <- rep(seq_len(k), design$sizes)
-  y <- stats::rnorm(length(group), theta[group], 1 / sqrt(tau_w))
-  truth <- c(mu = mu, sd_b = 1 / sqrt(tau_b), sd_w = 1 / sqrt(tau_w), theta)
-  f <- fit(y ~ group, data.frame(y = y, group = group), prior = fit_prior,
-           chains = 1L, warmup = design$warmup,
-           iter = design$warmup + design$draws * design$thin,
-           thin = design$thin, seed = seed, cores = 1L, sampler = sampler)
-  draws <- as.matrix(f)
-  names(truth) <- colnames(draws)
-  colSums(sweep(draws, 2L, truth, "<"))
+  sim <- sbc_simulate(design)
+  args <- list(sim$formula, sim$data, prior = fit_prior, chains = 1L,
+               warmup = design$warmup,
+               iter = design$warmup + design$draws * design$thin,
+               thin = design$thin, seed = seed, cores = 1L, sampler = sampler,
+               within = if (design$within == "group") "group" else "common")
+  if (design$within == "known") args$se <- sim$data$se
+  draws <- as.matrix(do.call(fit, args))
+  below <- colSums(sweep(draws, 2L, sim$truth, "<"))
+  ties <- colSums(sweep(draws, 2L, sim$truth, "=="))
+  below + vapply(ties, function(t) sample.int(t + 1L, 1L) - 1L, 1L)
 }
 
 # Ranks of `reps` replications: a reps x parameters integer matrix.
@@ -40,10 +97,29 @@ sbc_ranks <- function(design, sampler, reps, seed, fit_prior = design$prior) {
   ranks <- with_seed(seed, {
     fit_seeds <- sample.int(2^30, reps)
     t(vapply(fit_seeds, function(s) sbc_replicate(design, sampler, s, fit_prior),
-             numeric(3L + length(design$sizes))))
+             numeric(sbc_n_parameters(design))))
   })
   storage.mode(ranks) <- "integer"
+  colnames(ranks) <- sbc_parameter_names(design)
   ranks
+}
+
+sbc_n_parameters <- function(design) length(sbc_parameter_names(design))
+
+sbc_parameter_names <- function(design) {
+  depth <- length(design$parents)
+  nodes <- lapply(seq_len(depth), function(l) {
+    data.frame(label = as.character(seq_along(design$parents[[l]])),
+               parent = design$parents[[l]])
+  })
+  for (l in seq_len(depth)[-1L]) {
+    nodes[[l]]$label <- paste(nodes[[l - 1L]]$label[nodes[[l]]$parent],
+                              nodes[[l]]$label, sep = "/")
+  }
+  levels <- if (depth) paste0("g", seq_len(depth)) else character()
+  model <- list(levels = levels, nodes = nodes,
+                stats = data.frame(group = if (depth) nodes[[depth]]$label else "(all)"))
+  parameter_names(model, design$within)$all
 }
 
 # Evaluates `code` after set.seed(seed), then puts R's random stream back.
@@ -76,7 +152,8 @@ sbc_passes <- function(uniformity, alpha = 0.01) {
   min(uniformity) >= alpha / length(uniformity)
 }
 
-# The designs of the calibration report and of the test suite.
+# The designs of the calibration report and of the test suite: the
+# two-level model in five regimes, then each other model.
 sbc_designs <- function() {
   unit <- hier_prior(mu0 = 0, tau0 = 1, a = 2, b = 2, alpha = 2, beta = 2)
   list(
@@ -88,6 +165,22 @@ sbc_designs <- function() {
                           beta = 40)),
     sbc_design("vague between", rep(10L, 8L),
                hier_prior(mu0 = 0, tau0 = 0.01, a = 1, b = 0.5, alpha = 2,
-                          beta = 2))
+                          beta = 2)),
+    sbc_design("one sample", 10L, unit, parents = list()),
+    sbc_design("three levels", rep(4L, 10L),
+               hier_prior(mu0 = 0, tau0 = 1, a = c(2, 3), b = c(2, 1.5),
+                          alpha = 2, beta = 2),
+               parents = list(rep(1L, 4L), c(1L, 1L, 2L, 2L, 2L, 3L, 3L, 4L, 4L, 4L))),
+    sbc_design("four levels", rep(3L, 8L),
+               hier_prior(mu0 = 0, tau0 = 1, a = c(3, 2, 3), b = c(2, 2, 1),
+                          alpha = 2, beta = 2),
+               parents = list(c(1L, 1L), c(1L, 1L, 2L, 2L),
+                              c(1L, 1L, 2L, 2L, 3L, 3L, 4L, 4L))),
+    sbc_design("known se", rep(1L, 8L), unit, within = "known",
+               se = c(15, 10, 16, 11, 9, 11, 10, 18) / 10),
+    sbc_design("group variances", rep(5L, 8L),
+               hier_prior(mu0 = 0, tau0 = 1, a = 2, b = 2, a0 = 2, b0 = 2,
+                          lambda = 0.3, nu_max = 30),
+               within = "group")
   )
 }

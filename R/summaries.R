@@ -131,7 +131,7 @@ model_from_summaries <- function(s, terms) {
   codes <- lapply(names, function(n) {
     encode_groups(s[[n]], k, as.name(n))
   })
-  order <- do.call(base::order, lapply(codes, `[[`, "codes"))
+  order <- if (length(codes)) do.call(base::order, lapply(codes, `[[`, "codes")) else seq_len(k)
   s <- s[order, , drop = FALSE]
   codes <- lapply(codes, function(g) {
     g$codes <- g$codes[order]

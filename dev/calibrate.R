@@ -1,31 +1,46 @@
-# Full simulation-based calibration report: every sampler on every design
-# (hiermod:::sbc_designs()), `reps` replications each. Writes rank
-# histograms (PNG) and a table of p-values to calibration/REPORT.md and
-# exits non-zero if any design fails. Run by `make calibrate`.
+# Full simulation-based calibration report: every sampler that applies on
+# every design (hiermod:::sbc_designs(): the two-level model in five regimes
+# and each other model), `reps` replications each. Writes rank histograms
+# (PNG) and a table of p-values to calibration/REPORT.md and exits non-zero
+# if any design fails. Run by `make calibrate`.
 library(hiermod)
 reps <- as.integer(Sys.getenv("HIERMOD_SBC_REPS", "4000"))
 seed <- as.integer(Sys.getenv("HIERMOD_SBC_SEED", "2026"))
 out_dir <- "calibration"
 dir.create(out_dir, showWarnings = FALSE)
-samplers <- c("collapsed", "asis", "gibbs")
+unlink(file.path(out_dir, "ranks-*.png"))
 designs <- hiermod:::sbc_designs()
-shown <- c("mu", "sd_b", "sd_w", "theta[1]")
+
+# Up to four parameters per design for the histograms: the global ones,
+# then the first group mean.
+shown_parameters <- function(design) {
+  names <- hiermod:::sbc_parameter_names(design)
+  effect <- grep("^theta", names, value = TRUE)[1L]
+  globals <- setdiff(names[!grepl("\\[", names)], "nu0")
+  utils::head(c(utils::head(globals, if (is.na(effect)) 4L else 3L),
+                stats::na.omit(effect)), 4L)
+}
+slug <- function(name) gsub("[^a-z0-9]+", "-", tolower(name))
 
 rows <- list()
-for (sampler in samplers) {
-  png_file <- file.path(out_dir, paste0("ranks-", sampler, ".png"))
-  grDevices::png(png_file, width = 1200, height = 250 * length(designs),
+for (design in designs) {
+  samplers <- hiermod:::sbc_samplers(design)
+  shown <- shown_parameters(design)
+  png_file <- file.path(out_dir, paste0("ranks-", slug(design$name), ".png"))
+  grDevices::png(png_file, width = 1200, height = 250 * length(samplers),
                  res = 100)
-  graphics::par(mfrow = c(length(designs), length(shown)),
-                mar = c(3, 3, 2.5, 1), mgp = c(1.8, 0.6, 0))
-  for (design in designs) {
+  graphics::par(mfrow = c(length(samplers), 4L), mar = c(3, 3, 2.5, 1),
+                mgp = c(1.8, 0.6, 0))
+  for (sampler in samplers) {
     started <- proc.time()[["elapsed"]]
     ranks <- hiermod:::sbc_ranks(design, sampler, reps, seed = seed)
     seconds <- proc.time()[["elapsed"]] - started
     u <- hiermod:::sbc_uniformity(ranks, design$draws)
     worst <- which.min(pmin(u[, "chisq"], u[, "ks"]))
     rows[[length(rows) + 1L]] <- data.frame(
-      sampler = sampler, design = design$name, K = length(design$sizes),
+      design = design$name, sampler = sampler,
+      groups = paste(c(vapply(design$parents, length, 1L), if (!length(design$parents)) 1L),
+                     collapse = "/"),
       N = sum(design$sizes), reps = reps, parameters = nrow(u),
       min_p_chisq = signif(min(u[, "chisq"]), 3),
       min_p_ks = signif(min(u[, "ks"]), 3),
@@ -34,25 +49,46 @@ for (sampler in samplers) {
       seconds = round(seconds, 1)
     )
     bins <- 20L
-    for (par_name in shown) {
-      graphics::hist(ranks[, par_name], breaks = seq(-0.5, design$draws + 0.5,
+    for (j in seq_len(4L)) {
+      if (j > length(shown)) {
+        graphics::plot.new()
+        next
+      }
+      graphics::hist(ranks[, shown[j]], breaks = seq(-0.5, design$draws + 0.5,
                                                      length.out = bins + 1L),
-                     main = paste0(design$name, ": ", par_name),
+                     main = paste0(sampler, ": ", shown[j]),
                      xlab = "rank", col = "grey80", border = "white")
-      expected <- reps / bins
       band <- stats::qbinom(c(0.005, 0.995), reps, 1 / bins)
       graphics::rect(-1, band[1], design$draws + 1, band[2],
                      col = grDevices::adjustcolor("steelblue", 0.2),
                      border = NA)
-      graphics::abline(h = expected, col = "steelblue")
+      graphics::abline(h = reps / bins, col = "steelblue")
     }
-    cat(sprintf("%-9s %-14s %6.1f s  smallest p: chi-square %.3g, KS %.3g\n",
-                sampler, design$name, seconds, min(u[, "chisq"]),
+    cat(sprintf("%-16s %-9s %6.1f s  smallest p: chi-square %.3g, KS %.3g\n",
+                design$name, sampler, seconds, min(u[, "chisq"]),
                 min(u[, "ks"])))
   }
   invisible(grDevices::dev.off())
 }
 table <- do.call(rbind, rows)
+
+describe_design <- function(d) {
+  p <- d$prior
+  depth <- length(d$parents)
+  model <- if (depth == 0L) "one normal sample" else {
+    paste0(depth + 1L, " levels (", paste(vapply(d$parents, length, 1L),
+                                          collapse = " / "), " groups)")
+  }
+  within <- switch(d$within, common = "", known = paste0(
+    ", known se ", paste(signif(d$se, 3), collapse = ", ")),
+    group = sprintf(", group-specific variances: a0 = %g, b0 = %g, lambda = %g, nu0 <= %g",
+                    p$a0, p$b0, p$lambda, p$nu_max))
+  sprintf("- **%s**: %s, sizes %s; mu0 = %g, tau0 = %g, a = %s, b = %s%s%s",
+          d$name, model, paste(d$sizes, collapse = ", "), p$mu0, p$tau0,
+          paste(p$a, collapse = "/"), paste(p$b, collapse = "/"),
+          if (d$within == "common" && depth) sprintf(", alpha = %g, beta = %g", p$alpha, p$beta) else "",
+          within)
+}
 
 md <- c(
   "# Simulation-based calibration report",
@@ -60,32 +96,30 @@ md <- c(
   sprintf("Generated by `make calibrate` on %s (R %s, hiermod %s).",
           format(Sys.Date()), getRversion(), utils::packageVersion("hiermod")),
   "",
-  paste0("Each replication draws mu, tau_b, tau_w and theta from the prior, ",
-         "simulates the data, fits one chain (warm-up 200, then 99 draws ",
-         "thinned by 5) and records the rank of each true value among the ",
-         "99 draws (0..99). For a correct sampler the ranks are uniform. ",
-         "Tests per parameter: chi-square on 10 bins and Kolmogorov-Smirnov; ",
-         "a design passes when every p-value exceeds 0.01 divided by the ",
-         "number of tests (Bonferroni). Parameters: mu, sd_b, sd_w and every ",
-         "theta_k."),
+  paste0("Each replication draws every parameter from the prior (mu, the ",
+         "precisions, the group means of every level, the within-group ",
+         "variances), simulates the data, fits one chain (warm-up 200, then ",
+         "99 draws thinned by 5) and records the rank of each true value ",
+         "among the 99 draws (0..99; ties of the discrete nu0 broken at ",
+         "random). For a correct sampler the ranks are uniform. Tests per ",
+         "parameter: chi-square on 10 bins and Kolmogorov-Smirnov; a design ",
+         "passes when every p-value exceeds 0.01 divided by the number of ",
+         "tests (Bonferroni). Every parameter of the model is tested."),
   "",
   "Designs (group sizes; prior):",
   "",
-  vapply(designs, function(d) {
-    p <- d$prior
-    sprintf("- **%s**: K = %d, sizes %s; mu0 = %g, tau0 = %g, a = %g, b = %g, alpha = %g, beta = %g",
-            d$name, length(d$sizes), paste(d$sizes, collapse = ", "),
-            p$mu0, p$tau0, p$a, p$b, p$alpha, p$beta)
-  }, ""),
+  vapply(designs, describe_design, ""),
   "",
   paste0("| ", paste(names(table), collapse = " | "), " |"),
   paste0("|", paste(rep("---", ncol(table)), collapse = "|"), "|"),
   apply(table, 1L, function(r) paste0("| ", paste(r, collapse = " | "), " |")),
   "",
   "Rank histograms (20 bins; the band is the central 99% of a bin's count",
-  "under uniformity):",
+  "under uniformity), one row per sampler:",
   "",
-  paste0("![", samplers, "](ranks-", samplers, ".png)")
+  unlist(lapply(designs, function(d) {
+    c(paste0("### ", d$name), "", paste0("![", d$name, "](ranks-", slug(d$name), ".png)"), "")
+  }))
 )
 writeLines(md, file.path(out_dir, "REPORT.md"))
 cat("report written to", file.path(out_dir, "REPORT.md"), "\n")

@@ -55,3 +55,71 @@ quadrature_posterior <- function(n, ybar, ss, prior, points = 300L) {
   rownames(theta) <- paste0("theta[", seq_len(k), "]")
   rbind(out, theta)
 }
+
+# Posterior means and sds by quadrature over one log precision `v`, given
+# `log_post(v)` and, for each parameter, its mean and variance given `v`
+# (a function of the grid returning list(mean = <grid x parameters>, var =)).
+quadrature_1d <- function(log_post, given) {
+  coarse <- seq(-30, 20, length.out = 2000L)
+  lp <- log_post(coarse)
+  keep <- range(coarse[lp > max(lp) - 40])
+  v <- seq(keep[1] - 1, keep[2] + 1, length.out = 4000L)
+  lp <- log_post(v)
+  wt <- exp(lp - max(lp))
+  wt <- wt / sum(wt)
+  g <- given(v)
+  mean <- colSums(wt * g$mean)
+  sd <- sqrt(colSums(wt * (g$var + g$mean^2)) - mean^2)
+  cbind(mean = mean, sd = sd)
+}
+
+# Known standard errors (model.md 4): mu and theta integrated analytically.
+quadrature_known_se <- function(y, se, prior) {
+  p <- prior
+  parts <- function(v) {
+    tau_b <- exp(v)
+    w <- 1 / (outer(1 / tau_b, rep(1, length(y))) + matrix(se^2, length(v), length(y), byrow = TRUE))
+    big_w <- rowSums(w) + p$tau0
+    m <- (drop(w %*% y) + p$tau0 * p$mu0) / big_w
+    list(tau_b = tau_b, w = w, big_w = big_w, m = m)
+  }
+  log_post <- function(v) {
+    z <- parts(v)
+    q <- rowSums(z$w * (matrix(y, length(v), length(y), byrow = TRUE) - z$m)^2) +
+      p$tau0 * (z$m - p$mu0)^2
+    p$a * v - p$b * z$tau_b + 0.5 * rowSums(log(z$w)) - 0.5 * log(z$big_w) - q / 2
+  }
+  given <- function(v) {
+    z <- parts(v)
+    prec <- outer(z$tau_b, 1 / se^2, "+")
+    shrink <- z$tau_b / prec
+    theta_mean <- (matrix(y / se^2, length(v), length(y), byrow = TRUE) + z$tau_b * z$m) / prec
+    theta_var <- 1 / prec + shrink^2 / z$big_w
+    list(mean = cbind(mu = z$m, sd_b = exp(-v / 2), theta_mean),
+         var = cbind(1 / z$big_w, 0, theta_var))
+  }
+  out <- quadrature_1d(log_post, given)
+  rownames(out) <- c("mu", "sd_b", paste0("theta[", seq_along(y), "]"))
+  out
+}
+
+# One normal sample (model.md 2): mu integrated analytically.
+quadrature_one_sample <- function(y, prior) {
+  p <- prior
+  n <- length(y)
+  ybar <- mean(y)
+  s <- sum((y - ybar)^2)
+  log_post <- function(x) {
+    tau <- exp(x)
+    prec <- n * tau + p$tau0
+    (p$a + n / 2) * x - tau * (p$b + s / 2) - 0.5 * log(prec) -
+      0.5 * n * tau * p$tau0 / prec * (ybar - p$mu0)^2
+  }
+  given <- function(x) {
+    tau <- exp(x)
+    prec <- n * tau + p$tau0
+    list(mean = cbind(mu = (n * tau * ybar + p$tau0 * p$mu0) / prec, sd = exp(-x / 2)),
+         var = cbind(1 / prec, 0))
+  }
+  quadrature_1d(log_post, given)
+}

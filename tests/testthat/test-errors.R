@@ -1,11 +1,4 @@
 # Each bad input must give a hiermod_error naming the argument at fault.
-expect_hm_error <- function(expr, arg, pattern = NULL) {
-  err <- testthat::expect_error(expr, class = "hiermod_error")
-  testthat::expect_identical(err$arg, arg)
-  testthat::expect_match(conditionMessage(err), paste0("`", arg, "`"), fixed = TRUE)
-  if (!is.null(pattern)) testthat::expect_match(conditionMessage(err), pattern)
-  invisible(err)
-}
 
 d <- data.frame(y = c(1, 2, 3, 4, 5, 7), g = rep(c("a", "b"), each = 3))
 

@@ -37,6 +37,36 @@ test_that("figures match their snapshots", {
   vdiffr::expect_doppelganger("model graph", function() plot(f, type = "graph"))
   vdiffr::expect_doppelganger("schools data",
                               function() plot(group_data(mathscore ~ school, schools)))
+  one <- quick_fit(mathscore ~ 1, iter = 1000)
+  vdiffr::expect_doppelganger("one sample conditionals",
+                              function() plot(one, type = "conditional"))
+  vdiffr::expect_doppelganger("one sample graph", function() plot(one, type = "graph"))
+  nested <- quick_fit(score ~ region/school, regions)
+  vdiffr::expect_doppelganger("nested graph", function() plot(nested, type = "graph"))
+  known <- quick_fit(y ~ school, eight_schools, se = se)
+  vdiffr::expect_doppelganger("known se graph", function() plot(known, type = "graph"))
+  group <- quick_fit(within = "group")
+  vdiffr::expect_doppelganger("group variances graph", function() plot(group, type = "graph"))
+})
+
+test_that("each model's figures apply where they make sense", {
+  one <- quick_fit(mathscore ~ 1)
+  cond <- draw(function() plot(one, type = "conditional"))
+  expect_identical(cond$quantile, c(0.1, 0.5, 0.9))
+  expect_true(all(diff(cond$tau) > 0) && all(cond$mu_sd > 0))
+  expect_identical(coda::varnames(draw(function() plot(one))), c("mu", "sd"))
+  expect_error(plot(one, type = "theta"), class = "hiermod_error")
+  expect_error(plot(f, type = "conditional"), class = "hiermod_error")
+  nested <- quick_fit(score ~ region/school, regions)
+  expect_identical(coda::varnames(draw(function() plot(nested))),
+                   c("mu", "sd_w", "sd_region", "sd_school"))
+  th <- draw(function() plot(nested, type = "theta"))
+  expect_identical(nrow(th), 55L)
+  gr <- draw(function() plot(nested, type = "graph"))
+  expect_true(all(c("theta_region", "theta_school", "tau_region") %in% gr$nodes$name))
+  group <- quick_fit(within = "group")
+  expect_identical(coda::varnames(draw(function() plot(group))),
+                   c("mu", "sd_w0", "nu0", "sd_b"))
 })
 
 test_that("the caterpillar stays fast with 10,000 groups", {

@@ -59,6 +59,11 @@ impl GroupStats {
                 k + 1
             )));
         }
+        // With weights, `delta * w / n` may round past y and leave a sum
+        // of squares of -1e-17 where it is 0.
+        for s in ss.iter_mut() {
+            *s = s.max(0.0);
+        }
         Ok(Self { n, ybar, ss })
     }
 
@@ -195,6 +200,10 @@ mod tests {
         // sum w (y - 12)^2 = 4 + 16
         assert!((s.ss()[0] - 20.0).abs() < 1e-12);
         assert!(GroupStats::from_weighted_observations(1, [(0, 1.0, 0.0)]).is_err());
+        for (y, w) in [(0.1, 0.3), (-2.7, 1.0 / 0.81), (1e-3, 7.0)] {
+            let one = GroupStats::from_weighted_observations(1, [(0, y, w)]).unwrap();
+            assert!(one.ss()[0] >= 0.0);
+        }
         assert!(GroupStats::from_weighted_observations(1, [(0, 1.0, f64::NAN)]).is_err());
     }
 
