@@ -7,7 +7,7 @@ MANIFEST := src/rust/Cargo.toml
 export PATH := $(PATH):$(HOME)/.cargo/bin
 
 # lintr's settings are in .lintr.
-.PHONY: deps lint rust-test build install install-code check demo test calibrate bench screenshots vendor site coverage wrappers docs clean
+.PHONY: deps lint rust-test build install install-code check demo test calibrate bench bench-models screenshots vendor site coverage wrappers docs clean
 
 deps:
 	bash dev/install-deps.sh
@@ -37,10 +37,16 @@ test: rust-test lint site check
 lint: install-code
 	Rscript -e 'lints <- lintr::lint_package(); print(lints); quit(status = length(lints) > 0)'
 
-# hiermod against JAGS and plain R (and rstan if installed): bench/RESULTS.md.
+# hiermod against JAGS and plain R (and rstan if installed): bench/RESULTS.md;
+# every model against JAGS: bench/MODELS.md.
 bench: install-code
 	bash dev/install-deps.sh bench
 	Rscript bench/peers.R
+	Rscript bench/models.R
+
+bench-models: install-code
+	bash dev/install-deps.sh bench
+	Rscript bench/models.R
 
 # The README's pictures: the lecture's figures and the explore() app.
 screenshots: install-code

@@ -135,7 +135,9 @@ ranef.hiermod_fit <- function(object, ...) {
 VarCorr.hiermod_fit <- function(x, ...) {
   meta <- fit_meta(x)
   depth <- length(meta$levels)
-  terms <- if (depth == 0L) "sd" else {
+  terms <- if (depth == 0L) {
+    "sd"
+  } else {
     c(level_sd_names(meta), switch(meta$within, common = "sd_w",
                                    group = "sd_w0", known = character()))
   }

@@ -3,20 +3,36 @@
 #' Fits the lecture's two-level model
 #' \deqn{y_{ik} \sim N(\theta_k, 1/\tau_w), \quad
 #'   \theta_k \sim N(\mu, 1/\tau_b),}
-#' with the priors of [hier_prior()], by the lecture's Gibbs sampler (each of
-#' \eqn{\mu}, \eqn{\tau_b}, \eqn{\theta}, \eqn{\tau_w} drawn in turn from its
-#' full conditional distribution). The data are reduced once to per-group
-#' counts, means and within sums of squares; each sweep then costs O(K) for
-#' K groups, whatever the number of rows.
+#' with the priors of [hier_prior()], by Gibbs sampling (each of
+#' \eqn{\mu}, \eqn{\tau_b}, \eqn{\theta}, \eqn{\tau_w} drawn from its
+#' full conditional distribution, or blocks of them jointly). The data are
+#' reduced once to per-group counts, means and within sums of squares; each
+#' sweep then costs O(K) for K groups, whatever the number of rows.
+#'
+#' The same function fits the rest of the family:
+#' * one normal sample, `y ~ 1`: \eqn{y_i \sim N(\mu, sd^2)};
+#' * nested groups, `y ~ region/school` (any depth): each group's mean is
+#'   normal about its parent's, with one sd per level;
+#' * known within-group variances (meta-analysis), `se =`: each row's
+#'   standard error is known and there is no \eqn{\tau_w};
+#' * group-specific variances, `within = "group"` (Hoff 2009, 8.5).
 #'
 #' @param formula A two-sided formula `response ~ group`, or in lme4's
-#'   notation `response ~ (1 | group)` (the same model). The response may be
-#'   an expression such as `log(y)`. The group may be a factor (its levels,
-#'   in their order, are the groups; levels with no rows are dropped with a
-#'   message), a character, integer or numeric vector (groups sorted by
-#'   value), or a logical.
+#'   notation `response ~ (1 | group)` (the same model); `response ~ 1` for
+#'   one normal sample; `response ~ region/school` (or
+#'   `response ~ (1 | region/school)`) for groups nested in groups, to any
+#'   depth. The response may be an expression such as `log(y)`. A group may
+#'   be a factor (its levels, in their order, are the groups; levels with no
+#'   rows are dropped with a message), a character, integer or numeric vector
+#'   (groups sorted by value), or a logical. Nested groups are identified by
+#'   their path: school 1 of region A is not school 1 of region B.
+#'   Alternatively, group summaries ([group_summaries()]) as the only
+#'   argument.
 #' @param data A data frame (or list) holding the variables of `formula`;
 #'   variables not found there are looked up in the formula's environment.
+#'   May also be group summaries ([group_summaries()],
+#'   [hiermod_summaries()]), which give the same draws as the rows they
+#'   summarise.
 #' @param prior A [hier_prior()]. The default is weakly informative and
 #'   scaled to the data.
 #' @param chains Number of chains (at least 1).
@@ -39,8 +55,13 @@
 #'     \eqn{\mu}, \eqn{\theta} and \eqn{\tau_w} exactly from their
 #'     conditionals. Mixes well whether the between-group signal is strong or
 #'     weak.
+#'     With nested groups, each level's precision is drawn this way in
+#'     turn, then every group mean of every level jointly and exactly (one
+#'     pass up the tree, one down). For `y ~ 1` it is the same sweep as
+#'     `"gibbs"`.
 #'   * `"asis"`: ancillarity-sufficiency interweaving (Yu and Meng 2011) of
-#'     the centred and non-centred parameterisations.
+#'     the centred and non-centred parameterisations; available for the
+#'     two-level model with a common within-group variance.
 #'   * `"gibbs"`: the lecture's centred Gibbs sweep; mixes slowly when groups
 #'     are small or the between-group spread is small.
 #' @param progress Show a progress bar (cli) for fits that take more than a
@@ -51,12 +72,23 @@
 #'   with the fraction of sweeps done (0 to 1) every ~20 ms of a run (a
 #'   Shiny app's progress bar, say).
 #' @param keep `"all"` stores every parameter; `"global"` only `mu`, `sd_b`
-#'   and `sd_w`, so that memory does not grow with the number of groups.
+#'   and `sd_w` (the parameters that are not per group), so that memory does
+#'   not grow with the number of groups.
+#' @param se Known standard errors of the responses: a column of `data`
+#'   (unquoted) or a vector, one positive value per row. Each group's
+#'   estimates are then pooled by precision and the model has no `sd_w`.
+#' @param within `"common"`: one within-group variance for all groups.
+#'   `"group"`: each group of the last level has its own, `sd_w[<group>]`,
+#'   drawn from a distribution with parameters `sd_w0` and `nu0`
+#'   ([hier_prior()]).
 #'
 #' @return A `hiermod_fit`: a [coda::mcmc.list] with one [coda::mcmc] matrix
 #'   per chain, columns `mu`, `sd_b` (\eqn{1/\sqrt{\tau_b}}), `sd_w`
 #'   (\eqn{1/\sqrt{\tau_w}}) and (unless `keep = "global"`)
-#'   `theta[<group>]` for each group, and
+#'   `theta[<group>]` for each group. Other models: `mu`, `sd` for `y ~ 1`;
+#'   `mu`, `sd_<level>` per level, `sd_w`, then `theta_<level>[<path>]` for
+#'   nested groups; no `sd_w` with `se`; `sd_w0`, `nu0` and `sd_w[<group>]`
+#'   with `within = "group"`. And
 #'   iteration labels `warmup + 1, warmup + 1 + thin, ...`. Every coda
 #'   function accepts it as it is. It also carries the call, the data's
 #'   sufficient statistics ([group_stats()]), the prior actually used, the
@@ -77,6 +109,10 @@
 #'          seed = 1)
 #' f
 #' coda::effectiveSize(f[, c("mu", "sd_b", "sd_w")])
+#' # the other models
+#' fit(mathscore ~ 1, schools, chains = 2, iter = 1000, seed = 1)
+#' fit(score ~ region/school, regions, chains = 2, iter = 1000, seed = 1)
+#' fit(y ~ school, eight_schools, se = se, chains = 2, iter = 1000, seed = 1)
 #' @export
 fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
                 iter = 2000, warmup = floor(iter / 2), thin = 1, seed = NULL,
@@ -100,7 +136,7 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
     }
     model_from_summaries(data, terms)
   } else {
-    se <- if (is.null(se_expr)) NULL else {
+    se <- if (!is.null(se_expr)) {
       eval_variable(se_expr, data, formula, "standard error", arg = "se")
     }
     model_from_rows(terms, data, formula, se)
@@ -334,12 +370,23 @@ parameter_names <- function(model, within) {
   list(global = global, all = c(global, effects, group_sds))
 }
 
+# The variables an expression reads: as all.vars(), but the names after `$`
+# and `@` are not variables.
+free_variables <- function(expr) {
+  if (is.name(expr)) return(as.character(expr))
+  if (!is.call(expr)) return(character())
+  args <- as.list(expr)[-1L]
+  if (deparse1(expr[[1L]]) %in% c("$", "@")) args <- args[1L]
+  unique(c(if (!is.name(expr[[1L]])) free_variables(expr[[1L]]),
+           unlist(lapply(args, free_variables))))
+}
+
 # Evaluates one side of the formula in `data`, then the formula's environment.
 eval_variable <- function(expr, data, formula, role, arg = "formula") {
   if (!is.null(data) && !is.list(data)) {
     hm_abort("data", "must be a data frame or list, not ", describe(data), ".")
   }
-  missing_vars <- setdiff(all.vars(expr), names(data))
+  missing_vars <- setdiff(free_variables(expr), names(data))
   env <- environment(formula)
   unknown <- missing_vars[!vapply(missing_vars, exists, TRUE, envir = env)]
   if (length(unknown) > 0L) {

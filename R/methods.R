@@ -99,7 +99,9 @@ print.hiermod_fit <- function(x, digits = 3, ...) {
 model_title <- function(meta) {
   depth <- length(meta$levels)
   words <- c("two", "three", "four", "five", "six")
-  title <- if (depth == 0L) "one normal sample" else {
+  title <- if (depth == 0L) {
+    "one normal sample"
+  } else {
     paste(if (depth <= 5L) words[depth] else depth + 1L, "levels")
   }
   paste0(title, switch(meta$within,
@@ -134,9 +136,7 @@ nobs_of <- function(meta) {
 prior_line <- function(meta) {
   p <- lapply(Filter(Negate(is.null), unclass(meta$prior)), signif, digits = 4)
   gamma <- function(shape, rate) {
-    if (length(shape) == 1L) paste0("G(", shape, ", ", rate, ")") else {
-      paste0("G(", shape, ", ", rate, ")", collapse = ", ")
-    }
+    paste0("G(", shape, ", ", rate, ")", collapse = ", ")
   }
   depth <- length(meta$levels)
   parts <- paste0("mu ~ N(", p$mu0, ", 1/", p$tau0, ")")

@@ -257,8 +257,9 @@ plot_graph <- function(x) {
       graphics::rect(nodes$x[i] - 0.3, nodes$y[i] - 0.15, nodes$x[i] + 0.3,
                      nodes$y[i] + 0.15, col = "white")
     } else {
+      data_node <- startsWith(nodes$name[i], "y_")
       graphics::polygon(nodes$x[i] + r * cos(angles), nodes$y[i] + r * 0.8 * sin(angles),
-                        col = if (startsWith(nodes$name[i], "y_")) grDevices::grey(0.85) else "white")
+                        col = if (data_node) grDevices::grey(0.85) else "white")
     }
     graphics::text(nodes$x[i], nodes$y[i], parse(text = nodes$label[i]))
   }

@@ -71,7 +71,9 @@ within_sd_draws <- function(object, where, newdata) {
     common = matrix(draws_of_column(object, if (depth) "sd_w" else "sd"),
                     n_draws, where$n),
     known = {
-      se <- if (is.null(newdata)) meta$rows$se else {
+      se <- if (is.null(newdata)) {
+        meta$rows$se
+      } else {
         eval_variable(meta$se, newdata, meta$formula, "standard error",
                       arg = "newdata")
       }
@@ -186,9 +188,8 @@ predict.hiermod_fit <- function(object, newdata = NULL,
     posterior_predict(object, newdata)
   }
   s <- column_summaries(list(draws), c((1 - level) / 2, (1 + level) / 2))
-  group <- if (length(where$paths)) where$paths[[length(where$paths)]] else {
-    rep("(all)", where$n)
-  }
+  depth <- length(where$paths)
+  group <- if (depth) where$paths[[depth]] else rep("(all)", where$n)
   data.frame(group = group, estimate = s[, 1L], lower = s[, 2L],
              upper = s[, 3L], row.names = NULL)
 }

@@ -133,7 +133,9 @@ prior_for_sampler <- function(prior, within, depth) {
 #' @export
 print.hier_prior <- function(x, digits = 4, ...) {
   show <- function(name) {
-    if (is.null(x[[name]])) "(from data)" else {
+    if (is.null(x[[name]])) {
+      "(from data)"
+    } else {
       paste(format(x[[name]], digits = digits), collapse = ", ")
     }
   }

@@ -47,26 +47,25 @@ hiermod_summaries <- function(group, n, mean, sd, response = "y") {
   if (!is.character(response) || length(response) != 1L || is.na(response)) {
     hm_abort("response", "must be a single name, not ", describe(response), ".")
   }
-  levels <- if (is.data.frame(group)) group else {
-    stats::setNames(data.frame(group, stringsAsFactors = FALSE), "group")
+  levels <- group
+  if (!is.data.frame(group)) {
+    levels <- stats::setNames(data.frame(group, stringsAsFactors = FALSE), "group")
   }
   k <- nrow(levels)
   if (is.null(names(levels)) || any(!nzchar(names(levels)))) {
     hm_abort("group", "must be a vector or a data frame with named columns.")
   }
-  if (!is.numeric(n) || length(n) != k || any(!is.finite(n)) || any(n < 1) ||
-      any(n != round(n))) {
-    hm_abort("n", "must be whole numbers of at least 1, one per group (", k,
-             "), not ", describe(n), ".")
+  per_group <- function(x, arg, ok, what) {
+    if (!is.numeric(x) || length(x) != k || any(!is.finite(x)) || !all(ok(x))) {
+      hm_abort(arg, "must be ", what, ", one per group (", k, "), not ",
+               describe(x), ".")
+    }
   }
-  if (!is.numeric(mean) || length(mean) != k || any(!is.finite(mean))) {
-    hm_abort("mean", "must be finite numbers, one per group (", k, ").")
-  }
-  sd[is.na(sd) & n == 1] <- 0
-  if (!is.numeric(sd) || length(sd) != k || any(!is.finite(sd)) || any(sd < 0)) {
-    hm_abort("sd", "must be non-negative finite numbers, one per group (", k,
-             "); NA is allowed only where n is 1.")
-  }
+  per_group(n, "n", function(x) x >= 1 & x == round(x), "whole numbers of at least 1")
+  per_group(mean, "mean", function(x) TRUE, "finite numbers")
+  if (is.numeric(sd)) sd[is.na(sd) & n == 1] <- 0
+  per_group(sd, "sd", function(x) x >= 0,
+            "non-negative finite numbers (NA only where n is 1)")
   rows <- levels
   rows$n <- as.integer(n)
   rows$mean <- as.double(mean)
@@ -99,9 +98,12 @@ as_summaries <- function(model, terms) {
   rows$n <- as.integer(model$stats$n)
   rows$mean <- model$stats$mean
   rows$ss <- model$stats$ss
-  formula <- stats::as.formula(call("~", terms$response, if (depth) {
+  rhs <- if (depth) {
     Reduce(function(a, b) call("/", a, b), lapply(model$levels, as.name))
-  } else 1), env = globalenv())
+  } else {
+    1
+  }
+  formula <- stats::as.formula(call("~", terms$response, rhs), env = globalenv())
   summaries(rows, formula)
 }
 

@@ -65,19 +65,26 @@ model {
 run_jags <- function(y, group, prior, chains, iter, warmup, seed) {
   k <- length(unique(group))
   data <- c(list(y = y, g = as.integer(group), N = length(y), K = k),
-            unclass(prior))
+            unclass(prior)[c("mu0", "tau0", "a", "b", "alpha", "beta")])
+  order <- c("mu", "sd_b", "sd_w", paste0("theta[", seq_len(k), "]"))
+  jags_draws(jags_model, data, c("mu", "sd_b", "sd_w", "theta"), order,
+             chains, iter, warmup, seed)
+}
+
+# Runs a JAGS model from its text; returns the draws of `monitor` (columns
+# in the order `order`) and the seconds spent.
+jags_draws <- function(code, data, monitor, order, chains, iter, warmup, seed) {
   inits <- lapply(seq_len(chains), function(c) {
     list(.RNG.name = "base::Mersenne-Twister", .RNG.seed = seed + c)
   })
   started <- proc.time()[["elapsed"]]
-  model <- rjags::jags.model(textConnection(jags_model), data = data,
+  model <- rjags::jags.model(textConnection(code), data = data,
                              inits = inits, n.chains = chains, quiet = TRUE,
                              n.adapt = 0)
   stats::update(model, warmup, progress.bar = "none")
-  draws <- rjags::coda.samples(model, c("mu", "sd_b", "sd_w", "theta"),
-                               iter - warmup, progress.bar = "none")
+  draws <- rjags::coda.samples(model, monitor, iter - warmup,
+                               progress.bar = "none")
   seconds <- proc.time()[["elapsed"]] - started
-  order <- c("mu", "sd_b", "sd_w", paste0("theta[", seq_len(k), "]"))
   list(draws = draws[, order], seconds = seconds)
 }
 

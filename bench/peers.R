@@ -117,7 +117,8 @@ say("")
 say("i: K = 100 groups of 20, between sd 5, within sd 9, a = b = alpha = beta = 1; ",
     "ii: between sd 0.3, vague Gamma(0.001, 0.001) priors on both precisions; ",
     "v: K = 100 groups of 2, a = b = alpha = beta = 1. All with mu ~ N(50, 100^2). ",
-    "Eight schools (known variances) waits for that model.")
+    "iv: Rubin's eight schools, known variances (`se =`), vague G(0.001, 0.001) ",
+    "on tau_b and mu ~ N(0, 1000^2); no sd_w, and asis does not apply.")
 say("")
 regimes <- list(
   "i schools-like" = list(data = simulate_groups(100, 20, 5, 9, seed = 11),
@@ -125,21 +126,27 @@ regimes <- list(
   "ii weak signal, vague" = list(data = simulate_groups(100, 20, 0.3, 9, seed = 12),
                                  prior = hier_prior(mu0 = 50, tau0 = 1e-4, a = 0.001, b = 0.001,
                                                     alpha = 0.001, beta = 0.001)),
+  "iv eight schools, vague" = list(data = transform(eight_schools, group = school),
+                                   prior = hier_prior(mu0 = 0, tau0 = 1e-6, a = 0.001,
+                                                      b = 0.001), se = TRUE),
   "v n_k = 2" = list(data = simulate_groups(100, 2, 5, 9, seed = 13),
                      prior = hier_prior(mu0 = 50, tau0 = 1e-4, a = 1, b = 1, alpha = 1, beta = 1))
 )
 table2 <- do.call(rbind, lapply(names(regimes), function(regime) {
   r <- regimes[[regime]]
-  do.call(rbind, lapply(samplers, function(s) {
+  known_se <- isTRUE(r$se)
+  do.call(rbind, lapply(setdiff(samplers, if (known_se) "asis"), function(s) {
     started <- proc.time()[["elapsed"]]
-    f <- fit(y ~ group, r$data, prior = r$prior, chains = hard_chains,
-             iter = 1000L + hard_iter, warmup = 1000L, seed = 5, sampler = s)
+    args <- list(y ~ group, r$data, prior = r$prior, chains = hard_chains,
+                 iter = 1000L + hard_iter, warmup = 1000L, seed = 5, sampler = s)
+    if (known_se) args$se <- r$data$se
+    f <- do.call(fit, args)
     seconds <- proc.time()[["elapsed"]] - started
     m <- mixing(f)
     per_iter <- m$ess_bulk_by / (hard_chains * hard_iter)
     data.frame(regime = regime, sampler = s,
                mu = round(per_iter[["mu"]], 3), sd_b = round(per_iter[["sd_b"]], 3),
-               sd_w = round(per_iter[["sd_w"]], 3),
+               sd_w = if (known_se) NA else round(per_iter[["sd_w"]], 3),
                min_theta = round(min(per_iter[grep("^theta", names(per_iter))]), 3),
                max_rhat = round(m$rhat, 3), seconds = round(seconds, 2))
   }))

@@ -78,7 +78,8 @@ quadrature_known_se <- function(y, se, prior) {
   p <- prior
   parts <- function(v) {
     tau_b <- exp(v)
-    w <- 1 / (outer(1 / tau_b, rep(1, length(y))) + matrix(se^2, length(v), length(y), byrow = TRUE))
+    w <- 1 / (outer(1 / tau_b, rep(1, length(y))) +
+                matrix(se^2, length(v), length(y), byrow = TRUE))
     big_w <- rowSums(w) + p$tau0
     m <- (drop(w %*% y) + p$tau0 * p$mu0) / big_w
     list(tau_b = tau_b, w = w, big_w = big_w, m = m)

@@ -4,9 +4,9 @@
 within_mcse <- function(f, exact, pars = rownames(exact), k = 4) {
   s <- summary(f, pars = pars)$table
   z <- (s$mean - exact[pars, "mean"]) / s$mcse_mean
-  expect_true(all(abs(z) < k), label = paste(
+  testthat::expect_true(all(abs(z) < k), label = paste(
     "means within", k, "MCSE:", paste(pars, signif(z, 2), collapse = ", ")))
-  expect_true(all(abs(s$sd / exact[pars, "sd"] - 1) < 0.05),
+  testthat::expect_true(all(abs(s$sd / exact[pars, "sd"] - 1) < 0.05),
               label = paste("sds within 5%:", paste(pars, signif(s$sd, 3), collapse = ", ")))
 }
 
@@ -45,6 +45,8 @@ test_that("known standard errors: the eight schools, exact by quadrature", {
   # se may be a vector, and gives the same fit as the column
   f <- quick_fit(y ~ school, es, se = se)
   expect_identical(values_of(quick_fit(y ~ school, es, se = es$se)), values_of(f))
+  other <- list(errors = es$se)
+  expect_identical(values_of(quick_fit(y ~ school, es, se = other$errors)), values_of(f))
   expect_false("sd_w" %in% coda::varnames(f))
   expect_output(print(f), "known within-group variances")
   expect_hm_error(quick_fit(y ~ school, es, se = -es$se), "se", "positive")
@@ -72,8 +74,8 @@ test_that("eight schools mix well with the default sampler (ESS/iteration >= 0.5
 
 test_that("nested groups: labels unique by path, one column per level", {
   d <- hiermod::regions
-  f <- quick_fit(score ~ region/school, d)
-  g <- quick_fit(score ~ (1 | region/school), d)
+  f <- quick_fit(score ~ region / school, d)
+  g <- quick_fit(score ~ (1 | region / school), d)
   expect_identical(values_of(f), values_of(g))
   expect_identical(ngrps(f), c(region = 8L, school = nrow(unique(d[c("region", "school")]))))
   expect_identical(coda::varnames(f)[1:4], c("mu", "sd_region", "sd_school", "sd_w"))
@@ -93,16 +95,16 @@ test_that("nested groups: labels unique by path, one column per level", {
   expect_output(print(f), "three levels")
   # a new school in a fitted region is centred near that region, not mu
   set.seed(1)
-  p <- predict(quick_fit(score ~ region/school, d, iter = 2000),
+  p <- predict(quick_fit(score ~ region / school, d, iter = 2000),
                data.frame(region = c("E", "E"), school = c(1, 99)))
   expect_identical(p$group, c("E/1", "E/99"))
   expect_lt(abs(p$estimate[2] - (fixef(f) + re$region["E"])), 3)
-  expect_hm_error(quick_fit(score ~ region/school, d, sampler = "asis"), "sampler")
-  expect_hm_error(quick_fit(score ~ region/school, d, prior = hier_prior(a = c(1, 2, 3))),
+  expect_hm_error(quick_fit(score ~ region / school, d, sampler = "asis"), "sampler")
+  expect_hm_error(quick_fit(score ~ region / school, d, prior = hier_prior(a = c(1, 2, 3))),
                   "prior", "3 values")
   # deeper nesting runs through the same engine
   d$district <- ifelse(d$school %% 2 == 0, "even", "odd")
-  h <- quick_fit(score ~ region/district/school, d)
+  h <- quick_fit(score ~ region / district / school, d)
   expect_identical(coda::varnames(h)[1:5],
                    c("mu", "sd_region", "sd_district", "sd_school", "sd_w"))
   expect_output(print(h), "four levels")
@@ -117,7 +119,7 @@ test_that("the collapsed and Gibbs samplers agree on every model", {
     z <- (sa$mean - sb$mean) / sqrt(sa$mcse_mean^2 + sb$mcse_mean^2)
     expect_true(all(abs(z) < 4), label = paste(rownames(sa), signif(z, 2), collapse = ", "))
   }
-  check(score ~ region/school, hiermod::regions)
+  check(score ~ region / school, hiermod::regions)
   check(mathscore ~ school, hiermod::schools[hiermod::schools$school <= 30, ],
         within = "group")
 })
@@ -156,18 +158,18 @@ test_that("fits from group summaries give the same draws as from the rows", {
     expect_identical(values_of(quick_fit(data = s, within = within)),
                      values_of(quick_fit(within = within)))
   }
-  n <- group_summaries(score ~ region/school, hiermod::regions)
+  n <- group_summaries(score ~ region / school, hiermod::regions)
   expect_identical(names(n), c("region", "school", "n", "mean", "ss"))
-  expect_identical(values_of(quick_fit(score ~ region/school, n)),
-                   values_of(quick_fit(score ~ region/school, hiermod::regions)))
+  expect_identical(values_of(quick_fit(score ~ region / school, n)),
+                   values_of(quick_fit(score ~ region / school, hiermod::regions)))
   one <- group_summaries(mathscore ~ 1, hiermod::schools)
   expect_identical(nrow(one), 1L)
   expect_identical(values_of(quick_fit(mathscore ~ 1, one)),
                    values_of(quick_fit(mathscore ~ 1)))
   # rows in any order give the same fit
   shuffled <- n[rev(seq_len(nrow(n))), ]
-  expect_identical(values_of(quick_fit(score ~ region/school, shuffled)),
-                   values_of(quick_fit(score ~ region/school, n)))
+  expect_identical(values_of(quick_fit(score ~ region / school, shuffled)),
+                   values_of(quick_fit(score ~ region / school, n)))
   # from a published table of n, mean and sd
   sd <- sqrt(s$ss / (s$n - 1))
   h <- hiermod_summaries(data.frame(school = s$school), s$n, s$mean, sd,

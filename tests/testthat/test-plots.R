@@ -41,7 +41,7 @@ test_that("figures match their snapshots", {
   vdiffr::expect_doppelganger("one sample conditionals",
                               function() plot(one, type = "conditional"))
   vdiffr::expect_doppelganger("one sample graph", function() plot(one, type = "graph"))
-  nested <- quick_fit(score ~ region/school, regions)
+  nested <- quick_fit(score ~ region / school, regions)
   vdiffr::expect_doppelganger("nested graph", function() plot(nested, type = "graph"))
   known <- quick_fit(y ~ school, eight_schools, se = se)
   vdiffr::expect_doppelganger("known se graph", function() plot(known, type = "graph"))
@@ -57,7 +57,7 @@ test_that("each model's figures apply where they make sense", {
   expect_identical(coda::varnames(draw(function() plot(one))), c("mu", "sd"))
   expect_error(plot(one, type = "theta"), class = "hiermod_error")
   expect_error(plot(f, type = "conditional"), class = "hiermod_error")
-  nested <- quick_fit(score ~ region/school, regions)
+  nested <- quick_fit(score ~ region / school, regions)
   expect_identical(coda::varnames(draw(function() plot(nested))),
                    c("mu", "sd_w", "sd_region", "sd_school"))
   th <- draw(function() plot(nested, type = "theta"))
