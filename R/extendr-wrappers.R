@@ -8,6 +8,12 @@
 #' @noRd
 hm_group_stats <- function(y, group, n_groups, weights) .Call(wrap__hm_group_stats, y, group, n_groups, weights)
 
+#' Pools two sets of group statistics of the same groups (Chan's formula):
+#' `list(n, mean, ss)` or `list(error = <message>)`.
+#' @keywords internal
+#' @noRd
+hm_merge_stats <- function(n_a, mean_a, ss_a, n_b, mean_b, ss_b) .Call(wrap__hm_merge_stats, n_a, mean_a, ss_a, n_b, mean_b, ss_b)
+
 #' Sample a model of the family. `parents[[l]]` gives, for each group of
 #' level l (top to bottom), the 1-based index of its parent in level l - 1
 #' (all 1 for the first level); `n`, `ybar`, `ss` are the last level's

@@ -32,7 +32,8 @@
 #'   variables not found there are looked up in the formula's environment.
 #'   May also be group summaries ([group_summaries()],
 #'   [hiermod_summaries()]), which give the same draws as the rows they
-#'   summarise.
+#'   summarise, or what [group_summaries()] reads: a database table
+#'   (`dplyr::tbl(con, "scores")`) or the path of a CSV file.
 #' @param prior A [hier_prior()]. The default is weakly informative and
 #'   scaled to the data.
 #' @param chains Number of chains (at least 1).
@@ -127,6 +128,9 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
     formula <- attr(data, "formula")
   }
   terms <- parse_hier_formula(formula)
+  if (inherits(data, "tbl_lazy") || (is.character(data) && length(data) == 1L)) {
+    data <- group_summaries(formula, data)
+  }
   within <- check_choice(within, "within", c("common", "group"))
   se_expr <- substitute(se)
   model <- if (inherits(data, "hiermod_summaries")) {

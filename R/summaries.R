@@ -8,9 +8,30 @@
 #' the rows and, for the same seed, gives the same draws as from the rows
 #' themselves.
 #'
+#' Data bigger than memory stay where they are:
+#' * a database table, as a dbplyr lazy table (`dplyr::tbl(con, "scores")`)
+#'   or a DBI connection with `table =`: the reduction runs in the database
+#'   as a `GROUP BY` query written by dbplyr (no SQL to write), in two
+#'   passes (the group means, then the squared deviations from them) so that
+#'   no sum of squares cancels; one row per group comes back. The response
+#'   may be an expression dbplyr can translate (`log(y)`); the groups must
+#'   be columns. hiermod opens no connection of its own and leaves the
+#'   user's as it was.
+#' * a CSV file (its path), read `chunk_size` rows at a time; each chunk's
+#'   statistics are merged into the running ones by Chan's formula, so
+#'   memory is bounded by the chunk and the number of groups.
+#'
+#' Summaries from these sources equal those from the rows in R to
+#' floating-point rounding (the sums are taken in another order), so a fit
+#' from them is the same posterior, though not the same draws bit for bit.
+#'
 #' @param formula A formula as in [fit()]: `y ~ group`, `y ~ region/school`
 #'   or `y ~ 1`.
-#' @param data A data frame holding the formula's variables.
+#' @param data A data frame holding the formula's variables; a dbplyr lazy
+#'   table; a DBI connection (with `table`); or the path of a CSV file with a
+#'   header line.
+#' @param table The name of the table when `data` is a DBI connection.
+#' @param chunk_size Rows read at a time from a CSV file.
 #' @param group The groups: a vector (one level), or a data frame with one
 #'   column per level of nesting, top level first.
 #' @param n Group sizes (whole numbers, at least 1).
@@ -30,13 +51,44 @@
 #' f <- fit(s, chains = 2, iter = 500, seed = 1)
 #' identical(as.matrix(f), as.matrix(fit(mathscore ~ school, schools,
 #'                                       chains = 2, iter = 500, seed = 1)))
+#' # From a database (SQLite here), without pulling the rows into R
+#' if (requireNamespace("RSQLite", quietly = TRUE) &&
+#'     requireNamespace("dbplyr", quietly = TRUE)) {
+#'   con <- DBI::dbConnect(RSQLite::SQLite(), ":memory:")
+#'   DBI::dbWriteTable(con, "schools", schools)
+#'   print(head(group_summaries(mathscore ~ school, dplyr::tbl(con, "schools"))))
+#'   DBI::dbDisconnect(con)
+#' }
+#' # From a CSV file, a chunk at a time
+#' path <- system.file("extdata", "schools.csv", package = "hiermod")
+#' head(group_summaries(mathscore ~ school, path, chunk_size = 500))
 #' # From a published table: Hoff's first three schools
 #' hiermod_summaries(group = c("1", "2", "3"), n = c(31, 22, 23),
 #'                   mean = c(50.8, 46.5, 48.8), sd = c(11.0, 9.8, 9.2),
 #'                   response = "mathscore")
 #' @export
-group_summaries <- function(formula, data) {
+group_summaries <- function(formula, data, table = NULL, chunk_size = 1e6) {
   terms <- parse_hier_formula(formula)
+  if (inherits(data, "DBIConnection")) {
+    if (!is.character(table) || length(table) != 1L || is.na(table)) {
+      hm_abort("table", "must name a table of the connection `data`, not ",
+               describe(table), ".")
+    }
+    if (!requireNamespace("dplyr", quietly = TRUE)) {
+      hm_abort("data", "is a database connection, which needs the dplyr package.")
+    }
+    if (!DBI::dbExistsTable(data, table)) {
+      hm_abort("table", "\"", table, "\" is not a table of the connection.")
+    }
+    data <- dplyr::tbl(data, table)
+  }
+  if (inherits(data, "tbl_lazy")) return(summaries_from_table(terms, data))
+  if (is.character(data) && length(data) == 1L && !is.na(data)) {
+    if (!file.exists(data)) {
+      hm_abort("data", "names a file that does not exist: ", data, ".")
+    }
+    return(summaries_from_csv(terms, data, formula, chunk_size))
+  }
   model <- model_from_rows(terms, data, formula, NULL)
   as_summaries(model, terms)
 }
@@ -98,13 +150,36 @@ as_summaries <- function(model, terms) {
   rows$n <- as.integer(model$stats$n)
   rows$mean <- model$stats$mean
   rows$ss <- model$stats$ss
-  rhs <- if (depth) {
-    Reduce(function(a, b) call("/", a, b), lapply(model$levels, as.name))
-  } else {
-    1
-  }
-  formula <- stats::as.formula(call("~", terms$response, rhs), env = globalenv())
-  summaries(rows, formula)
+  summaries(rows, summaries_formula(terms))
+}
+
+# The formula of summaries: the response over the levels (`y ~ a/b`, `y ~ 1`).
+summaries_formula <- function(terms) {
+  levels <- lapply(level_names(terms), as.name)
+  rhs <- if (length(levels)) Reduce(function(a, b) call("/", a, b), levels) else 1
+  stats::as.formula(call("~", terms$response, rhs), env = globalenv())
+}
+
+# Summaries collected from elsewhere (a database, chunks of a file): plain
+# numbers, rows in the order fit() gives the groups.
+finish_summaries <- function(rows, terms) {
+  rows <- as.data.frame(rows, stringsAsFactors = FALSE)
+  rows$n <- as.integer(round(as.numeric(rows$n)))
+  rows$mean <- as.numeric(rows$mean)
+  rows$ss <- as.numeric(rows$ss)
+  levels <- level_names(terms)
+  summaries(rows[summary_order(rows, levels), , drop = FALSE], summaries_formula(terms))
+}
+
+# Rows ordered by their groups level by level, each level's values in the
+# order fit() gives them (factor levels, or sorted values).
+summary_order <- function(rows, levels) {
+  if (length(levels) == 0L) return(seq_len(nrow(rows)))
+  codes <- lapply(levels, function(n) {
+    x <- rows[[n]]
+    if (is.factor(x)) as.integer(x) else match(x, sort(unique(x), method = "radix"))
+  })
+  do.call(base::order, codes)
 }
 
 # The model of fit() from summaries: the same tree and statistics as from the
@@ -133,7 +208,7 @@ model_from_summaries <- function(s, terms) {
   codes <- lapply(names, function(n) {
     encode_groups(s[[n]], k, as.name(n))
   })
-  order <- if (length(codes)) do.call(base::order, lapply(codes, `[[`, "codes")) else seq_len(k)
+  order <- summary_order(s, names)
   s <- s[order, , drop = FALSE]
   codes <- lapply(codes, function(g) {
     g$codes <- g$codes[order]

@@ -14,6 +14,15 @@ export NOT_CRAN=true
 export CARGO_NET_OFFLINE=true
 # The browser test of explore() finds playwright-core here.
 export HIERMOD_BROWSER_DIR="$here/browser"
+# The PostgreSQL tests use a throwaway cluster on a Unix socket, stopped
+# whatever happens; where none can start they are skipped, saying why.
+pg_dir=$(mktemp -d /tmp/hiermod-pg.XXXXXX)
+trap 'bash "$here/postgres.sh" stop "$pg_dir"' EXIT
+if bash "$here/postgres.sh" start "$pg_dir"; then
+  export HIERMOD_PG_HOST="$pg_dir"
+else
+  echo "check: could not start PostgreSQL; its tests will be skipped"
+fi
 R CMD check --as-cran --no-manual "$tarball"
 status=$?
 

@@ -121,6 +121,30 @@ impl GroupStats {
         Ok(Self { n, ybar, ss })
     }
 
+    /// Pools the statistics of two parts of the same groups' data (Chan,
+    /// Golub and LeVeque 1979), as if all observations had been reduced at
+    /// once: `n = n_a + n_b`, the means weighted by count, and
+    /// `S = S_a + S_b + d^2 n_a n_b / n` with `d` the difference of the
+    /// means. Stable where `sum(y^2) - n ybar^2` would cancel.
+    pub fn merge(&self, other: &GroupStats) -> Result<Self, Error> {
+        if self.n_groups() != other.n_groups() {
+            return Err(Error::InvalidData(
+                "merged statistics must describe the same groups".into(),
+            ));
+        }
+        let k = self.n_groups();
+        let (mut n, mut ybar, mut ss) = (vec![0.0; k], vec![0.0; k], vec![0.0; k]);
+        for j in 0..k {
+            let (na, nb) = (self.n[j], other.n[j]);
+            let total = na + nb;
+            let d = other.ybar[j] - self.ybar[j];
+            n[j] = total;
+            ybar[j] = self.ybar[j] + d * (nb / total);
+            ss[j] = self.ss[j] + other.ss[j] + d * d * (na * nb / total);
+        }
+        Ok(Self { n, ybar, ss })
+    }
+
     /// Number of groups, K.
     pub fn n_groups(&self) -> usize {
         self.n.len()
@@ -205,6 +229,26 @@ mod tests {
             assert!(one.ss()[0] >= 0.0);
         }
         assert!(GroupStats::from_weighted_observations(1, [(0, 1.0, f64::NAN)]).is_err());
+    }
+
+    #[test]
+    fn merging_parts_equals_reducing_all_at_once() {
+        // Two chunks of three groups with a large common offset.
+        let all: Vec<(usize, f64)> = (0..60)
+            .map(|i| (i % 3, 1e8 + (i as f64 * 0.37).sin() * (1 + i % 3) as f64))
+            .collect();
+        let whole = GroupStats::from_observations(3, all.iter().copied()).unwrap();
+        let a = GroupStats::from_observations(3, all[..25].iter().copied()).unwrap();
+        let b = GroupStats::from_observations(3, all[25..].iter().copied()).unwrap();
+        let merged = a.merge(&b).unwrap();
+        for k in 0..3 {
+            assert_eq!(merged.n()[k], whole.n()[k]);
+            assert!((merged.ybar()[k] - whole.ybar()[k]).abs() < 1e-6);
+            // both carry the rounding of y at 1e8 (~1e-8 each)
+            assert!((merged.ss()[k] / whole.ss()[k] - 1.0).abs() < 1e-6);
+        }
+        let other = GroupStats::from_observations(2, [(0, 1.0), (1, 2.0)]).unwrap();
+        assert!(a.merge(&other).is_err());
     }
 
     #[test]

@@ -89,6 +89,41 @@ fn hm_group_stats(y: Robj, group: Robj, n_groups: i32, weights: Robj) -> List {
     run().unwrap_or_else(failure)
 }
 
+/// Pools two sets of group statistics of the same groups (Chan's formula):
+/// `list(n, mean, ss)` or `list(error = <message>)`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+fn hm_merge_stats(
+    n_a: Robj,
+    mean_a: Robj,
+    ss_a: Robj,
+    n_b: Robj,
+    mean_b: Robj,
+    ss_b: Robj,
+) -> List {
+    let stats = |n: &Robj, mean: &Robj, ss: &Robj| -> std::result::Result<GroupStats, String> {
+        let vector = |x: &Robj| {
+            x.as_real_slice()
+                .map(<[f64]>::to_vec)
+                .ok_or("statistics must be double vectors")
+        };
+        GroupStats::from_summaries(vector(n)?, vector(mean)?, vector(ss)?)
+            .map_err(|e| e.to_string())
+    };
+    let run = || -> std::result::Result<List, String> {
+        let merged = stats(&n_a, &mean_a, &ss_a)?
+            .merge(&stats(&n_b, &mean_b, &ss_b)?)
+            .map_err(|e| e.to_string())?;
+        List::from_names_and_values(
+            ["n", "mean", "ss"],
+            [r!(merged.n()), r!(merged.ybar()), r!(merged.ss())],
+        )
+        .map_err(|e| e.to_string())
+    };
+    run().unwrap_or_else(failure)
+}
+
 fn real(list: &List, name: &str) -> std::result::Result<f64, String> {
     match list.dollar(name).ok().and_then(|v| v.as_real()) {
         Some(v) => Ok(v),
@@ -362,6 +397,7 @@ fn column_summaries_from_r(
 extendr_module! {
     mod hiermod;
     fn hm_group_stats;
+    fn hm_merge_stats;
     fn hm_sample;
     fn hm_column_summaries;
 }
