@@ -7,7 +7,7 @@ MANIFEST := src/rust/Cargo.toml
 export PATH := $(PATH):$(HOME)/.cargo/bin
 
 # lintr's settings are in .lintr.
-.PHONY: deps lint rust-test build install install-code check demo test calibrate bench bench-models screenshots vendor site coverage wrappers docs clean
+.PHONY: deps lint rust-test build install install-code check demo test calibrate bench bench-models bench-databases screenshots vendor site coverage wrappers docs clean
 
 deps:
 	bash dev/install-deps.sh
@@ -47,6 +47,11 @@ bench: install-code
 bench-models: install-code
 	bash dev/install-deps.sh bench
 	Rscript bench/models.R
+
+# Summaries in R, SQLite, PostgreSQL and from CSV, N up to 10^7 rows:
+# bench/DATABASES.md.
+bench-databases: install-code
+	Rscript bench/databases.R
 
 # The README's pictures: the lecture's figures and the explore() app.
 screenshots: install-code

@@ -2,7 +2,7 @@
 # dbplyr, which writes the SQL) or a CSV file read in chunks. Only one row
 # per group comes back to R, whatever the number of rows.
 
-# Summaries of a dbplyr lazy table, by queries run in the database: the
+# Summaries of a dbplyr lazy table, by a query run in the database: the
 # group means, then the squared deviations from them (two passes, so that
 # no sum of squares cancels). Expressions are built with quote() and
 # spliced, so that dplyr sees the table's columns.
@@ -43,16 +43,17 @@ summaries_from_table <- function(terms, tbl) {
              class(proto$.hm_y)[1L], " (its type in the database).")
   }
   check_table_rows(rows, c(".hm_y", levels), c(response, levels))
-  mean_y <- list(.hm_n = quote(n()), .hm_mean = quote(mean(.hm_y, na.rm = TRUE)))
-  means <- dplyr::summarise(dplyr::group_by(rows, dplyr::across(dplyr::all_of(keys))),
-                            !!!mean_y, .groups = "drop")
-  joined <- dplyr::group_by(dplyr::inner_join(rows, means, by = keys),
-                            dplyr::across(dplyr::all_of(keys)))
-  deviations <- list(n = quote(max(.hm_n, na.rm = TRUE)),
+  # Each row sees its group's mean through a window function (AVG() OVER
+  # (PARTITION BY the groups)): one sort of the table, where a join of the
+  # rows with a table of group means is quadratic in engines without an
+  # index.
+  grouped <- dplyr::group_by(rows, dplyr::across(dplyr::all_of(keys)))
+  with_mean <- dplyr::mutate(grouped, !!!list(.hm_mean = quote(mean(.hm_y, na.rm = TRUE))))
+  deviations <- list(n = quote(n()),
                      mean = quote(max(.hm_mean, na.rm = TRUE)),
                      ss = quote(sum((.hm_y - .hm_mean) * (.hm_y - .hm_mean),
                                     na.rm = TRUE)))
-  out <- as.data.frame(dplyr::collect(dplyr::summarise(joined, !!!deviations,
+  out <- as.data.frame(dplyr::collect(dplyr::summarise(with_mean, !!!deviations,
                                                        .groups = "drop")))
   finish_summaries(out[c(levels, "n", "mean", "ss")], terms)
 }

@@ -52,6 +52,14 @@ explore_app <- function(x, data = NULL, data_name = deparse1(substitute(data))) 
 explore_source <- function(x, data, data_name) {
   if (inherits(x, "hiermod_fit")) {
     meta <- fit_meta(x)
+    if (length(meta$levels) != 1L || meta$within != "common") {
+      hm_abort("x", "must be a fit of the lecture's two-level model with a common ",
+               "within-group variance, which explore() refits; this fit is ",
+               model_title(meta), ".")
+    }
+    if (is.null(meta$rows)) {
+      hm_abort("x", "was fitted from group summaries; explore() needs the rows.")
+    }
     terms <- parse_hier_formula(meta$formula)
     # groups keep the fit's order, so the app's fits match the code box's
     labels <- meta$stats$group
@@ -63,6 +71,10 @@ explore_source <- function(x, data, data_name) {
     sampler <- meta$sampler
   } else {
     terms <- parse_hier_formula(x)
+    if (length(terms$levels) != 1L) {
+      hm_abort("x", "must have one grouping variable, `y ~ group`: explore() ",
+               "refits the lecture's two-level model.")
+    }
     g <- group_data(x, data)
     rows <- data.frame(y = g$y, group = factor(g$labels[g$group], levels = g$labels))
     prior <- NULL

@@ -129,3 +129,11 @@ peak_rss_mb <- function() {
   kb <- as.numeric(gsub("[^0-9]", "", grep("^VmHWM", status, value = TRUE)))
   kb / 1024
 }
+
+# The databases benchmark's table: N rows in K groups (group sizes vary),
+# group means sd 5 around 50, within sd 9. Columns g (integer) and y.
+bench_rows <- function(n, k, seed = 1) {
+  set.seed(seed)
+  g <- sample.int(k, n, replace = TRUE)
+  data.frame(g = g, y = 50 + 5 * stats::rnorm(k)[g] + 9 * stats::rnorm(n))
+}

@@ -5,6 +5,14 @@ test_that("explore_app builds an app from a fit or a formula", {
   expect_s3_class(explore_app(mathscore ~ school, schools), "shiny.appobj")
   src <- hiermod:::explore_source(f, NULL, "schools")
   expect_identical(levels(src$rows$group), group_stats(f)$group)
+  # the app refits the two-level model; other fits are refused, saying why
+  expect_hm_error(explore_app(quick_fit(score ~ region / school, regions)), "x",
+                  "three levels")
+  expect_hm_error(explore_app(quick_fit(within = "group")), "x", "group-specific")
+  expect_hm_error(explore_app(quick_fit(data = group_summaries(mathscore ~ school,
+                                                               schools))), "x",
+                  "group summaries")
+  expect_hm_error(explore_app(score ~ region / school, regions), "x", "one grouping")
 })
 
 test_that("the code box reproduces the app's fit", {
