@@ -136,14 +136,14 @@ VarCorr.hiermod_fit <- function(x, ...) {
   meta <- fit_meta(x)
   depth <- length(meta$levels)
   terms <- if (depth == 0L) {
-    "sd"
+    if (meta$within == "known") character() else "sd"
   } else {
     c(level_sd_names(meta), switch(meta$within, common = "sd_w",
                                    group = "sd_w0", known = character()))
   }
   groups <- c(if (depth == 1L) meta$group else meta$levels,
               if (length(terms) > depth) "Residual")
-  m <- as.matrix(x[, terms, drop = FALSE])
+  m <- do.call(rbind, lapply(x, function(chain) unclass(chain)[, terms, drop = FALSE]))
   data.frame(group = groups, term = terms, sd = colMeans(m),
              variance = colMeans(m^2), row.names = NULL)
 }

@@ -145,7 +145,13 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
     }
     model_from_rows(terms, data, formula, se)
   }
-  if (!is.null(model$rows$se)) within <- "known"
+  if (!is.null(model$rows$se)) {
+    if (within == "group") {
+      hm_abort("within", "\"group\" cannot be combined with `se`: known ",
+               "standard errors fix the within-group variances.")
+    }
+    within <- "known"
+  }
   if (within == "group" && length(model$levels) == 0L) {
     hm_abort("within", "\"group\" needs groups: the one-sample model `y ~ 1` ",
              "has a single variance.")
@@ -358,7 +364,11 @@ parameter_names <- function(model, within) {
   levels <- model$levels
   depth <- length(levels)
   bracket <- function(prefix, labels) paste0(prefix, "[", labels, "]")
-  if (depth == 0L) return(list(global = c("mu", "sd"), all = c("mu", "sd")))
+  if (depth == 0L) {
+    # y ~ 1 with known standard errors pools the estimates: mu alone
+    global <- c("mu", if (within != "known") "sd")
+    return(list(global = global, all = global))
+  }
   sds <- if (depth == 1L) "sd_b" else paste0("sd_", levels)
   within_global <- switch(within, common = "sd_w", known = character(),
                           group = c("sd_w0", "nu0"))

@@ -140,7 +140,10 @@ prior_line <- function(meta) {
   }
   depth <- length(meta$levels)
   parts <- paste0("mu ~ N(", p$mu0, ", 1/", p$tau0, ")")
-  if (depth == 0L) return(paste0(parts, "; 1/sd^2 ~ ", gamma(p$a, p$b)))
+  if (depth == 0L) {
+    precision <- if (meta$within == "known") "known se" else paste0("1/sd^2 ~ ", gamma(p$a, p$b))
+    return(paste(c(parts, precision), collapse = "; "))
+  }
   precision <- if (depth == 1L) "tau_b" else paste0("tau_", meta$levels, collapse = ", ")
   parts <- c(parts, paste0(precision, " ~ ", gamma(p$a, p$b)))
   parts <- c(parts, switch(meta$within,

@@ -137,9 +137,9 @@ plot.hiermod_fit <- function(x, type = c("trace", "theta", "shrinkage", "graph",
 # posterior draws, which they average to.
 plot_conditional <- function(x, ...) {
   meta <- fit_meta(x)
-  if (length(meta$levels) > 0L) {
+  if (length(meta$levels) > 0L || meta$within != "common") {
     hm_abort("type", "\"conditional\" shows the one-sample model's ",
-             "conditionals: fit `y ~ 1` for it.")
+             "conditionals: fit `y ~ 1` (without `se`) for it.")
   }
   st <- meta$stats
   p <- meta$prior

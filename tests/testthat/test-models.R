@@ -54,6 +54,17 @@ test_that("known standard errors: the eight schools, exact by quadrature", {
   expect_hm_error(quick_fit(y ~ school, es, se = c(NA, es$se[-1])), "se")
   expect_hm_error(quick_fit(y ~ school, es, se = nope), "se", "not found")
   expect_hm_error(quick_fit(y ~ school, es, se = se, sampler = "asis"), "sampler")
+  expect_hm_error(quick_fit(y ~ school, es, se = se, within = "group"), "within", "`se`")
+  # y ~ 1 with known standard errors: the precision-weighted pooled mean
+  pooled <- fit(y ~ 1, es, se = se, chains = 4, iter = 4000, seed = 2,
+                prior = hier_prior(mu0 = 0, tau0 = 1e-8, a = 1, b = 1))
+  expect_identical(coda::varnames(pooled), "mu")
+  w <- 1 / es$se^2
+  s <- summary(pooled)$table
+  expect_lt(abs(s$mean - sum(w * es$y) / sum(w)), 4 * s$mcse_mean)
+  expect_equal(s$sd, 1 / sqrt(sum(w)), tolerance = 0.05)
+  expect_identical(nrow(VarCorr(pooled)), 0L)
+  expect_output(print(pooled), "known se")
   p <- predict(f, data.frame(school = c("A", "new"), se = c(15, 10)),
                type = "observation")
   expect_identical(p$group, c("A", "new"))
