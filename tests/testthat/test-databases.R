@@ -100,6 +100,13 @@ test_that("CSV files are summarised in chunks, with bounded memory", {
   }
   summaries_equal(group_summaries(score ~ 1, path, chunk_size = 50),
                   group_summaries(score ~ 1, hiermod::regions))
+  # In one chunk the file's summaries are the data frame's to the last bit,
+  # and so are the draws
+  one_chunk <- group_summaries(score ~ region / school, path)
+  from_rows <- group_summaries(score ~ region / school, hiermod::regions)
+  expect_identical(unclass(one_chunk), unclass(from_rows))
+  expect_identical(values_of(quick_fit(score ~ region / school, one_chunk)),
+                   values_of(quick_fit(score ~ region / school, hiermod::regions)))
   f <- fit(score ~ region / school, path, chains = 1, iter = 50, seed = 1)
   expect_identical(ngrps(f), c(region = 8L, school = 55L))
   bad <- tempfile(fileext = ".csv")
