@@ -646,11 +646,10 @@ impl Tree {
             );
             width.observe(v, warmup);
             st.tau[l] = v.exp();
-            // The messages above must be those of the accepted value.
+            // The messages of the level above must be those of the accepted
+            // value; the next slice (or, after the top level, the draw of
+            // the locations) starts from them.
             self.combine(msg, l, st.tau[l]);
-        }
-        for upper in (1..self.depth()).rev() {
-            self.combine(msg, upper, st.tau[upper]);
         }
         self.draw_locations(st, msg, rng);
         self.draw_within(st, &mut chain.nu_weights, rng);
