@@ -341,22 +341,24 @@ impl Tree {
         let mut q = 0.0;
         for (r, (m_r, p_r)) in mean.iter_mut().zip(precision.iter_mut()).enumerate() {
             let kids = self.children[l - 1].of(r);
-            let (mut w_sum, mut wm_sum) = (0.0, 0.0);
+            // Deviations from the first child's mean: one pass, and no
+            // cancellation, since they are of the size of the children's
+            // spread about their own mean.
+            let shift = child_mean[kids[0]];
+            let (mut w_sum, mut wd_sum, mut wdd_sum) = (0.0, 0.0, 0.0);
             for &c in kids {
                 // child's message seen from its parent: variance 1/P_c + 1/tau
                 let w = child_prec[c] * tau / (child_prec[c] + tau);
+                let d = child_mean[c] - shift;
                 log_w.push(w);
                 w_sum += w;
-                wm_sum += w * child_mean[c];
+                wd_sum += w * d;
+                wdd_sum += w * d * d;
             }
-            let m = wm_sum / w_sum;
-            for &c in kids {
-                let w = child_prec[c] * tau / (child_prec[c] + tau);
-                let d = child_mean[c] - m;
-                q += w * d * d;
-            }
+            let offset = wd_sum / w_sum;
+            q += (wdd_sum - wd_sum * offset).max(0.0);
             log_p.push(w_sum);
-            *m_r = m;
+            *m_r = shift + offset;
             *p_r = w_sum;
         }
         0.5 * log_w.value() - 0.5 * log_p.value() - 0.5 * q
