@@ -17,29 +17,25 @@ effect_columns <- function(x, level = NULL) {
   intersect(effect_names(x, level), coda::varnames(x))
 }
 
-theta_columns <- function(x) {
-  if (length(fit_meta(x)$levels) == 0L) character() else effect_columns(x)
-}
-
-# The last level's group means, or a clear error when keep = "global"
-# dropped them.
-stored_theta_columns <- function(x) {
-  cols <- effect_columns(x)
+# A level's group means, or a clear error when keep = "global" dropped them.
+stored_effect_columns <- function(x, level = NULL) {
+  cols <- effect_columns(x, level)
   if (length(cols) == 0L) {
     hm_abort("object", "has no group means stored: refit with keep = \"all\".")
   }
   cols
 }
 
+# The draws of columns `cols`, chains stacked: straight from the chains, as
+# coda's `[` rebuilds every chain first.
+stacked_draws <- function(x, cols) {
+  do.call(rbind, lapply(x, function(chain) unclass(chain)[, cols, drop = FALSE]))
+}
+
 # The draws of every group mean of a level (chains stacked), columns named
 # by group.
 effect_draws <- function(x, level = NULL) {
-  cols <- effect_columns(x, level)
-  if (length(cols) == 0L) {
-    hm_abort("object", "has no group means stored: refit with keep = \"all\".")
-  }
-  # Straight from the chains: coda's `[` rebuilds every chain first.
-  m <- do.call(rbind, lapply(x, function(chain) unclass(chain)[, cols, drop = FALSE]))
+  m <- stacked_draws(x, stored_effect_columns(x, level))
   meta <- fit_meta(x)
   colnames(m) <- meta$nodes[[if (is.null(level)) length(meta$levels) else level]]$label
   m
@@ -54,7 +50,7 @@ level_sd_names <- function(meta) {
 # Posterior summaries of every theta (mean, then quantiles), rows named by
 # group, without stacking the draws.
 theta_summaries <- function(x, probs = numeric()) {
-  s <- column_summaries(x, probs, stored_theta_columns(x))
+  s <- column_summaries(x, probs, stored_effect_columns(x))
   rownames(s) <- fit_meta(x)$stats$group
   s
 }
@@ -143,7 +139,7 @@ VarCorr.hiermod_fit <- function(x, ...) {
   }
   groups <- c(if (depth == 1L) meta$group else meta$levels,
               if (length(terms) > depth) "Residual")
-  m <- do.call(rbind, lapply(x, function(chain) unclass(chain)[, terms, drop = FALSE]))
+  m <- stacked_draws(x, terms)
   data.frame(group = groups, term = terms, sd = colMeans(m),
              variance = colMeans(m^2), row.names = NULL)
 }

@@ -311,29 +311,12 @@ model_from_rows <- function(terms, data, formula, se) {
     weights <- 1 / as.double(se)^2
   }
   names <- level_names(terms)
-  codes <- rep(1L, n)
-  nodes <- list()
-  for (l in seq_along(terms$levels)) {
-    g <- encode_groups(eval_variable(terms$levels[[l]], data, formula, "group"),
-                       n, terms$levels[[l]])
-    # A node is a (parent node, own value) pair; ordering by parent then by
-    # value keeps each parent's children together and in the value's order.
-    key <- (as.double(codes) - 1) * length(g$labels) + g$codes
-    keys <- sort(unique(key))
-    node <- match(key, keys)
-    parent <- codes[match(keys, key)]
-    own <- (keys - 1) %% length(g$labels) + 1
-    label <- g$labels[own]
-    if (l > 1L) label <- paste(nodes[[l - 1L]]$label[parent], label, sep = "/")
-    if (length(keys) < 2L) {
-      hm_abort("formula", "group `", names[l], "` must have at least 2 ",
-               "groups, not ", length(keys), ".")
-    }
-    nodes[[l]] <- data.frame(label = label, parent = parent,
-                             stringsAsFactors = FALSE)
-    nodes[[l]]$value <- g$values[own]
-    codes <- node
-  }
+  groups <- lapply(terms$levels, function(e) {
+    encode_groups(eval_variable(e, data, formula, "group"), n, e)
+  })
+  tree <- build_tree(groups, names, n, "formula")
+  nodes <- tree$nodes
+  codes <- tree$codes
   n_nodes <- if (length(nodes)) nrow(nodes[[length(nodes)]]) else 1L
   stats <- hm_group_stats(as.double(y), codes, n_nodes, weights)
   if (!is.null(stats$error)) hm_abort("data", "could not be summarised: ", stats$error)
@@ -347,6 +330,34 @@ model_from_rows <- function(terms, data, formula, se) {
                    se = if (!is.null(se)) as.double(se)),
        scale = if (is.null(se)) scale_of_stats(stats$n, stats$mean, stats$ss) else
          scale_of_values(y))
+}
+
+# The groups of each level (`groups`: encode_groups() of each level's variable,
+# top first) as a tree: each level's nodes, with their labels (unique by
+# path), parents and values, and the last level's node of each of the `n`
+# rows. A node is a (parent node, value) pair; ordering by parent then by
+# value keeps each parent's children together and in the value's order.
+build_tree <- function(groups, names, n, arg) {
+  codes <- rep(1L, n)
+  nodes <- list()
+  for (l in seq_along(groups)) {
+    g <- groups[[l]]
+    key <- (as.double(codes) - 1) * length(g$labels) + g$codes
+    keys <- sort(unique(key))
+    parent <- codes[match(keys, key)]
+    own <- (keys - 1) %% length(g$labels) + 1
+    label <- g$labels[own]
+    if (l > 1L) label <- paste(nodes[[l - 1L]]$label[parent], label, sep = "/")
+    if (length(keys) < 2L) {
+      hm_abort(arg, "group `", names[l], "` must have at least 2 groups, not ",
+               length(keys), ".")
+    }
+    nodes[[l]] <- data.frame(label = label, parent = parent,
+                             stringsAsFactors = FALSE)
+    nodes[[l]]$value <- g$values[own]
+    codes <- match(key, keys)
+  }
+  list(nodes = nodes, codes = codes)
 }
 
 # Mean and variance of the response, from the group statistics, so that a

@@ -60,7 +60,7 @@ group_mean_draws <- function(object, where) {
   current
 }
 
-draws_of_column <- function(object, name) as.vector(as.matrix(object[, name]))
+draws_of_column <- function(object, name) as.vector(stacked_draws(object, name))
 
 # Draws (draws x rows) of the within-group sd of each row.
 within_sd_draws <- function(object, where, newdata) {
@@ -93,7 +93,7 @@ within_sd_draws <- function(object, where, newdata) {
         if (!all(cols %in% coda::varnames(object))) {
           hm_abort("object", "has no group sds stored: refit with keep = \"all\".")
         }
-        sds <- as.matrix(object[, cols[index[fitted]], drop = FALSE])
+        sds <- stacked_draws(object, cols[index[fitted]])
         out[, fitted] <- sds
       }
       if (any(!fitted)) {

@@ -205,37 +205,15 @@ model_from_summaries <- function(s, terms) {
   if (length(names) == 0L && k != 1L) {
     hm_abort("data", "summaries of `y ~ 1` must have one row, not ", k, ".")
   }
-  codes <- lapply(names, function(n) {
-    encode_groups(s[[n]], k, as.name(n))
-  })
-  order <- summary_order(s, names)
-  s <- s[order, , drop = FALSE]
-  codes <- lapply(codes, function(g) {
-    g$codes <- g$codes[order]
-    g
-  })
-  nodes <- list()
-  parent_of_row <- rep(1L, k)
-  for (l in seq_along(names)) {
-    path <- do.call(paste, c(lapply(codes[seq_len(l)], `[[`, "codes"), sep = "\r"))
-    first <- !duplicated(path)
-    node <- cumsum(first)
-    g <- codes[[l]]
-    label <- g$labels[g$codes[first]]
-    parent <- parent_of_row[first]
-    if (l > 1L) label <- paste(nodes[[l - 1L]]$label[parent], label, sep = "/")
-    if (sum(first) < 2L) {
-      hm_abort("data", "group `", names[l], "` must have at least 2 groups.")
-    }
-    nodes[[l]] <- data.frame(label = label, parent = parent,
-                             stringsAsFactors = FALSE)
-    nodes[[l]]$value <- g$values[g$codes[first]]
-    parent_of_row <- node
-  }
-  if (length(names) && anyDuplicated(parent_of_row)) {
+  groups <- lapply(names, function(n) encode_groups(s[[n]], k, as.name(n)))
+  tree <- build_tree(groups, names, k, "data")
+  nodes <- tree$nodes
+  if (anyDuplicated(tree$codes)) {
     hm_abort("data", "has more than one row for a group: each row of the ",
              "summaries must be one group.")
   }
+  # one row per last-level group, in the groups' order
+  s <- s[order(tree$codes), , drop = FALSE]
   labels <- if (length(nodes)) nodes[[length(nodes)]]$label else "(all)"
   n <- as.double(s$n)
   list(levels = names, nodes = nodes,

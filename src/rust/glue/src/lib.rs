@@ -80,13 +80,29 @@ fn hm_group_stats(y: Robj, group: Robj, n_groups: i32, weights: Robj) -> List {
             GroupStats::from_weighted_observations(n_groups, triples.map(|((k, y), w)| (k, y, w)))
         }
         .map_err(|e| e.to_string())?;
-        List::from_names_and_values(
-            ["n", "mean", "ss"],
-            [r!(stats.n()), r!(stats.ybar()), r!(stats.ss())],
-        )
-        .map_err(|e| e.to_string())
+        stats_to_r(&stats)
     };
     run().unwrap_or_else(failure)
+}
+
+/// `list(n, mean, ss)` of group statistics.
+fn stats_to_r(stats: &GroupStats) -> std::result::Result<List, String> {
+    List::from_names_and_values(
+        ["n", "mean", "ss"],
+        [r!(stats.n()), r!(stats.ybar()), r!(stats.ss())],
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Group statistics from R's count, mean and sum-of-squares vectors.
+fn stats_from_r(n: &Robj, mean: &Robj, ss: &Robj) -> std::result::Result<GroupStats, String> {
+    let vector = |x: &Robj, name: &str| {
+        x.as_real_slice()
+            .map(<[f64]>::to_vec)
+            .ok_or(format!("{name} must be a double vector"))
+    };
+    GroupStats::from_summaries(vector(n, "n")?, vector(mean, "mean")?, vector(ss, "ss")?)
+        .map_err(|e| e.to_string())
 }
 
 /// Pools two sets of group statistics of the same groups (Chan's formula):
@@ -102,24 +118,11 @@ fn hm_merge_stats(
     mean_b: Robj,
     ss_b: Robj,
 ) -> List {
-    let stats = |n: &Robj, mean: &Robj, ss: &Robj| -> std::result::Result<GroupStats, String> {
-        let vector = |x: &Robj| {
-            x.as_real_slice()
-                .map(<[f64]>::to_vec)
-                .ok_or("statistics must be double vectors")
-        };
-        GroupStats::from_summaries(vector(n)?, vector(mean)?, vector(ss)?)
-            .map_err(|e| e.to_string())
-    };
     let run = || -> std::result::Result<List, String> {
-        let merged = stats(&n_a, &mean_a, &ss_a)?
-            .merge(&stats(&n_b, &mean_b, &ss_b)?)
+        let merged = stats_from_r(&n_a, &mean_a, &ss_a)?
+            .merge(&stats_from_r(&n_b, &mean_b, &ss_b)?)
             .map_err(|e| e.to_string())?;
-        List::from_names_and_values(
-            ["n", "mean", "ss"],
-            [r!(merged.n()), r!(merged.ybar()), r!(merged.ss())],
-        )
-        .map_err(|e| e.to_string())
+        stats_to_r(&merged)
     };
     run().unwrap_or_else(failure)
 }
@@ -201,17 +204,7 @@ fn hm_sample(
 ) -> List {
     // One closure so that every failure below becomes `list(error = ...)`.
     let run = || -> std::result::Result<List, String> {
-        let vector = |x: &Robj, name: &str| {
-            x.as_real_slice()
-                .map(<[f64]>::to_vec)
-                .ok_or(format!("{name} must be a double vector"))
-        };
-        let stats = GroupStats::from_summaries(
-            vector(&n, "n")?,
-            vector(&ybar, "ybar")?,
-            vector(&ss, "ss")?,
-        )
-        .map_err(|e| e.to_string())?;
+        let stats = stats_from_r(&n, &ybar, &ss)?;
         let parents: Vec<Vec<usize>> = parents
             .values()
             .map(|level| {
