@@ -52,7 +52,8 @@
 #'   and differ only in how fast they mix:
 #'   * `"collapsed"` (default): the between-group precision \eqn{\tau_b} is
 #'     drawn by a slice step with \eqn{\mu} and \eqn{\theta} integrated out
-#'     (its slice width is tuned during warm-up, then frozen), then
+#'     (a quantile slice step whose Student-t pseudo-target is fitted to the
+#'     warm-up draws, then frozen), then
 #'     \eqn{\mu}, \eqn{\theta} and \eqn{\tau_w} exactly from their
 #'     conditionals. Mixes well whether the between-group signal is strong or
 #'     weak.

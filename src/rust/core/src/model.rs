@@ -511,29 +511,16 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn collapsed_density_by_size_class_matches_the_direct_sum() {
-        // Unequal sizes, two groups sharing a size, and a large offset.
-        let obs: Vec<(usize, f64)> = [(0, 3), (1, 5), (2, 5), (3, 1), (4, 8)]
-            .into_iter()
-            .flat_map(|(k, n)| (0..n).map(move |i| (k, 1e6 + (k * 7 + i * 3 % 5) as f64)))
-            .collect();
-        let stats = GroupStats::from_observations(5, obs).unwrap();
-        let prior = HierPrior {
-            mu0: 1e6 + 2.0,
-            tau0: 0.3,
-            a: 1.5,
-            b: 2.0,
-            alpha: 1.0,
-            beta: 1.0,
-        };
+    /// The collapsed density of `log tau_b` against the direct sum over
+    /// groups, from `log tau_b = -300` to 300 (where the size classes'
+    /// factors take their own logarithms).
+    fn check_collapsed_density(stats: &GroupStats, prior: HierPrior) {
         let model = Model::new(stats.clone(), prior).unwrap();
-        assert_eq!(model.n_sizes(), 4);
         let tau_w = 0.7;
         let direct = |v: f64| {
             // ybar_k ~ N(mu, 1/w_k), mu ~ N(mu0, 1/tau0), mu integrated out.
             let tau_b = v.exp();
-            let (w, big_w, m) = direct_mu_marginal(&stats, &prior, tau_b, tau_w);
+            let (w, big_w, m) = direct_mu_marginal(stats, &prior, tau_b, tau_w);
             let q = w
                 .iter()
                 .zip(stats.ybar())
@@ -554,6 +541,40 @@ mod tests {
             model.log_density_log_tau_b(f64::INFINITY, tau_w),
             f64::NEG_INFINITY
         );
+    }
+
+    /// Observations `offset + small integers`, `sizes[k]` of them in group k.
+    fn stats_of_sizes(sizes: &[usize], offset: f64) -> GroupStats {
+        let obs: Vec<(usize, f64)> = sizes
+            .iter()
+            .enumerate()
+            .flat_map(|(k, &n)| (0..n).map(move |i| (k, offset + (k * 7 + i * 3 % 5) as f64)))
+            .collect();
+        GroupStats::from_observations(sizes.len(), obs).unwrap()
+    }
+
+    #[test]
+    fn collapsed_density_by_size_class_matches_the_direct_sum() {
+        let prior = HierPrior {
+            mu0: 1e6 + 2.0,
+            tau0: 0.3,
+            a: 1.5,
+            b: 2.0,
+            alpha: 1.0,
+            beta: 1.0,
+        };
+        // Unequal sizes, two groups sharing a size, and a large offset.
+        let stats = stats_of_sizes(&[3, 5, 5, 1, 8], 1e6);
+        assert_eq!(Model::new(stats.clone(), prior).unwrap().n_sizes(), 4);
+        check_collapsed_density(&stats, prior);
+        // 40 groups of size 2 (a class whose factor takes its own
+        // logarithm) and six other sizes.
+        let sizes: Vec<usize> = (0..70)
+            .map(|k| if k < 40 { 2 } else { 3 + k % 6 })
+            .collect();
+        let stats = stats_of_sizes(&sizes, 1e6);
+        assert_eq!(Model::new(stats.clone(), prior).unwrap().n_sizes(), 7);
+        check_collapsed_density(&stats, prior);
     }
 
     /// With the precisions fixed, (mu, theta) is jointly Gaussian: its mean

@@ -48,39 +48,52 @@ impl SamplerKind {
 
 /// Steps out at most this many widths on each side (Neal 2003).
 const MAX_STEPS_OUT: usize = 200;
-/// Warm-up draws of log tau_b seen before the slice width follows them.
+/// Warm-up draws seen before the step follows their spread.
 const MIN_TUNING_DRAWS: f64 = 20.0;
+/// The pseudo-target's scale in warm-up sds. A Student-t with 2 df at this
+/// scale has tails heavier than a normal's, so that the density on (0, 1)
+/// stays bounded, and about 2.3 evaluations find a point in the slice (1.0
+/// gives 2.2 on a normal target but lag-1 correlations of 0.1 on skewed ones).
+const PSEUDO_SCALE: f64 = 1.2;
 
-/// A slice width that follows the spread of the draws during warm-up and is
-/// frozen after it, since a width that keeps changing would break exactness.
-#[derive(Debug, Clone)]
-pub struct TunedWidth {
-    width: f64,
+/// A slice step on one variable (a log precision) that tunes itself to the
+/// draws during warm-up and is frozen after it, since a step that keeps
+/// changing would break exactness.
+///
+/// Until it has seen enough warm-up draws: stepping out (width 1). Then
+/// quantile slice sampling: the variable is mapped by the CDF of a Student-t
+/// with 2 df centred on the warm-up mean, and the slice is sought on (0, 1)
+/// without stepping out. About 2.4 evaluations of the density per step
+/// instead of about 6, and nearly independent draws when the pseudo-target
+/// fits.
+#[derive(Debug, Clone, Default)]
+pub struct TunedSlice {
     tuning: RunningMoments,
+    /// Centre and scale of the pseudo-target, once tuned.
+    pseudo: Option<(f64, f64)>,
 }
 
-impl Default for TunedWidth {
-    fn default() -> Self {
-        Self {
-            width: 1.0,
-            tuning: RunningMoments::default(),
-        }
-    }
-}
-
-impl TunedWidth {
-    pub fn width(&self) -> f64 {
-        self.width
-    }
-
-    /// Records a draw; during warm-up the width becomes 2.5 sd of the draws.
-    pub fn observe(&mut self, x: f64, warmup: bool) {
+impl TunedSlice {
+    /// One step from `x0` for the log density `log_f`; the point returned is
+    /// the last one `log_f` was called with, unless it is `x0`. During
+    /// `warmup` the draw also tunes the step.
+    pub fn step<F, R>(&mut self, x0: f64, log_f: F, rng: &mut R, warmup: bool) -> f64
+    where
+        F: FnMut(f64) -> f64,
+        R: Rng + ?Sized,
+    {
+        let x = match self.pseudo {
+            Some((centre, scale)) => quantile_slice_step(x0, log_f, centre, scale, rng),
+            None => slice_step(x0, log_f, 1.0, rng),
+        };
         if warmup {
             self.tuning.push(x);
             if self.tuning.count >= MIN_TUNING_DRAWS {
-                self.width = (2.5 * self.tuning.sd()).clamp(1e-3, 10.0);
+                let scale = (PSEUDO_SCALE * self.tuning.sd()).clamp(1e-3, 10.0);
+                self.pseudo = Some((self.tuning.mean, scale));
             }
         }
+        x
     }
 }
 
@@ -88,8 +101,8 @@ impl TunedWidth {
 #[derive(Debug, Clone)]
 pub struct Kernel {
     kind: SamplerKind,
-    /// Slice width on log tau_b (collapsed sampler).
-    width: TunedWidth,
+    /// The slice step on log tau_b (collapsed sampler).
+    slice: TunedSlice,
     workspace: Workspace,
 }
 
@@ -97,7 +110,7 @@ impl Kernel {
     pub fn new(kind: SamplerKind) -> Self {
         Self {
             kind,
-            width: TunedWidth::default(),
+            slice: TunedSlice::default(),
             workspace: Workspace::default(),
         }
     }
@@ -122,18 +135,17 @@ impl Kernel {
                 // The accepted point is the slice's last evaluation, whose
                 // marginal of mu then serves the mu step.
                 let mut last = None;
-                let v = slice_step(
+                let v = self.slice.step(
                     st.tau_b.ln(),
                     |v| {
                         let (log_density, marginal) = model.collapsed_log_density(v, tau_w);
                         last = Some((v, marginal));
                         log_density
                     },
-                    self.width.width(),
                     rng,
+                    warmup,
                 );
                 st.tau_b = v.exp();
-                self.width.observe(v, warmup);
                 // In this order: what the slice step integrated out is
                 // redrawn straight after it (partially collapsed Gibbs).
                 match last {
@@ -232,6 +244,48 @@ where
     }
 }
 
+/// One quantile slice-sampling update of `x0` (Heiner, Johnson, Christensen
+/// and Dahl 2024, arXiv:2407.12608) for the log density `log_f`. The
+/// pseudo-target `q` is a Student-t with 2 df, `centre` and `scale`, whose
+/// CDF `F` and quantile function have closed forms: in `u = F(x)` the
+/// target's density is `f(x) / q(x)`, sampled by shrinkage from the whole
+/// of (0, 1).
+/// Leaves `exp(log_f)` invariant for any fixed `centre` and `scale`; the
+/// point returned is the last one `log_f` was called with, unless it is `x0`.
+pub fn quantile_slice_step<F, R>(x0: f64, mut log_f: F, centre: f64, scale: f64, rng: &mut R) -> f64
+where
+    F: FnMut(f64) -> f64,
+    R: Rng + ?Sized,
+{
+    // log f(x) - log q(x), up to a constant.
+    let mut log_ratio = |x: f64| {
+        let z = (x - centre) / scale;
+        log_f(x) + 1.5 * (0.5 * z * z).ln_1p()
+    };
+    let z0 = (x0 - centre) / scale;
+    let u0 = 0.5 + z0 / (2.0 * (2.0 + z0 * z0).sqrt());
+    let exp1: f64 = Exp1.sample(rng);
+    let level = log_ratio(x0) - exp1;
+    let (mut lo, mut hi) = (0.0, 1.0);
+    loop {
+        let u = lo + rng.random::<f64>() * (hi - lo);
+        let x1 = centre + scale * (2.0 * u - 1.0) / (2.0 * u * (1.0 - u)).sqrt();
+        // u = 0 maps to -infinity, outside every slice.
+        if x1.is_finite() && log_ratio(x1) > level {
+            return x1;
+        }
+        if u < u0 {
+            lo = u;
+        } else {
+            hi = u;
+        }
+        // Only reachable if log_f is not finite at x0: stay put.
+        if hi - lo <= f64::EPSILON {
+            return x0;
+        }
+    }
+}
+
 /// Welford's running mean and variance.
 #[derive(Debug, Clone, Default)]
 struct RunningMoments {
@@ -257,6 +311,7 @@ impl RunningMoments {
 mod tests {
     use super::*;
     use crate::chain_rng;
+    use rand_pcg::Pcg64;
 
     #[test]
     fn sampler_names_round_trip() {
@@ -270,16 +325,19 @@ mod tests {
         assert!(SamplerKind::from_name("nuts").is_err());
     }
 
-    #[test]
-    fn slice_step_samples_a_gamma_in_log_space() {
-        // x = log g with g ~ G(3, rate 2): log density 3 x - 2 e^x.
+    /// Runs `step` 200,000 times on `x = log g`, `g ~ G(3, rate 2)` (log
+    /// density `3 x - 2 e^x`), and checks the mean and variance of g.
+    fn check_log_gamma_draws<S>(mut step: S)
+    where
+        S: FnMut(f64, &mut dyn FnMut(f64) -> f64, &mut Pcg64) -> f64,
+    {
         let mut rng = chain_rng(5, 0);
         let mut x = 0.0;
         let n = 200_000;
         let mut sum = 0.0;
         let mut sum_sq = 0.0;
         for _ in 0..n {
-            x = slice_step(x, |x: f64| 3.0 * x - 2.0 * x.exp(), 1.0, &mut rng);
+            x = step(x, &mut |x: f64| 3.0 * x - 2.0 * x.exp(), &mut rng);
             let g = x.exp();
             sum += g;
             sum_sq += g * g;
@@ -290,5 +348,35 @@ mod tests {
         let se = (0.75f64 / (n as f64 / 4.0)).sqrt();
         assert!((mean - 1.5).abs() < 5.0 * se, "mean {mean}");
         assert!((var - 0.75).abs() < 0.03, "var {var}");
+    }
+
+    #[test]
+    fn slice_step_samples_a_gamma_in_log_space() {
+        check_log_gamma_draws(|x, f, rng| slice_step(x, f, 1.0, rng));
+    }
+
+    #[test]
+    fn quantile_slice_step_is_exact_whatever_its_pseudo_target() {
+        // log g has mean 0.23 and sd 0.63: a fitting pseudo-target, one far
+        // off and too narrow, and one far too wide.
+        for (centre, scale) in [(0.23, 0.75), (-4.0, 0.05), (3.0, 40.0)] {
+            check_log_gamma_draws(|x, f, rng| quantile_slice_step(x, f, centre, scale, rng));
+        }
+    }
+
+    #[test]
+    fn tuned_slice_is_frozen_after_warmup() {
+        let mut rng = chain_rng(6, 0);
+        let mut slice = TunedSlice::default();
+        let mut x = 0.0;
+        for _ in 0..100 {
+            x = slice.step(x, |x: f64| 3.0 * x - 2.0 * x.exp(), &mut rng, true);
+        }
+        let tuned = slice.pseudo.expect("tuned after 100 warm-up draws");
+        assert!((tuned.0 - 0.23).abs() < 0.3, "centre {}", tuned.0);
+        for _ in 0..100 {
+            x = slice.step(x, |x: f64| 3.0 * x - 2.0 * x.exp(), &mut rng, false);
+        }
+        assert_eq!(slice.pseudo, Some(tuned));
     }
 }

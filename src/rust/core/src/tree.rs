@@ -23,7 +23,7 @@ use rand_pcg::Pcg64;
 
 use crate::chains::Posterior;
 use crate::model::std_normal;
-use crate::samplers::{TunedWidth, slice_step};
+use crate::samplers::TunedSlice;
 use crate::{Error, GammaRate, GroupStats, SamplerKind};
 
 /// How the data precision of a last-level node is modelled.
@@ -158,12 +158,12 @@ struct Messages {
     data_precision: Vec<f64>,
 }
 
-/// A chain of a tree model: its state, slice widths and working memory.
+/// A chain of a tree model: its state, slice steps and working memory.
 #[derive(Debug, Clone)]
 pub struct TreeChain {
     state: TreeState,
     kind: SamplerKind,
-    widths: Vec<TunedWidth>,
+    slices: Vec<TunedSlice>,
     messages: Messages,
     nu_weights: Vec<f64>,
 }
@@ -639,14 +639,12 @@ impl Tree {
         // Bottom level first: each slice needs only the messages of its
         // level, which precisions further up do not change.
         for l in (1..=self.depth()).rev() {
-            let width = &mut chain.widths[l - 1];
-            let v = slice_step(
+            let v = chain.slices[l - 1].step(
                 st.tau[l].ln(),
                 |v| self.log_density_log_tau(v, l, st, msg),
-                width.width(),
                 rng,
+                warmup,
             );
-            width.observe(v, warmup);
             st.tau[l] = v.exp();
             // The messages of the level above must be those of the accepted
             // value; the next slice (or, after the top level, the draw of
@@ -703,7 +701,7 @@ impl Posterior for Tree {
         TreeChain {
             state: self.initial_state(rng),
             kind: sampler,
-            widths: vec![TunedWidth::default(); self.depth()],
+            slices: vec![TunedSlice::default(); self.depth()],
             messages: Messages::default(),
             nu_weights: Vec::new(),
         }
