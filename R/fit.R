@@ -50,17 +50,19 @@
 #'   depend on it: chain `c` always uses its own random stream.
 #' @param sampler The transition kernel; all three sample the same posterior
 #'   and differ only in how fast they mix:
-#'   * `"collapsed"` (default): the between-group precision \eqn{\tau_b} is
-#'     drawn by a slice step with \eqn{\mu} and \eqn{\theta} integrated out
-#'     (a quantile slice step whose Student-t pseudo-target is fitted to the
-#'     warm-up draws, then frozen), then
-#'     \eqn{\mu}, \eqn{\theta} and \eqn{\tau_w} exactly from their
-#'     conditionals. Mixes well whether the between-group signal is strong or
-#'     weak.
-#'     With nested groups, each level's precision is drawn this way in
-#'     turn, then every group mean of every level jointly and exactly (one
-#'     pass up the tree, one down). For `y ~ 1` it is the same sweep as
-#'     `"gibbs"`.
+#'   * `"collapsed"` (default): the precisions are drawn with \eqn{\mu}
+#'     and \eqn{\theta} integrated out, each by a slice step (a quantile
+#'     slice step whose Student-t pseudo-target is fitted to the warm-up
+#'     draws, then frozen): \eqn{\tau_b}, then \eqn{\tau_w}; then
+#'     \eqn{\mu} and \eqn{\theta} exactly from their conditionals. The
+#'     precisions then move as a chain of their own, nearly independent from
+#'     draw to draw whether the between-group signal is strong or weak, and
+#'     \eqn{\mu} and \eqn{\theta} are drawn only after warm-up.
+#'     With nested groups, or variances that differ between groups, each
+#'     level's precision is drawn this way in turn, then every group mean of
+#'     every level jointly and exactly (one pass up the tree, one down), then
+#'     the within-group precisions from their conditionals. For `y ~ 1` it is
+#'     the same sweep as `"gibbs"`.
 #'   * `"asis"`: ancillarity-sufficiency interweaving (Yu and Meng 2011) of
 #'     the centred and non-centred parameterisations; available for the
 #'     two-level model with a common within-group variance.

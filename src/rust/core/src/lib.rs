@@ -26,7 +26,7 @@ pub use error::Error;
 pub use model::{Model, MuMarginal, State, Workspace};
 pub use prior::HierPrior;
 pub use random::{GammaRate, chain_rng};
-pub use samplers::{Kernel, SamplerKind, TunedSlice, quantile_slice_step, slice_step};
+pub use samplers::{Kernel, Pseudo, SamplerKind, TunedSlice, quantile_slice_step, slice_step};
 pub use stats::GroupStats;
 pub use summaries::column_summaries;
 pub use tree::{Tree, TreeChain, TreePrior, TreeState, Within};

@@ -275,20 +275,25 @@ impl Model {
         log_sum + product.ln()
     }
 
-    /// Log density of `v = log tau_b` given tau_w, with mu and theta
-    /// integrated out (samplers.md, variant E), up to a constant.
-    pub fn log_density_log_tau_b(&self, v: f64, tau_w: f64) -> f64 {
-        self.collapsed_log_density(v, tau_w).0
-    }
-
-    /// `log_density_log_tau_b`, with mu's distribution given `tau_b = e^v`.
-    pub fn collapsed_log_density(&self, v: f64, tau_w: f64) -> (f64, MuMarginal) {
-        let tau_b = v.exp();
-        let (log_density, mu) = self.marginal(tau_b, tau_w);
-        if !(tau_b.is_finite() && tau_b > 0.0) {
-            return (f64::NEG_INFINITY, mu);
+    /// Log density of `x = (log tau_b, log tau_w)` with mu and theta
+    /// integrated out (samplers.md, variants E and E2), up to a constant,
+    /// and mu's distribution given these precisions.
+    pub fn collapsed_log_density(&self, x: [f64; 2]) -> (f64, MuMarginal) {
+        let [tau_b, tau_w] = x.map(f64::exp);
+        if !(tau_b.is_finite() && tau_b > 0.0 && tau_w.is_finite() && tau_w > 0.0) {
+            let nowhere = MuMarginal {
+                precision: f64::NAN,
+                centred_mean: f64::NAN,
+            };
+            return (f64::NEG_INFINITY, nowhere);
         }
-        (self.prior.a * v - self.prior.b * tau_b + log_density, mu)
+        let (log_density, mu) = self.marginal(tau_b, tau_w);
+        let p = &self.prior;
+        // Each group's own spread: tau_w^((n_k - 1)/2) exp(-tau_w S_k / 2).
+        let within =
+            0.5 * (self.n_total - self.class_of.len() as f64) * x[1] - 0.5 * tau_w * self.total_ss;
+        let priors = p.a * x[0] - p.b * tau_b + p.alpha * x[1] - p.beta * tau_w;
+        (priors + within + log_density, mu)
     }
 
     /// `mu | tau_b, tau_w, y` with theta integrated out (model.md 3b).
@@ -511,15 +516,18 @@ mod tests {
             .collect()
     }
 
-    /// The collapsed density of `log tau_b` against the direct sum over
-    /// groups, from `log tau_b = -300` to 300 (where the size classes'
-    /// factors take their own logarithms).
+    /// The collapsed density of `(log tau_b, log tau_w)` against the
+    /// direct sum over groups, for `log tau_b` from -300 to 300 (where the
+    /// size classes' factors take their own logarithms).
     fn check_collapsed_density(stats: &GroupStats, prior: HierPrior) {
         let model = Model::new(stats.clone(), prior).unwrap();
-        let tau_w = 0.7;
-        let direct = |v: f64| {
-            // ybar_k ~ N(mu, 1/w_k), mu ~ N(mu0, 1/tau0), mu integrated out.
-            let tau_b = v.exp();
+        let n_total: f64 = stats.n().iter().sum();
+        let within_ss: f64 = stats.ss().iter().sum();
+        let k = stats.n_groups() as f64;
+        let direct = |v: f64, log_tau_w: f64| {
+            // ybar_k ~ N(mu, 1/w_k), mu ~ N(mu0, 1/tau0), mu integrated out;
+            // the spread within groups, tau_w^((N-K)/2) exp(-tau_w S / 2).
+            let (tau_b, tau_w) = (v.exp(), log_tau_w.exp());
             let (w, big_w, m) = direct_mu_marginal(stats, &prior, tau_b, tau_w);
             let q = w
                 .iter()
@@ -527,20 +535,28 @@ mod tests {
                 .map(|(w, y)| w * (y - m).powi(2))
                 .sum::<f64>()
                 + prior.tau0 * (m - prior.mu0).powi(2);
-            prior.a * v - prior.b * tau_b + 0.5 * w.iter().map(|w| w.ln()).sum::<f64>()
+            prior.a * v - prior.b * tau_b + prior.alpha * log_tau_w - prior.beta * tau_w
+                + 0.5 * (n_total - k) * log_tau_w
+                - 0.5 * tau_w * within_ss
+                + 0.5 * w.iter().map(|w| w.ln()).sum::<f64>()
                 - 0.5 * big_w.ln()
                 - 0.5 * q
         };
-        let base = model.log_density_log_tau_b(0.0, tau_w) - direct(0.0);
-        for v in [-300.0, -40.0, -4.0, -1.0, 0.5, 2.0, 5.0, 40.0, 300.0] {
-            let diff = model.log_density_log_tau_b(v, tau_w) - direct(v) - base;
-            let scale = 1.0 + direct(v).abs();
-            assert!(diff.abs() < 1e-9 * scale, "v = {v}: differs by {diff}");
+        let collapsed = |v: f64, log_tau_w: f64| model.collapsed_log_density([v, log_tau_w]).0;
+        let base = collapsed(0.0, 0.0) - direct(0.0, 0.0);
+        for log_tau_w in [-3.0, -0.4, 0.0, 2.0] {
+            for v in [-300.0, -40.0, -4.0, -1.0, 0.5, 2.0, 5.0, 40.0, 300.0] {
+                let diff = collapsed(v, log_tau_w) - direct(v, log_tau_w) - base;
+                let scale = 1.0 + direct(v, log_tau_w).abs();
+                assert!(
+                    diff.abs() < 1e-9 * scale,
+                    "log tau_b = {v}, log tau_w = {log_tau_w}: differs by {diff}"
+                );
+            }
         }
-        assert_eq!(
-            model.log_density_log_tau_b(f64::INFINITY, tau_w),
-            f64::NEG_INFINITY
-        );
+        for bad in [[f64::INFINITY, 0.0], [0.0, -f64::INFINITY], [f64::NAN, 0.0]] {
+            assert_eq!(collapsed(bad[0], bad[1]), f64::NEG_INFINITY);
+        }
     }
 
     /// Observations `offset + small integers`, `sizes[k]` of them in group k.

@@ -639,8 +639,11 @@ impl Tree {
         // Bottom level first: each slice needs only the messages of its
         // level, which precisions further up do not change.
         for l in (1..=self.depth()).rev() {
-            let v = chain.slices[l - 1].step(
-                st.tau[l].ln(),
+            let v0 = st.tau[l].ln();
+            let log_f_v0 = self.log_density_log_tau(v0, l, st, msg);
+            let (v, _) = chain.slices[l - 1].step(
+                v0,
+                log_f_v0,
                 |v| self.log_density_log_tau(v, l, st, msg),
                 rng,
                 warmup,
@@ -864,7 +867,8 @@ mod tests {
         let mut msg = Messages::default();
         tree.pass_up(&st, &mut msg);
         let diff = |v: f64, msg: &mut Messages| {
-            tree.log_density_log_tau(v, 1, &st, msg) - model.log_density_log_tau_b(v, 0.3)
+            tree.log_density_log_tau(v, 1, &st, msg)
+                - model.collapsed_log_density([v, 0.3f64.ln()]).0
         };
         let d0 = diff(-2.0, &mut msg);
         for v in [-5.0, -1.0, 0.0, 2.0, 6.0] {
