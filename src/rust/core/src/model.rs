@@ -52,6 +52,7 @@ pub struct Model {
     /// `sum_k n_k ybar_k`, the sum of all observations.
     sum_y: f64,
     size_classes: Vec<SizeClass>,
+    log_blocks: Vec<LogBlock>,
     /// Index into `size_classes` of each group.
     class_of: Vec<usize>,
     /// The mean of the group means; the size classes store means centred on
@@ -68,6 +69,20 @@ struct SizeClass {
     count: f64,
     sum: f64,
     sum_sq: f64,
+    /// The bits of `count` (1, 2, 4, 8), when it is below 16.
+    count_bits: [bool; 4],
+}
+
+/// How `sum_k log(tau_b + n_k tau_w)` is taken over the size classes (in
+/// order of size) without one logarithm per class: as `K log t_1 + sum_j
+/// count_j log r_j` with `r_j = t_j / t_1 <= n_j / n_1`, the factors
+/// `r_j^count_j` of a run of classes are multiplied together, at most 2^1000
+/// whatever the precisions, and one logarithm taken of the product. A class
+/// whose factor alone could exceed that takes its own logarithm.
+#[derive(Debug, Clone)]
+enum LogBlock {
+    Product(std::ops::Range<usize>),
+    Own(usize),
 }
 
 /// Working memory a chain reuses from sweep to sweep, so that a sweep
@@ -119,6 +134,7 @@ impl Model {
                 count: 0.0,
                 sum: 0.0,
                 sum_sq: 0.0,
+                count_bits: [false; 4],
             })
             .collect();
         let mut class_of = Vec::with_capacity(stats.n_groups());
@@ -133,6 +149,7 @@ impl Model {
             class.sum += d;
             class.sum_sq += d * d;
         }
+        let log_blocks = log_blocks(&mut size_classes);
         Ok(Self {
             stats,
             prior,
@@ -144,6 +161,7 @@ impl Model {
             sum_count_log_n,
             sum_y,
             size_classes,
+            log_blocks,
             class_of,
             centre,
         })
@@ -215,16 +233,51 @@ impl Model {
         let mu0 = p.mu0 - self.centre;
         let k_total = self.class_of.len() as f64;
         let (mut precision, mut s1, mut s2) = (p.tau0, p.tau0 * mu0, p.tau0 * mu0 * mu0);
-        for c in &self.size_classes {
+        // sum_k log(tau_b + n_k tau_w) in the same pass; see `LogBlock`.
+        let t1 = tau_b + self.size_classes[0].n * tau_w;
+        let inv_t1 = 1.0 / t1;
+        let mut sum_count_log = k_total * t1.ln();
+        let mut add_class = |c: &SizeClass| {
             let data_precision = c.n * tau_w;
-            let w = tau_b * data_precision / (tau_b + data_precision);
+            let t = tau_b + data_precision;
+            let w = tau_b * data_precision / t;
             precision += c.count * w;
             s1 += w * c.sum;
             s2 += w * c.sum_sq;
+            t * inv_t1
+        };
+        for block in &self.log_blocks {
+            sum_count_log += match block {
+                LogBlock::Product(range) => {
+                    let mut product = 1.0;
+                    for c in &self.size_classes[range.clone()] {
+                        let r = add_class(c);
+                        let r2 = r * r;
+                        let r4 = r2 * r2;
+                        let r8 = r4 * r4;
+                        let pick = |bit: bool, x: f64| if bit { x } else { 1.0 };
+                        let [b1, b2, b4, b8] = c.count_bits;
+                        product *= (pick(b1, r) * pick(b2, r2)) * (pick(b4, r4) * pick(b8, r8));
+                    }
+                    product.ln()
+                }
+                &LogBlock::Own(j) => {
+                    let c = &self.size_classes[j];
+                    c.count * add_class(c).ln()
+                }
+            };
+        }
+        // t_1 overflows only for absurd precisions: then each class takes
+        // its own logarithm.
+        if !t1.is_finite() {
+            sum_count_log = self
+                .size_classes
+                .iter()
+                .map(|c| c.count * (tau_b + c.n * tau_w).ln())
+                .sum();
         }
         // sum_k log w_k, with log w_k = log tau_b + log(n_k tau_w) - log(tau_b + n_k tau_w).
-        let log_w = k_total * (tau_b.ln() + tau_w.ln()) + self.sum_count_log_n
-            - self.sum_count_log(tau_b, tau_w);
+        let log_w = k_total * (tau_b.ln() + tau_w.ln()) + self.sum_count_log_n - sum_count_log;
         let centred_mean = s1 / precision;
         let q = (s2 - s1 * centred_mean).max(0.0);
         let log_density = 0.5 * log_w - 0.5 * precision.ln() - 0.5 * q;
@@ -235,44 +288,6 @@ impl Model {
                 centred_mean,
             },
         )
-    }
-
-    /// `sum_k log(tau_b + n_k tau_w)`, the costly part of the collapsed
-    /// density, evaluated several times per sweep. One logarithm per size
-    /// class would dominate the sweep, so the factors are multiplied
-    /// together and the product's logarithm taken only when it nears the
-    /// edge of the floating-point range. Factors far from 1, and classes
-    /// with many groups, take their own logarithm, so the product cannot
-    /// overflow.
-    fn sum_count_log(&self, tau_b: f64, tau_w: f64) -> f64 {
-        const FACTOR_RANGE: f64 = 1e18;
-        const FLUSH_AT: f64 = 1e150;
-        let (mut log_sum, mut product) = (0.0, 1.0);
-        for c in &self.size_classes {
-            let t = tau_b + c.n * tau_w;
-            if c.count > 8.0 || !(1.0 / FACTOR_RANGE..=FACTOR_RANGE).contains(&t) {
-                log_sum += c.count * t.ln();
-                continue;
-            }
-            let t2 = t * t;
-            let t4 = t2 * t2;
-            // count is a whole number from 1 to 8
-            product *= match c.count as u8 {
-                1 => t,
-                2 => t2,
-                3 => t2 * t,
-                4 => t4,
-                5 => t4 * t,
-                6 => t4 * t2,
-                7 => t4 * t2 * t,
-                _ => t4 * t4,
-            };
-            if !(1.0 / FLUSH_AT..=FLUSH_AT).contains(&product) {
-                log_sum += product.ln();
-                product = 1.0;
-            }
-        }
-        log_sum + product.ln()
     }
 
     /// Log density of `x = (log tau_b, log tau_w)` with mu and theta
@@ -410,6 +425,38 @@ impl Model {
         let rate = self.prior.beta + (self.total_ss + between) / 2.0;
         st.tau_w = self.tau_w_shape.sample(rng, rate);
     }
+}
+
+/// Groups the size classes (in order of size) into `LogBlock`s and sets
+/// the count bits of those whose factors join a product.
+fn log_blocks(classes: &mut [SizeClass]) -> Vec<LogBlock> {
+    // log2 of the largest product; f64 overflows at 2^1024.
+    const MAX_PRODUCT_BITS: f64 = 1000.0;
+    let n1 = classes[0].n;
+    let mut blocks = Vec::new();
+    let (mut start, mut bits) = (0, 0.0);
+    for (j, c) in classes.iter_mut().enumerate() {
+        let factor_bits = c.count * (c.n / n1).log2();
+        if c.count >= 16.0 || factor_bits > MAX_PRODUCT_BITS {
+            if start < j {
+                blocks.push(LogBlock::Product(start..j));
+            }
+            blocks.push(LogBlock::Own(j));
+            (start, bits) = (j + 1, 0.0);
+            continue;
+        }
+        if bits + factor_bits > MAX_PRODUCT_BITS {
+            blocks.push(LogBlock::Product(start..j));
+            (start, bits) = (j, 0.0);
+        }
+        bits += factor_bits;
+        let count = c.count as usize;
+        c.count_bits = [1, 2, 4, 8].map(|bit| count & bit != 0);
+    }
+    if start < classes.len() {
+        blocks.push(LogBlock::Product(start..classes.len()));
+    }
+    blocks
 }
 
 #[cfg(test)]
@@ -590,6 +637,25 @@ mod tests {
             .collect();
         let stats = stats_of_sizes(&sizes, 1e6);
         assert_eq!(Model::new(stats.clone(), prior).unwrap().n_sizes(), 7);
+        check_collapsed_density(&stats, prior);
+        // Sizes far apart (from summaries): products of factors that must be
+        // cut into several runs, and a factor that takes its own logarithm.
+        let sizes: Vec<f64> = [1.0, 2e6, 4e6, 8e6, 1.6e7, 1e40, 2.0]
+            .into_iter()
+            .flat_map(|n| std::iter::repeat_n(n, 12))
+            .collect();
+        let ybar: Vec<f64> = (0..sizes.len()).map(|k| 1e6 + (k % 7) as f64).collect();
+        let ss: Vec<f64> = sizes.iter().map(|n| 3.0 * (n - 1.0)).collect();
+        let stats = GroupStats::from_summaries(sizes, ybar, ss).unwrap();
+        let model = Model::new(stats.clone(), prior).unwrap();
+        assert!(
+            matches!(
+                model.log_blocks[..],
+                [LogBlock::Product(_), LogBlock::Product(_), LogBlock::Own(_)]
+            ),
+            "{:?}",
+            model.log_blocks
+        );
         check_collapsed_density(&stats, prior);
     }
 
