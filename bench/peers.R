@@ -38,7 +38,7 @@ say("")
 say("## 1. schools (N = 1,993, K = 100), Hoff's prior, ", chains, " chains x (",
     warmup, " warm-up + ", iter - warmup, " draws)")
 say("")
-say("Wall time is the median of 11 runs for hiermod (2 threads, and 1 thread ",
+say("Wall time is the median of 31 runs for hiermod (2 threads, and 1 thread ",
     "for the default sampler), one run for the peers (their chains run one ",
     "after another). ESS is the minimum over mu, sd_b, sd_w and all 100 ",
     "theta; means are differences from hiermod's default sampler.")
@@ -49,7 +49,7 @@ prior <- hoff_prior()
 runs <- list()
 for (s in samplers) {
   for (cores in if (s == "collapsed") c(2L, 1L) else 2L) {
-    t <- timed(times = 11L, function() fit(mathscore ~ school, schools, prior = prior,
+    t <- timed(times = 31L, function() fit(mathscore ~ school, schools, prior = prior,
                               chains = chains, iter = iter, warmup = warmup,
                               seed = 1, sampler = s, cores = cores))
     runs[[sprintf("hiermod %s (%d thread%s)", s, cores, if (cores > 1) "s" else "")]] <-

@@ -23,7 +23,7 @@ use rand_pcg::Pcg64;
 
 use crate::chains::Posterior;
 use crate::model::std_normal;
-use crate::samplers::TunedSlice;
+use crate::slice::TunedSlices;
 use crate::{Error, GammaRate, GroupStats, SamplerKind};
 
 /// How the data precision of a last-level node is modelled.
@@ -163,7 +163,7 @@ struct Messages {
 pub struct TreeChain {
     state: TreeState,
     kind: SamplerKind,
-    slices: Vec<TunedSlice>,
+    slices: Vec<TunedSlices<1>>,
     messages: Messages,
     nu_weights: Vec<f64>,
 }
@@ -639,12 +639,10 @@ impl Tree {
         // Bottom level first: each slice needs only the messages of its
         // level, which precisions further up do not change.
         for l in (1..=self.depth()).rev() {
-            let v0 = st.tau[l].ln();
-            let log_f_v0 = self.log_density_log_tau(v0, l, st, msg);
-            let (v, _) = chain.slices[l - 1].step(
-                v0,
-                log_f_v0,
-                |v| self.log_density_log_tau(v, l, st, msg),
+            let ([v], _) = chain.slices[l - 1].step(
+                [st.tau[l].ln()],
+                None,
+                |x| self.log_density_log_tau(x[0], l, st, msg),
                 rng,
                 warmup,
             );
@@ -704,7 +702,7 @@ impl Posterior for Tree {
         TreeChain {
             state: self.initial_state(rng),
             kind: sampler,
-            slices: vec![TunedSlice::default(); self.depth()],
+            slices: vec![TunedSlices::default(); self.depth()],
             messages: Messages::default(),
             nu_weights: Vec::new(),
         }
