@@ -325,10 +325,11 @@ model_from_rows <- function(terms, data, formula, se) {
   if (!is.null(stats$error)) hm_abort("data", "could not be summarised: ", stats$error)
   labels <- if (length(nodes)) nodes[[length(nodes)]]$label else "(all)"
   list(levels = names, nodes = nodes,
-       stats = data.frame(group = labels,
-                          n = if (is.null(se)) as.integer(stats$n) else stats$n,
-                          mean = stats$mean,
-                          ss = stats$ss, stringsAsFactors = FALSE),
+       # list2DF(): the data frame without data.frame()'s checks, which
+       # cost a tenth of a millisecond, a tenth of the fit's fixed cost
+       stats = list2DF(list(group = labels,
+                            n = if (is.null(se)) as.integer(stats$n) else stats$n,
+                            mean = stats$mean, ss = stats$ss)),
        rows = list(y = as.double(y), group = codes,
                    se = if (!is.null(se)) as.double(se)),
        scale = if (is.null(se)) scale_of_stats(stats$n, stats$mean, stats$ss) else
@@ -355,9 +356,8 @@ build_tree <- function(groups, names, n, arg) {
       hm_abort(arg, "group `", names[l], "` must have at least 2 groups, not ",
                length(keys), ".")
     }
-    nodes[[l]] <- data.frame(label = label, parent = parent,
-                             stringsAsFactors = FALSE)
-    nodes[[l]]$value <- g$values[own]
+    nodes[[l]] <- list2DF(list(label = label, parent = parent,
+                               value = g$values[own]))
     codes <- match(key, keys)
   }
   list(nodes = nodes, codes = codes)

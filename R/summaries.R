@@ -217,8 +217,8 @@ model_from_summaries <- function(s, terms) {
   labels <- if (length(nodes)) nodes[[length(nodes)]]$label else "(all)"
   n <- as.double(s$n)
   list(levels = names, nodes = nodes,
-       stats = data.frame(group = labels, n = as.integer(n), mean = as.double(s$mean),
-                          ss = as.double(s$ss), stringsAsFactors = FALSE),
+       stats = list2DF(list(group = labels, n = as.integer(n),
+                            mean = as.double(s$mean), ss = as.double(s$ss))),
        rows = NULL, scale = scale_of_stats(n, s$mean, s$ss))
 }
 
