@@ -51,13 +51,15 @@
 #' @param sampler The transition kernel; all three sample the same posterior
 #'   and differ only in how fast they mix:
 #'   * `"collapsed"` (default): the precisions are drawn with \eqn{\mu}
-#'     and \eqn{\theta} integrated out, each by a slice step (a quantile
-#'     slice step whose Student-t pseudo-target is fitted to the warm-up
-#'     draws, then frozen): \eqn{\tau_b}, then \eqn{\tau_w}; then
-#'     \eqn{\mu} and \eqn{\theta} exactly from their conditionals. The
-#'     precisions then move as a chain of their own, nearly independent from
-#'     draw to draw whether the between-group signal is strong or weak, and
-#'     \eqn{\mu} and \eqn{\theta} are drawn only after warm-up.
+#'     and \eqn{\theta} integrated out, by slice steps: \eqn{\tau_b}, then
+#'     \eqn{\tau_w}; then \eqn{\mu} and \eqn{\theta} exactly from their
+#'     conditionals. After warm-up the steps are frozen quantile slice steps
+#'     (Heiner and others 2024) on the log precisions, decorrelated by the
+#'     warm-up draws' covariance, with Student-t pseudo-targets fitted to
+#'     them. The precisions then move as a chain of their own, nearly
+#'     independent from draw to draw whether the between-group signal is
+#'     strong or weak, and \eqn{\mu} and \eqn{\theta} are drawn only after
+#'     warm-up.
 #'     With nested groups, or variances that differ between groups, each
 #'     level's precision is drawn this way in turn, then every group mean of
 #'     every level jointly and exactly (one pass up the tree, one down), then
