@@ -248,8 +248,8 @@ fn run_one_chain<P: Posterior>(
         model.sweep(&mut state, &mut rng, it <= settings.warmup);
         if it > settings.warmup && (it - settings.warmup - 1) % settings.thin == 0 {
             model.report(&state, &mut row);
-            for (j, value) in row.iter().enumerate() {
-                out[j * n_kept + kept] = *value;
+            for (column, value) in out.chunks_exact_mut(n_kept).zip(&row) {
+                column[kept] = *value;
             }
             kept += 1;
         }

@@ -227,8 +227,13 @@ impl Model {
     /// With theta and mu integrated out: ybar_k ~ N(mu, 1/w_k) with
     /// `w_k = 1/(1/tau_b + 1/(n_k tau_w))`, and mu ~ N(mu0, 1/tau0).
     /// Returns log p(ybar | tau_b, tau_w) up to a constant, and mu given
-    /// (tau_b, tau_w, y).
-    fn marginal(&self, tau_b: f64, tau_w: f64) -> (f64, MuMarginal) {
+    /// (tau_b, tau_w, y). Takes the precisions' logarithms too, which the
+    /// slice steps have already.
+    fn marginal(
+        &self,
+        [tau_b, tau_w]: [f64; 2],
+        [log_tau_b, log_tau_w]: [f64; 2],
+    ) -> (f64, MuMarginal) {
         let p = &self.prior;
         let mu0 = p.mu0 - self.centre;
         let k_total = self.class_of.len() as f64;
@@ -277,7 +282,7 @@ impl Model {
                 .sum();
         }
         // sum_k log w_k, with log w_k = log tau_b + log(n_k tau_w) - log(tau_b + n_k tau_w).
-        let log_w = k_total * (tau_b.ln() + tau_w.ln()) + self.sum_count_log_n - sum_count_log;
+        let log_w = k_total * (log_tau_b + log_tau_w) + self.sum_count_log_n - sum_count_log;
         let centred_mean = s1 / precision;
         let q = (s2 - s1 * centred_mean).max(0.0);
         let log_density = 0.5 * log_w - 0.5 * precision.ln() - 0.5 * q;
@@ -302,7 +307,7 @@ impl Model {
             };
             return (f64::NEG_INFINITY, nowhere);
         }
-        let (log_density, mu) = self.marginal(tau_b, tau_w);
+        let (log_density, mu) = self.marginal([tau_b, tau_w], x);
         let p = &self.prior;
         // Each group's own spread: tau_w^((n_k - 1)/2) exp(-tau_w S_k / 2).
         let within =
@@ -313,7 +318,7 @@ impl Model {
 
     /// `mu | tau_b, tau_w, y` with theta integrated out (model.md 3b).
     pub fn draw_mu_marginal<R: Rng + ?Sized>(&self, st: &mut State, rng: &mut R) {
-        let (_, mu) = self.marginal(st.tau_b, st.tau_w);
+        let (_, mu) = self.marginal([st.tau_b, st.tau_w], [st.tau_b.ln(), st.tau_w.ln()]);
         self.draw_mu_from(mu, st, rng);
     }
 
