@@ -40,8 +40,10 @@ say("## 1. schools (N = 1,993, K = 100), Hoff's prior, ", chains, " chains x (",
 say("")
 say("Wall time is the median of 31 runs for hiermod (2 threads, and 1 thread ",
     "for the default sampler), one run for the peers (their chains run one ",
-    "after another). ESS is the minimum over mu, sd_b, sd_w and all 100 ",
-    "theta; means are differences from hiermod's default sampler.")
+    "after another); every timed run starts after gc(), so that none pays ",
+    "for collecting an earlier run's draws. ESS is the minimum over mu, ",
+    "sd_b, sd_w and all 100 theta; means are differences from hiermod's ",
+    "default sampler.")
 say("")
 y <- schools$mathscore
 g <- schools$school
@@ -71,6 +73,7 @@ if (have_stan) {
           theta ~ normal(mu, 1 / sqrt(tau_b)); y ~ normal(theta[g], 1 / sqrt(tau_w)); }
   generated quantities { real sd_b = 1 / sqrt(tau_b); real sd_w = 1 / sqrt(tau_w); }"
   compile <- system.time(sm <- rstan::stan_model(model_code = stan_code))[["elapsed"]]
+  gc()
   started <- proc.time()[["elapsed"]]
   sf <- rstan::sampling(sm, data = c(list(N = length(y), K = 100L, g = g, y = y), unclass(prior)),
                         chains = chains, iter = iter, warmup = warmup, seed = 1,
