@@ -84,12 +84,11 @@ impl Kernel {
                 model.draw_tau_w(st, rng);
             }
             SamplerKind::Collapsed => {
-                let state_point = [st.tau_b.ln(), st.tau_w.ln()];
                 let (x0, log_f_x0) = match self.last_point {
                     Some((x, log_f_x)) if x.map(f64::exp) == [st.tau_b, st.tau_w] => {
                         (x, Some(log_f_x))
                     }
-                    _ => (state_point, None),
+                    _ => ([st.tau_b.ln(), st.tau_w.ln()], None),
                 };
                 // log tau_b and log tau_w from their density with mu and
                 // theta integrated out. The last evaluation's marginal of mu
