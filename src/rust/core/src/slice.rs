@@ -165,15 +165,15 @@ where
 /// the variables are decorrelated (`y = L^-1 (x - mean)`, `L` the Cholesky
 /// factor of their covariance), and each `y_i` gets a quantile slice step
 /// whose Student-t is centred on the median of the warm-up draws of `y_i`
-/// and widened if they are plateau-shaped. Nearly independent draws at about 1.3 proposals per
-/// variable when the warm-up was long enough to see the marginals.
+/// and widened if they are plateau-shaped. Nearly independent draws at
+/// about 1.3 proposals per variable when the warm-up was long enough to see
+/// the marginals.
 #[derive(Debug, Clone)]
 pub struct TunedSlices<const D: usize> {
     moments: [RunningMoments; D],
     kept: Vec<[f64; D]>,
     /// Keeps every `stride`-th warm-up draw.
     stride: usize,
-    seen: usize,
     frozen: Option<Frozen<D>>,
 }
 
@@ -194,7 +194,6 @@ impl<const D: usize> Default for TunedSlices<D> {
             moments: [RunningMoments::default(); D],
             kept: Vec::new(),
             stride: 1,
-            seen: 0,
             frozen: None,
         }
     }
@@ -217,7 +216,8 @@ impl<const D: usize> TunedSlices<D> {
         F: FnMut(&[f64; D]) -> f64,
         R: Rng + ?Sized,
     {
-        if !warmup && self.frozen.is_none() && self.seen >= MIN_TUNING_DRAWS {
+        let tuned = self.seen() >= MIN_TUNING_DRAWS;
+        if !warmup && self.frozen.is_none() && tuned {
             self.frozen = Some(Frozen::fit(&self.kept[self.kept.len() / 2..]));
             self.kept = Vec::new();
         }
@@ -231,7 +231,7 @@ impl<const D: usize> TunedSlices<D> {
                 y[i] = xi;
                 log_f(&y)
             };
-            (x[i], log_f_x) = if self.seen >= MIN_TUNING_DRAWS {
+            (x[i], log_f_x) = if tuned {
                 let pseudo = Pseudo {
                     centre: self.moments[i].mean,
                     scale: (STUDENT_SCALE * self.moments[i].sd()).clamp(1e-3, 10.0),
@@ -247,11 +247,13 @@ impl<const D: usize> TunedSlices<D> {
         (x, log_f_x)
     }
 
+    /// Warm-up draws seen so far.
+    fn seen(&self) -> usize {
+        self.moments[0].count as usize
+    }
+
     fn record(&mut self, x: [f64; D]) {
-        for (m, &xi) in self.moments.iter_mut().zip(&x) {
-            m.push(xi);
-        }
-        if self.seen % self.stride == 0 {
+        if self.seen() % self.stride == 0 {
             self.kept.push(x);
             if self.kept.len() == MAX_KEPT_DRAWS {
                 let halved: Vec<[f64; D]> = self.kept.iter().step_by(2).copied().collect();
@@ -259,7 +261,9 @@ impl<const D: usize> TunedSlices<D> {
                 self.stride *= 2;
             }
         }
-        self.seen += 1;
+        for (m, &xi) in self.moments.iter_mut().zip(&x) {
+            m.push(xi);
+        }
     }
 }
 
