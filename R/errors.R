@@ -43,3 +43,23 @@ check_choice <- function(x, arg, choices) {
   }
   x
 }
+
+# Every result of the Rust glue passes here: a list with an `error` (and
+# the `kind` of what the core found at fault) becomes a hiermod_error that
+# names the argument; anything else is returned as it is.
+glue_result <- function(out, arg, doing) {
+  if (!is.list(out) || is.null(out$error)) return(out)
+  switch(
+    if (is.null(out$kind)) "data" else out$kind,
+    prior = hm_abort("prior", "cannot be used with these data: ", out$error,
+                     "."),
+    numerical = hm_abort(
+      arg, "could not be ", doing, ": ", out$error, ". The data or the prior ",
+      "are too extreme for double-precision arithmetic.",
+      class = "hiermod_numerical_error"
+    ),
+    internal = hm_abort(arg, "could not be ", doing, " (a bug in hiermod; ",
+                        "please report it): ", out$error),
+    hm_abort(arg, "could not be ", doing, ": ", out$error, ".")
+  )
+}

@@ -216,10 +216,7 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
       list(message = "sampling interrupted by the user", call = NULL)
     ))
   }
-  if (!is.null(out$error)) {
-    # The R checks above should make this unreachable; it is a bug if not.
-    hm_abort("data", "could not be sampled: ", out$error)
-  }
+  glue_result(out, "data", "sampled")
 
   result <- coda::mcmc.list(out$draws)
   inits <- out$inits
@@ -323,8 +320,8 @@ model_from_rows <- function(terms, data, formula, se) {
   nodes <- tree$nodes
   codes <- tree$codes
   n_nodes <- if (length(nodes)) nrow(nodes[[length(nodes)]]) else 1L
-  stats <- hm_group_stats(as.double(y), codes, n_nodes, weights)
-  if (!is.null(stats$error)) hm_abort("data", "could not be summarised: ", stats$error)
+  stats <- glue_result(hm_group_stats(as.double(y), codes, n_nodes, weights),
+                       "data", "summarised")
   labels <- if (length(nodes)) nodes[[length(nodes)]]$label else "(all)"
   list(levels = names, nodes = nodes,
        # list2DF(): the data frame without data.frame()'s checks, which

@@ -157,7 +157,8 @@ column_summaries <- function(chains, probs, columns = NULL) {
   if (is.null(columns)) columns <- seq_len(ncol(chains[[1L]]))
   if (is.character(columns)) columns <- match(columns, names_all)
   out <- hm_column_summaries(chains, as.integer(columns), as.double(probs))
-  if (is.list(out)) stop(out$error, call. = FALSE) # a bug, not a user error
+  out <- glue_result(if (is.list(out)) c(out, kind = "internal") else out,
+                     "x", "summarised")
   dimnames(out) <- list(names_all[columns],
                         c("mean", if (length(probs)) paste0(100 * probs, "%")))
   out

@@ -40,11 +40,11 @@ fn main() {
         let mut state = model.initial_state(&mut rng);
         let mut kernel = Kernel::new(kind);
         for _ in 0..1000 {
-            kernel.sweep(&model, &mut state, &mut rng, true);
+            kernel.sweep(&model, &mut state, &mut rng, true).unwrap();
         }
         let started = Instant::now();
         for _ in 0..sweeps {
-            kernel.sweep(&model, &mut state, &mut rng, false);
+            kernel.sweep(&model, &mut state, &mut rng, false).unwrap();
         }
         let ns = started.elapsed().as_nanos() as f64 / sweeps as f64;
         println!(

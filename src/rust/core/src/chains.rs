@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rand_pcg::Pcg64;
 
-use crate::{Error, Kernel, Model, SamplerKind, State, chain_rng};
+use crate::{Error, Kernel, Model, Quantity, SamplerKind, State, chain_rng};
 
 /// A model the chains can run: how a chain starts, moves and reports.
 pub trait Posterior: Sync {
@@ -16,11 +16,15 @@ pub trait Posterior: Sync {
     /// Values reported per draw; with `keep_groups = false`, only those
     /// whose number does not grow with the groups.
     fn n_reported(&self, keep_groups: bool) -> usize;
+    /// What each reported value measures (all of them, in report order),
+    /// which fixes how it changes with the data's units.
+    fn quantities(&self) -> Vec<Quantity>;
     /// Whether `sampler` can move this model.
     fn supports(&self, sampler: SamplerKind) -> bool;
     fn start(&self, sampler: SamplerKind, rng: &mut Pcg64) -> Self::Chain;
-    /// One sweep; `warmup` lets the kernel tune itself.
-    fn sweep(&self, chain: &mut Self::Chain, rng: &mut Pcg64, warmup: bool);
+    /// One sweep; `warmup` lets the kernel tune itself. An error when the
+    /// arithmetic broke down.
+    fn sweep(&self, chain: &mut Self::Chain, rng: &mut Pcg64, warmup: bool) -> Result<(), Error>;
     /// Writes the first `out.len()` reported values.
     fn report(&self, chain: &Self::Chain, out: &mut [f64]);
 }
@@ -32,6 +36,12 @@ impl Posterior for Model {
         State::n_reported(self.stats().n_groups(), keep_groups)
     }
 
+    fn quantities(&self) -> Vec<Quantity> {
+        let mut q = vec![Quantity::Location, Quantity::Spread, Quantity::Spread];
+        q.resize(self.n_reported(true), Quantity::Location);
+        q
+    }
+
     fn supports(&self, _sampler: SamplerKind) -> bool {
         true
     }
@@ -40,8 +50,8 @@ impl Posterior for Model {
         (self.initial_state(rng), Kernel::new(sampler))
     }
 
-    fn sweep(&self, chain: &mut Self::Chain, rng: &mut Pcg64, warmup: bool) {
-        chain.1.sweep(self, &mut chain.0, rng, warmup);
+    fn sweep(&self, chain: &mut Self::Chain, rng: &mut Pcg64, warmup: bool) -> Result<(), Error> {
+        chain.1.sweep(self, &mut chain.0, rng, warmup)
     }
 
     fn report(&self, chain: &Self::Chain, out: &mut [f64]) {
@@ -240,18 +250,41 @@ fn run_one_chain<P: Posterior>(
 
     let n_kept = settings.n_kept();
     let mut row = vec![0.0; width];
+    // The values that do not grow with the groups, checked at every sweep.
+    let mut globals = vec![0.0; model.n_reported(false)];
+    let non_finite = |iteration, values: &[f64]| {
+        values
+            .iter()
+            .position(|v| !v.is_finite())
+            .map(|column| Error::NonFinite {
+                chain,
+                iteration,
+                column,
+            })
+    };
+    if let Some(e) = non_finite(0, &init) {
+        return Err(e);
+    }
     let mut kept = 0;
     for it in 1..=settings.iter {
         if stop.load(Ordering::Relaxed) {
             return Err(Error::Interrupted);
         }
-        model.sweep(&mut state, &mut rng, it <= settings.warmup);
+        model.sweep(&mut state, &mut rng, it <= settings.warmup)?;
         if it > settings.warmup && (it - settings.warmup - 1) % settings.thin == 0 {
             model.report(&state, &mut row);
+            if let Some(e) = non_finite(it, &row) {
+                return Err(e);
+            }
             for (column, value) in out.chunks_exact_mut(n_kept).zip(&row) {
                 column[kept] = *value;
             }
             kept += 1;
+        } else {
+            model.report(&state, &mut globals);
+            if let Some(e) = non_finite(it, &globals) {
+                return Err(e);
+            }
         }
         // Counting in batches keeps the shared counter's cache line from
         // bouncing between threads at every sweep.

@@ -21,6 +21,7 @@ mod slice;
 mod stats;
 mod summaries;
 mod tree;
+mod units;
 
 pub use chains::{ChainOutput, Posterior, Settings, run_chains};
 pub use error::Error;
@@ -32,3 +33,4 @@ pub use slice::{Pseudo, TunedSlices, quantile_slice_step, slice_step};
 pub use stats::GroupStats;
 pub use summaries::column_summaries;
 pub use tree::{Tree, TreeChain, TreePrior, TreeState, Within};
+pub use units::{InUnits, Quantity, Units};

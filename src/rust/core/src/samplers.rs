@@ -75,7 +75,7 @@ impl Kernel {
         st: &mut State,
         rng: &mut R,
         warmup: bool,
-    ) {
+    ) -> Result<(), Error> {
         match self.kind {
             SamplerKind::Gibbs => {
                 model.draw_mu_given_theta(st, rng);
@@ -104,7 +104,7 @@ impl Kernel {
                     },
                     rng,
                     warmup,
-                );
+                )?;
                 self.last_point = Some((x, log_f_x));
                 [st.tau_b, st.tau_w] = x.map(f64::exp);
                 // The precisions move as a chain of their own, so mu and
@@ -112,7 +112,7 @@ impl Kernel {
                 // the slice steps integrated out is redrawn straight after
                 // them: partially collapsed Gibbs).
                 if warmup {
-                    return;
+                    return Ok(());
                 }
                 match last {
                     Some((last_x, marginal)) if last_x == x => {
@@ -125,17 +125,22 @@ impl Kernel {
             SamplerKind::Asis => {
                 model.draw_theta(st, &mut self.workspace, rng);
                 model.draw_mu_tau_b_given_theta(st, rng);
-                ancillary_step(model, st, rng);
+                ancillary_step(model, st, rng)?;
                 model.draw_tau_w(st, rng);
             }
         }
+        Ok(())
     }
 }
 
 /// The interweaving sampler's ancillary step: with the standardised
 /// effects `eta_k = (theta_k - mu)/s` held fixed, draw `s = sd_b` (mu
 /// integrated out) by a slice step on `log s`, then mu, and map back to theta.
-fn ancillary_step<R: Rng + ?Sized>(model: &Model, st: &mut State, rng: &mut R) {
+fn ancillary_step<R: Rng + ?Sized>(
+    model: &Model,
+    st: &mut State,
+    rng: &mut R,
+) -> Result<(), Error> {
     let prior = model.prior();
     let s0 = 1.0 / st.tau_b.sqrt();
     let (p_sum, c) = model.pooled_precision_and_mean(st.tau_w);
@@ -159,7 +164,7 @@ fn ancillary_step<R: Rng + ?Sized>(model: &Model, st: &mut State, rng: &mut R) {
         3.0
     };
     let u0 = s0.ln();
-    let s = slice_step(u0, log_density(u0), log_density, width, rng)
+    let s = slice_step(u0, log_density(u0), log_density, width, rng)?
         .0
         .exp();
     let eta_scale = s / s0;
@@ -170,6 +175,7 @@ fn ancillary_step<R: Rng + ?Sized>(model: &Model, st: &mut State, rng: &mut R) {
     }
     st.mu = mu;
     st.tau_b = 1.0 / (s * s);
+    Ok(())
 }
 
 #[cfg(test)]

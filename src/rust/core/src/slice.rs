@@ -5,8 +5,14 @@
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, Exp1};
 
+use crate::Error;
+
 /// Steps out at most this many widths on each side (Neal 2003).
 const MAX_STEPS_OUT: usize = 200;
+/// Shrinkage halves the interval about every other proposal, so that it
+/// reaches the resolution of a double within about 120; this bound is
+/// reached only by arithmetic gone wrong, which it turns into an error.
+const MAX_SHRINKS: usize = 2000;
 /// Warm-up draws seen before the step follows them.
 const MIN_TUNING_DRAWS: usize = 20;
 /// Warm-up draws kept for the frozen step; beyond it every other one is
@@ -71,12 +77,20 @@ impl Pseudo {
 /// One univariate slice-sampling update of `x0`, where the log density is
 /// `log_f_x0` (Neal 2003: stepping out, then shrinkage), for the log density
 /// `log_f`. Leaves `exp(log_f)` invariant for any fixed `width`. Returns the
-/// new point and its log density.
-pub fn slice_step<F, R>(x0: f64, log_f_x0: f64, mut log_f: F, width: f64, rng: &mut R) -> (f64, f64)
+/// new point and its log density, or an error if the point or its density
+/// is not a number the step can move from.
+pub fn slice_step<F, R>(
+    x0: f64,
+    log_f_x0: f64,
+    mut log_f: F,
+    width: f64,
+    rng: &mut R,
+) -> Result<(f64, f64), Error>
 where
     F: FnMut(f64) -> f64,
     R: Rng + ?Sized,
 {
+    check_start(x0, log_f_x0)?;
     let exp1: f64 = Exp1.sample(rng);
     let level = log_f_x0 - exp1;
     let mut lo = x0 - width * rng.random::<f64>();
@@ -91,22 +105,43 @@ where
         hi += width;
         steps_right -= 1;
     }
-    loop {
+    for _ in 0..MAX_SHRINKS {
         let x1 = lo + rng.random::<f64>() * (hi - lo);
         let log_f_x1 = log_f(x1);
         if log_f_x1 > level {
-            return (x1, log_f_x1);
+            return Ok((x1, log_f_x1));
         }
         if x1 < x0 {
             lo = x1;
         } else {
             hi = x1;
         }
-        // Only reachable if log_f is not finite at x0: stay put.
+        // Shrunk to x0's resolution (possible only when log_f is barely
+        // above the level next to x0): stay put.
         if hi - lo <= f64::EPSILON * (1.0 + x0.abs()) {
-            return (x0, log_f_x0);
+            return Ok((x0, log_f_x0));
         }
     }
+    Err(stuck(x0))
+}
+
+/// A step can start only from a finite point whose log density is a number
+/// below +infinity (-infinity, outside the support, moves to the first point
+/// inside it).
+fn check_start(x0: f64, log_f_x0: f64) -> Result<(), Error> {
+    if x0.is_finite() && !log_f_x0.is_nan() && log_f_x0 < f64::INFINITY {
+        Ok(())
+    } else {
+        Err(Error::Numerical(format!(
+            "a slice step started from log precision {x0} with log density {log_f_x0}"
+        )))
+    }
+}
+
+fn stuck(x0: f64) -> Error {
+    Error::Numerical(format!(
+        "a slice step from log precision {x0} found no point after {MAX_SHRINKS} proposals"
+    ))
 }
 
 /// One quantile slice-sampling update of `x0`, where the log density is
@@ -123,23 +158,24 @@ pub fn quantile_slice_step<F, R>(
     mut log_f: F,
     pseudo: &Pseudo,
     rng: &mut R,
-) -> (f64, f64)
+) -> Result<(f64, f64), Error>
 where
     F: FnMut(f64) -> f64,
     R: Rng + ?Sized,
 {
+    check_start(x0, log_f_x0)?;
     let u0 = pseudo.cdf(x0);
     let exp1: f64 = Exp1.sample(rng);
     let level = log_f_x0 - pseudo.log_density(x0) - exp1;
     let (mut lo, mut hi) = (0.0, 1.0);
-    loop {
+    for _ in 0..MAX_SHRINKS {
         let u = lo + rng.random::<f64>() * (hi - lo);
         let x1 = pseudo.quantile(u);
         // u = 0 maps to -infinity, outside every slice.
         if x1.is_finite() {
             let log_f_x1 = log_f(x1);
             if log_f_x1 - pseudo.log_density(x1) > level {
-                return (x1, log_f_x1);
+                return Ok((x1, log_f_x1));
             }
         }
         if u < u0 {
@@ -147,11 +183,12 @@ where
         } else {
             hi = u;
         }
-        // Only reachable if log_f is not finite at x0: stay put.
+        // Shrunk to x0's resolution on (0, 1): stay put.
         if hi - lo <= f64::EPSILON {
-            return (x0, log_f_x0);
+            return Ok((x0, log_f_x0));
         }
     }
+    Err(stuck(x0))
 }
 
 /// Slice steps on `D` log precisions, one variable after another, that tune
@@ -211,7 +248,7 @@ impl<const D: usize> TunedSlices<D> {
         mut log_f: F,
         rng: &mut R,
         warmup: bool,
-    ) -> ([f64; D], f64)
+    ) -> Result<([f64; D], f64), Error>
     where
         F: FnMut(&[f64; D]) -> f64,
         R: Rng + ?Sized,
@@ -236,15 +273,15 @@ impl<const D: usize> TunedSlices<D> {
                     centre: self.moments[i].mean,
                     scale: (STUDENT_SCALE * self.moments[i].sd()).clamp(1e-3, 10.0),
                 };
-                quantile_slice_step(x[i], log_f_x, log_f_i, &pseudo, rng)
+                quantile_slice_step(x[i], log_f_x, log_f_i, &pseudo, rng)?
             } else {
-                slice_step(x[i], log_f_x, log_f_i, 1.0, rng)
+                slice_step(x[i], log_f_x, log_f_i, 1.0, rng)?
             };
         }
         if warmup {
             self.record(x);
         }
-        (x, log_f_x)
+        Ok((x, log_f_x))
     }
 
     /// Warm-up draws seen so far.
@@ -326,7 +363,7 @@ impl<const D: usize> Frozen<D> {
         log_f_x0: Option<f64>,
         mut log_f: F,
         rng: &mut R,
-    ) -> ([f64; D], f64)
+    ) -> Result<([f64; D], f64), Error>
     where
         F: FnMut(&[f64; D]) -> f64,
         R: Rng + ?Sized,
@@ -346,11 +383,11 @@ impl<const D: usize> Frozen<D> {
                 z[i] = yi;
                 log_f(&self.unwhiten(&z))
             };
-            (y[i], log_f_x) = quantile_slice_step(y[i], log_f_x, log_f_i, &self.pseudo[i], rng);
+            (y[i], log_f_x) = quantile_slice_step(y[i], log_f_x, log_f_i, &self.pseudo[i], rng)?;
         }
         let x = self.unwhiten(&y);
         self.last = Some((x, y));
-        (x, log_f_x)
+        Ok((x, log_f_x))
     }
 }
 
@@ -441,7 +478,7 @@ mod tests {
 
     #[test]
     fn slice_step_samples_a_gamma_in_log_space() {
-        check_log_gamma_draws(|x, f, rng| slice_step(x, f, log_gamma, 1.0, rng));
+        check_log_gamma_draws(|x, f, rng| slice_step(x, f, log_gamma, 1.0, rng).unwrap());
     }
 
     #[test]
@@ -463,7 +500,9 @@ mod tests {
             },
         ];
         for pseudo in &pseudos {
-            check_log_gamma_draws(|x, f, rng| quantile_slice_step(x, f, log_gamma, pseudo, rng));
+            check_log_gamma_draws(|x, f, rng| {
+                quantile_slice_step(x, f, log_gamma, pseudo, rng).unwrap()
+            });
         }
     }
 
@@ -475,14 +514,14 @@ mod tests {
         let mut slices = TunedSlices::<2>::default();
         let (mut x, mut log_f_x) = ([0.0, 0.0], None);
         for _ in 0..1000 {
-            let (y, value) = slices.step(x, log_f_x, log_f, &mut rng, true);
+            let (y, value) = slices.step(x, log_f_x, log_f, &mut rng, true).unwrap();
             (x, log_f_x) = (y, Some(value));
         }
         let n = 100_000;
         let (mut sum, mut sum_sq, mut lag) = ([0.0; 2], [0.0; 2], 0.0);
         let mut previous = x;
         for i in 0..n {
-            let (y, value) = slices.step(x, log_f_x, log_f, &mut rng, false);
+            let (y, value) = slices.step(x, log_f_x, log_f, &mut rng, false).unwrap();
             assert_eq!(value, log_f(&y));
             (x, log_f_x) = (y, Some(value));
             if i == 0 {

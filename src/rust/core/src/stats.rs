@@ -64,6 +64,13 @@ impl GroupStats {
         for s in ss.iter_mut() {
             *s = s.max(0.0);
         }
+        if let Some(k) = (0..n_groups).find(|&k| !(ybar[k].is_finite() && ss[k].is_finite())) {
+            return Err(Error::InvalidData(format!(
+                "the spread of the responses in group {} overflows double precision; \
+                 rescale the response",
+                k + 1
+            )));
+        }
         Ok(Self { n, ybar, ss })
     }
 

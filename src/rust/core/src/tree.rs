@@ -24,7 +24,7 @@ use rand_pcg::Pcg64;
 use crate::chains::Posterior;
 use crate::model::std_normal;
 use crate::slice::TunedSlices;
-use crate::{Error, GammaRate, GroupStats, SamplerKind};
+use crate::{Error, GammaRate, GroupStats, Quantity, SamplerKind};
 
 /// How the data precision of a last-level node is modelled.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -234,6 +234,9 @@ impl Tree {
                 "group-specific variances need at least one grouping level".into(),
             ));
         }
+        if let Within::Group { a0, .. } = prior.within {
+            check_group_variances_proper(&stats, a0)?;
+        }
         let mut children = Vec::with_capacity(depth);
         let mut size = 1;
         for (l, level) in parents.iter().enumerate() {
@@ -314,6 +317,14 @@ impl Tree {
                 Within::Known => 0,
                 Within::Group { .. } => 2,
             }
+    }
+
+    /// One `sd_w[group]` per last-level group with group-specific variances.
+    fn n_group_sds(&self) -> usize {
+        match self.prior.within {
+            Within::Group { .. } => self.stats.n_groups(),
+            _ => 0,
+        }
     }
 
     fn data_precisions(&self, st: &TreeState, out: &mut Vec<f64>) {
@@ -632,7 +643,12 @@ impl Tree {
         }
     }
 
-    fn collapsed_sweep(&self, chain: &mut TreeChain, rng: &mut Pcg64, warmup: bool) {
+    fn collapsed_sweep(
+        &self,
+        chain: &mut TreeChain,
+        rng: &mut Pcg64,
+        warmup: bool,
+    ) -> Result<(), Error> {
         let st = &mut chain.state;
         let msg = &mut chain.messages;
         self.pass_up(st, msg);
@@ -645,7 +661,7 @@ impl Tree {
                 |x| self.log_density_log_tau(x[0], l, st, msg),
                 rng,
                 warmup,
-            );
+            )?;
             st.tau[l] = v.exp();
             // The messages of the level above must be those of the accepted
             // value; the next slice (or, after the top level, the draw of
@@ -654,6 +670,7 @@ impl Tree {
         }
         self.draw_locations(st, msg, rng);
         self.draw_within(st, &mut chain.nu_weights, rng);
+        Ok(())
     }
 }
 
@@ -668,6 +685,34 @@ fn half_integer_lgamma(nu_max: usize) -> Vec<f64> {
     }
     table.truncate(nu_max + 1);
     table
+}
+
+/// With group-specific variances, theta and the group precisions
+/// integrated out, a group of `n_j` equal values contributes a factor
+/// `(sigma0^2)^(-(n_j - 1)/2)` to the posterior of `sigma0^2` near 0, a group
+/// with spread at most `(sigma0^2)^(nu0/2)`, and the prior
+/// `(sigma0^2)^(a0 - 1)`. The posterior is integrable at 0 only if
+/// `a0 + K_spread nu0 / 2 > sum_zero (n_j - 1) / 2`, and `nu0 = 1` is allowed.
+fn check_group_variances_proper(stats: &GroupStats, a0: f64) -> Result<(), Error> {
+    let (mut with_spread, mut pull) = (0.0, 0.0);
+    for (&n, &ss) in stats.n().iter().zip(stats.ss()) {
+        if ss > 0.0 {
+            with_spread += 1.0;
+        } else {
+            pull += (n - 1.0) / 2.0;
+        }
+    }
+    if a0 + with_spread / 2.0 > pull {
+        Ok(())
+    } else {
+        Err(Error::InvalidData(format!(
+            "with group-specific variances the posterior is improper: {} group(s) have \
+             no spread within them (all their values equal), which drives the variances \
+             to 0; use a common within-group variance, or a larger a0 (above {})",
+            stats.ss().iter().filter(|&&ss| ss == 0.0).count(),
+            pull - with_spread / 2.0
+        )))
+    }
 }
 
 /// One `G(shape, rate)` draw with a shape that changes from draw to draw.
@@ -687,11 +732,7 @@ impl Posterior for Tree {
             return self.n_global();
         }
         let effects: usize = (1..=self.depth()).map(|l| self.level_size(l)).sum();
-        let group_sds = match self.prior.within {
-            Within::Group { .. } => self.stats.n_groups(),
-            _ => 0,
-        };
-        self.n_global() + effects + group_sds
+        self.n_global() + effects + self.n_group_sds()
     }
 
     fn supports(&self, sampler: SamplerKind) -> bool {
@@ -708,12 +749,27 @@ impl Posterior for Tree {
         }
     }
 
-    fn sweep(&self, chain: &mut TreeChain, rng: &mut Pcg64, warmup: bool) {
+    fn quantities(&self) -> Vec<Quantity> {
+        let mut q = vec![Quantity::Location];
+        q.resize(1 + self.depth(), Quantity::Spread);
+        match self.prior.within {
+            Within::Common { .. } => q.push(Quantity::Spread),
+            Within::Known => {}
+            Within::Group { .. } => q.extend([Quantity::Spread, Quantity::Number]),
+        }
+        let effects = self.n_reported(true) - q.len() - self.n_group_sds();
+        q.extend(std::iter::repeat_n(Quantity::Location, effects));
+        q.extend(std::iter::repeat_n(Quantity::Spread, self.n_group_sds()));
+        q
+    }
+
+    fn sweep(&self, chain: &mut TreeChain, rng: &mut Pcg64, warmup: bool) -> Result<(), Error> {
         match chain.kind {
             SamplerKind::Collapsed => self.collapsed_sweep(chain, rng, warmup),
             _ => {
                 self.gibbs_sweep(&mut chain.state, &mut chain.messages, rng);
                 self.draw_within(&mut chain.state, &mut chain.nu_weights, rng);
+                Ok(())
             }
         }
     }
@@ -785,7 +841,7 @@ mod tests {
         let mut row = vec![0.0; tree.n_reported(true)];
         (0..sweeps)
             .map(|it| {
-                tree.sweep(&mut chain, &mut rng, it < sweeps / 10);
+                tree.sweep(&mut chain, &mut rng, it < sweeps / 10).unwrap();
                 tree.report(&chain, &mut row);
                 row.clone()
             })

@@ -9,8 +9,8 @@ use std::ffi::{c_int, c_void};
 
 use extendr_api::prelude::*;
 use hiermod_core::{
-    GroupStats, HierPrior, Model, Posterior, SamplerKind, Settings, Tree, TreePrior, Within,
-    column_summaries, run_chains,
+    GroupStats, HierPrior, InUnits, Model, Posterior, SamplerKind, Settings, Tree, TreePrior,
+    Units, Within, column_summaries, run_chains,
 };
 
 unsafe extern "C" {
@@ -33,6 +33,52 @@ fn user_interrupted() -> bool {
 
 fn failure(message: String) -> List {
     List::from_names_and_values(["error"], [r!(message)]).unwrap_or_default()
+}
+
+/// An error of a run with what it concerns, so that R can name the
+/// argument at fault: "data", "prior", "settings", "numerical" or "internal".
+struct Failure {
+    kind: &'static str,
+    message: String,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self {
+            kind: "internal",
+            message,
+        }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        message.to_string().into()
+    }
+}
+
+impl From<hiermod_core::Error> for Failure {
+    fn from(e: hiermod_core::Error) -> Self {
+        use hiermod_core::Error as E;
+        let kind = match e {
+            E::InvalidData(_) => "data",
+            E::InvalidPrior(_) => "prior",
+            E::InvalidSettings(_) => "settings",
+            E::Numerical(_) | E::NonFinite { .. } => "numerical",
+            _ => "internal",
+        };
+        Self {
+            kind,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Failure {
+    fn into_list(self) -> List {
+        List::from_names_and_values(["error", "kind"], [r!(self.message), r!(self.kind)])
+            .unwrap_or_default()
+    }
 }
 
 fn count(value: i32, name: &str) -> std::result::Result<usize, String> {
@@ -202,9 +248,12 @@ fn hm_sample(
     column_names: Robj,
     progress: Robj,
 ) -> List {
-    // One closure so that every failure below becomes `list(error = ...)`.
-    let run = || -> std::result::Result<List, String> {
-        let stats = stats_from_r(&n, &ybar, &ss)?;
+    // One closure so that every failure below becomes `list(error, kind)`.
+    let run = || -> std::result::Result<List, Failure> {
+        let stats = stats_from_r(&n, &ybar, &ss).map_err(|message| Failure {
+            kind: "data",
+            message,
+        })?;
         let parents: Vec<Vec<usize>> = parents
             .values()
             .map(|level| {
@@ -220,7 +269,7 @@ fn hm_sample(
             })
             .collect::<std::result::Result<_, _>>()?;
         let settings = Settings {
-            sampler: SamplerKind::from_name(sampler).map_err(|e| e.to_string())?,
+            sampler: SamplerKind::from_name(sampler)?,
             chains: count(chains, "chains")?,
             iter: count(iter, "iter")?,
             warmup: count(warmup, "warmup")?,
@@ -236,8 +285,12 @@ fn hm_sample(
             column_names,
             progress,
         };
+        // Every model is sampled on the standardised response (see `Units`).
+        let units = Units::of(&stats, &prior.within)?;
+        let stats = units.standardise_stats(&stats, &prior.within)?;
+        let prior = units.standardise_prior(&prior)?;
         // Building the tree checks its shape whichever engine runs it.
-        let tree = Tree::new(parents, stats.clone(), prior.clone()).map_err(|e| e.to_string())?;
+        let tree = Tree::new(parents, stats.clone(), prior.clone())?;
         // The two-level model with a common within-group variance has its
         // own implementation, which groups the data by size (samplers.md).
         match (&prior.levels[..], prior.within) {
@@ -250,12 +303,12 @@ fn hm_sample(
                     alpha,
                     beta,
                 };
-                run.sample(&Model::new(stats, hier).map_err(|e| e.to_string())?)
+                run.sample(&InUnits::new(Model::new(stats, hier)?, units))
             }
-            _ => run.sample(&tree),
+            _ => run.sample(&InUnits::new(tree, units)),
         }
     };
-    run().unwrap_or_else(failure)
+    run().unwrap_or_else(Failure::into_list)
 }
 
 /// What a run needs besides the model.
@@ -267,9 +320,9 @@ struct Run {
 }
 
 impl Run {
-    fn sample<P: Posterior>(self, model: &P) -> std::result::Result<List, String> {
+    fn sample<P: Posterior>(self, model: &P) -> std::result::Result<List, Failure> {
         let settings = self.settings;
-        settings.output_len(model).map_err(|e| e.to_string())?;
+        settings.output_len(model)?;
         let n_kept = settings.n_kept();
         let width = model.n_reported(settings.keep_groups);
         let all = model.n_reported(true);
@@ -304,7 +357,22 @@ impl Run {
                     List::from_names_and_values(["interrupted"], [r!(true)]).unwrap_or_default()
                 );
             }
-            Err(e) => return Err(e.to_string()),
+            Err(hiermod_core::Error::NonFinite {
+                chain,
+                iteration,
+                column,
+            }) => {
+                let name = names.get(column).map_or("?", String::as_str);
+                return Err(Failure {
+                    kind: "numerical",
+                    message: format!(
+                        "the draws of {name} became infinite or NaN at iteration \
+                         {iteration} of chain {}",
+                        chain + 1
+                    ),
+                });
+            }
+            Err(e) => return Err(e.into()),
         };
         // Each matrix leaves as a finished coda::mcmc object: dressing it in R
         // would copy every chain's draws once more.
@@ -330,7 +398,7 @@ impl Run {
                 init_matrix.into_robj(),
             ],
         )
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string().into())
     }
 }
 

@@ -1,0 +1,101 @@
+# The defects of the adversarial run (issue "Hard to break"), each as it was
+# reproduced, and a randomised search over scales, priors, models, kernels.
+
+test_that("sweeps that never ended now end with a hiermod_error, in a child", {
+  skip_on_cran()
+  skip_on_os("windows")
+  code <- c(
+    "d <- data.frame(y = rep(c(1, 3), 6), g = rep(1:3, each = 4))",
+    "big <- data.frame(y = rep(c(1.7e308, -1.7e308), each = 20), g = rep(1:4, each = 10))",
+    "cases <- list(",
+    "  function() fit(y ~ g, d, prior = hier_prior(tau0 = 1e-310), seed = 1),",
+    "  function() fit(mathscore ~ school, schools, sampler = 'asis',",
+    "                 prior = hier_prior(mu0 = 1e200), seed = 1),",
+    "  function() fit(y ~ g, big, seed = 1,",
+    "                 prior = hier_prior(mu0 = 0, tau0 = 1, b = 1, beta = 1)))",
+    "for (f in cases) {",
+    "  r <- tryCatch(f(), hiermod_error = function(e) e)",
+    "  cat('class', class(r)[1], '\\n')",
+    "}"
+  )
+  res <- run_in_child(code, 60)
+  expect_identical(res$status, 0L)
+  expect_identical(sum(res$output == "class hiermod_error "), 3L,
+                   info = paste(res$output, collapse = "\n"))
+})
+
+test_that("priors whose arithmetic overflows are refused up front, naming the value", {
+  d <- data.frame(y = rep(c(1, 3), 6), g = rep(1:3, each = 4))
+  expect_hm_error(fit(y ~ g, d, prior = hier_prior(tau0 = 1e-310)), "prior",
+                  "tau0")
+  expect_hm_error(fit(mathscore ~ school, schools, sampler = "gibbs",
+                      prior = hier_prior(mu0 = 1e308)), "prior", "mu0")
+  expect_hm_error(fit(mathscore ~ school, schools,
+                      prior = hier_prior(b = 1e300)), "prior", "`?b`? = ")
+  # what is merely vague or tight on the data's scale still runs
+  f <- fit(mathscore ~ school, schools, chains = 1, iter = 200, seed = 1,
+           prior = hier_prior(tau0 = 1e-12, b = 1e-6, beta = 1e-6))
+  expect_true(all(is.finite(as.matrix(f))))
+})
+
+test_that("zero spread within every group is an improper posterior with group variances", {
+  d <- data.frame(y = rep(c(1, 2, 4), each = 64), g = rep(1:3, each = 64))
+  expect_hm_error(fit(y ~ g, d, within = "group", seed = 1), "data",
+                  "improper")
+  # the common-variance model is proper on the same data, and finite
+  f <- fit(y ~ g, d, seed = 1, chains = 2, iter = 400,
+           prior = hier_prior(beta = 1))
+  expect_true(all(is.finite(as.matrix(f))))
+})
+
+test_that("every model maps exactly under units from 1e-80 to 1e100", {
+  models <- list(
+    list(f = mathscore ~ school, d = schools, args = list()),
+    list(f = mathscore ~ school, d = schools, args = list(within = "group")),
+    list(f = score ~ region / school, d = regions, args = list()),
+    list(f = y ~ school, d = eight_schools, args = list(se = quote(se))),
+    list(f = mathscore ~ 1, d = schools, args = list())
+  )
+  for (m in models) {
+    response <- all.vars(m$f)[1L]
+    base <- do.call(fit, c(list(m$f, m$d, chains = 1, iter = 300, seed = 3),
+                           m$args))
+    mb <- as.matrix(base)
+    for (scale in c(1e-80, 1e100)) {
+      d <- m$d
+      d[[response]] <- d[[response]] * scale
+      if (!is.null(d$se)) d$se <- d$se * scale
+      f <- do.call(fit, c(list(m$f, d, chains = 1, iter = 300, seed = 3),
+                          m$args))
+      mf <- as.matrix(f)
+      expect_true(all(is.finite(mf)))
+      unitless <- colnames(mf) == "nu0"
+      expect_equal(mf[, !unitless] / scale, mb[, !unitless], tolerance = 1e-8,
+                   info = paste(deparse1(m$f), scale))
+      expect_identical(mf[, unitless], mb[, unitless])
+    }
+  }
+})
+
+test_that("a response whose spread overflows doubles is refused", {
+  big <- data.frame(y = c(1.7e308, -1.7e308, 1.7e308, -1.7e308), g = c(1, 1, 2, 2))
+  expect_hm_error(fit(y ~ g, big, prior = hier_prior(mu0 = 0, tau0 = 1, b = 1,
+                                                       beta = 1)),
+                  "data", "overflows")
+})
+
+test_that("randomised: finite draws or a hiermod_error, in bounded time", {
+  skip_on_cran()
+  # Each case of fuzz-fits.R in one child process, killed after 300 s.
+  code <- readLines(test_path("fuzz-fits.R"))
+  res <- run_in_child(code, 300)
+  expect_identical(res$status, 0L, info = paste(res$output, collapse = "\n"))
+  outcomes <- grep("^outcome ", res$output, value = TRUE)
+  kinds <- sub("^outcome (.*) [0-9]+ $", "\\1", outcomes)
+  expect_true(all(kinds %in% c("ok", "hiermod_error")),
+              info = paste(res$output, collapse = "\n"))
+  counts <- as.integer(sub(".* ([0-9]+) $", "\\1", outcomes))
+  expect_identical(sum(counts), 400L)
+  # the search must exercise both: fits that run and inputs refused
+  expect_setequal(kinds, c("ok", "hiermod_error"))
+})
