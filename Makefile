@@ -31,7 +31,10 @@ check: build
 demo: install
 	Rscript dev/demo.R
 
+# Ends by installing the checked tarball, vignettes included, so that the
+# steps that install without them do not leave that copy behind.
 test: rust-test lint site check
+	R CMD INSTALL $(BUILDDIR)/$(TARBALL)
 
 # lintr resolves the package's own functions through the installed package.
 lint: install-code

@@ -27,6 +27,8 @@ check_count <- function(x, arg, lower, upper = .Machine$integer.max) {
 # A short description of a value for error messages.
 describe <- function(x) {
   if (is.null(x)) return("NULL")
+  if (is.function(x)) return("a function")
+  if (!is.atomic(x)) return(paste0("a ", class(x)[1L]))
   if (length(x) != 1L) {
     return(paste0("a ", class(x)[1L], " of length ", length(x)))
   }
@@ -62,4 +64,31 @@ glue_result <- function(out, arg, doing) {
                         "please report it): ", out$error),
     hm_abort(arg, "could not be ", doing, ": ", out$error, ".")
   )
+}
+
+# Refuses a request for `bytes` of memory that the machine does not have
+# free (on systems that say: Linux's MemAvailable), before any of it is
+# allocated: an error naming `arg`, what needs the memory and what to change.
+check_memory <- function(bytes, arg, what, advice) {
+  free <- available_memory()
+  if (is.finite(free) && bytes > free) {
+    hm_abort(arg, "asks for ", what, ": ", format_bytes(bytes), ", more than ",
+             "the ", format_bytes(free), " of memory available; ", advice, ".",
+             class = "hiermod_memory_error")
+  }
+  invisible(bytes)
+}
+
+available_memory <- function() {
+  info <- tryCatch(readLines("/proc/meminfo", n = 5L, warn = FALSE),
+                   error = function(e) character(), warning = function(w) character())
+  line <- grep("^MemAvailable:", info, value = TRUE)
+  if (length(line) != 1L) return(Inf)
+  as.double(gsub("[^0-9]", "", line)) * 1024
+}
+
+format_bytes <- function(bytes) {
+  units <- c("bytes", "kB", "MB", "GB", "TB")
+  i <- max(1L, min(length(units), floor(log(max(bytes, 1), 1000)) + 1L))
+  paste(signif(bytes / 1000^(i - 1L), 3L), units[i])
 }

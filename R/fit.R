@@ -1,11 +1,13 @@
-#' Fit a Bayesian hierarchical normal model by Gibbs sampling
+#' Fit a Bayesian hierarchical normal model
 #'
 #' Fits the lecture's two-level model
 #' \deqn{y_{ik} \sim N(\theta_k, 1/\tau_w), \quad
 #'   \theta_k \sim N(\mu, 1/\tau_b),}
-#' with the priors of [hier_prior()], by Gibbs sampling (each of
-#' \eqn{\mu}, \eqn{\tau_b}, \eqn{\theta}, \eqn{\tau_w} drawn from its
-#' full conditional distribution, or blocks of them jointly). The data are
+#' with the priors of [hier_prior()], by Markov chain Monte Carlo: by default
+#' a collapsed sampler (the precisions drawn with \eqn{\mu} and every
+#' \eqn{\theta} integrated out, then those exactly given the precisions);
+#' the lecture's Gibbs sampler (each of \eqn{\mu}, \eqn{\tau_b},
+#' \eqn{\theta}, \eqn{\tau_w} from its full conditional) on request. The data are
 #' reduced once to per-group counts, means and within sums of squares; each
 #' sweep then costs O(K) for K groups, whatever the number of rows.
 #'
@@ -182,24 +184,19 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
   keep_groups <- keep == "all"
   seed <- resolve_seed(seed)
   pars <- parameter_names(model, within)
-  n_kept <- (iter - warmup + thin - 1L) %/% thin
+  n_kept <- ceiling((iter - warmup) / thin)
   width <- if (keep_groups) length(pars$all) else length(pars$global)
-  if (as.double(n_kept) * width > .Machine$integer.max) {
+  if (n_kept * width > .Machine$integer.max) {
     hm_abort("iter", "keeps ", n_kept, " draws of ", width,
              " values per chain, more than one R matrix holds; increase ",
              "`thin` or lower `iter`.")
   }
+  check_memory(8 * chains * n_kept * width, "iter", paste0(
+    chains, " chains of ", n_kept, " kept draws of ", width, " values"),
+    paste0("increase `thin`, lower `iter` or `chains`",
+           if (keep_groups) ", or use `keep = \"global\"`"))
 
-  report <- NULL
-  if (is.function(progress)) {
-    total <- as.double(chains) * iter
-    report <- function(done) progress(done / total)
-  } else if (show_progress(progress)) {
-    # closes by itself when fit() returns; cli shows it only after ~2 s
-    bar <- cli::cli_progress_bar("Sampling", total = as.double(chains) * iter,
-                                 clear = TRUE)
-    report <- function(done) cli::cli_progress_update(set = done, id = bar)
-  }
+  report <- progress_reporter(progress, as.double(chains) * iter)
   st <- model$stats
   started <- proc.time()[["elapsed"]]
   out <- hm_sample(
@@ -256,7 +253,8 @@ parse_hier_formula <- function(formula) {
              "`mathscore ~ school`, not ", describe(formula), ".")
   }
   rhs <- unparen(formula[[3L]])
-  if (is.call(rhs) && identical(rhs[[1L]], as.name("|"))) {
+  bars <- is.call(rhs) && identical(rhs[[1L]], as.name("|"))
+  if (bars) {
     if (!identical(rhs[[2L]], 1) && !identical(rhs[[2L]], 1L)) {
       hm_abort("formula", "supports only group intercepts `(1 | group)`, ",
                "not `(", deparse1(rhs[[2L]]), " | ...)`.")
@@ -264,7 +262,8 @@ parse_hier_formula <- function(formula) {
     rhs <- unparen(rhs[[3L]])
   }
   if (identical(rhs, 1) || identical(rhs, 1L)) {
-    return(list(response = formula[[2L]], levels = list(), group = NULL))
+    return(list(response = formula[[2L]], levels = list(), group = NULL,
+                bars = bars))
   }
   if (is.numeric(rhs)) {
     hm_abort("formula", "needs `1` or grouping variables on the right-hand ",
@@ -276,18 +275,26 @@ parse_hier_formula <- function(formula) {
     rhs <- unparen(rhs[[2L]])
   }
   levels <- c(list(rhs), levels)
-  for (level in levels) {
-    if (is.numeric(level) ||
-        (is.call(level) && deparse1(level[[1L]]) %in%
-         c("+", "-", "*", ":", "|", "%in%", "/"))) {
-      hm_abort("formula", "must have grouping variables nested with `/`, as ",
-               "in `y ~ group` or `y ~ region/school`; `",
-               deparse1(formula[[3L]]), "` (covariates or crossed groups) ",
-               "is not supported.")
-    }
-  }
+  for (level in levels) check_level_term(level, formula)
   list(response = formula[[2L]], levels = levels,
-       group = levels[[length(levels)]])
+       group = levels[[length(levels)]], bars = bars)
+}
+
+# A level of groups must be a variable or an expression of one, not a
+# number, an offset, or an operator of covariates or crossed groups.
+check_level_term <- function(level, formula) {
+  if (is.call(level) && identical(level[[1L]], as.name("offset"))) {
+    hm_abort("formula", "has `", deparse1(level), "`: offsets are not ",
+             "supported.")
+  }
+  if (is.numeric(level) ||
+      (is.call(level) && deparse1(level[[1L]]) %in%
+       c("+", "-", "*", ":", "|", "%in%", "/"))) {
+    hm_abort("formula", "must have grouping variables nested with `/`, as ",
+             "in `y ~ group` or `y ~ region/school`; `",
+             deparse1(formula[[3L]]), "` (covariates or crossed groups) ",
+             "is not supported.")
+  }
 }
 
 unparen <- function(e) {
@@ -302,6 +309,29 @@ level_names <- function(terms) vapply(terms$levels, deparse1, "")
 model_from_rows <- function(terms, data, formula, se) {
   y <- eval_variable(terms$response, data, formula, "response")
   check_response(y, terms$response)
+  raw_groups <- lapply(terms$levels, function(e) {
+    check_group(eval_variable(e, data, formula, "group"), length(y), e,
+                terms$bars)
+  })
+  # As R's modelling functions do (na.action = na.omit): rows with a
+  # missing response, group or standard error are dropped, with a message.
+  incomplete <- is.na(y) | Reduce(`|`, lapply(raw_groups, is.na), FALSE) |
+    (if (is.null(se) || length(se) != length(y)) FALSE else is.na(se))
+  if (any(incomplete)) {
+    keep <- !incomplete
+    message(structure(
+      class = c("hiermod_dropped_rows", "message", "condition"),
+      list(message = paste0(
+        "Dropped ", sum(incomplete), " of ", length(y), " row(s) with a ",
+        "missing value (NA) in the response, a group",
+        if (!is.null(se)) " or the standard error", ", first row ",
+        which(incomplete)[1L], ".\n"), call = NULL)
+    ))
+    y <- y[keep]
+    raw_groups <- lapply(raw_groups, function(g) g[keep])
+    if (!is.null(se) && length(se) == length(keep)) se <- se[keep]
+  }
+  if (length(y) == 0L) hm_abort("data", "has no complete rows.")
   n <- length(y)
   weights <- NULL
   if (!is.null(se)) {
@@ -313,9 +343,8 @@ model_from_rows <- function(terms, data, formula, se) {
     weights <- 1 / as.double(se)^2
   }
   names <- level_names(terms)
-  groups <- lapply(terms$levels, function(e) {
-    encode_groups(eval_variable(e, data, formula, "group"), n, e)
-  })
+  groups <- Map(function(g, e) encode_groups(g, n, e, terms$bars), raw_groups,
+                terms$levels)
   tree <- build_tree(groups, names, n, "formula")
   nodes <- tree$nodes
   codes <- tree$codes
@@ -350,7 +379,16 @@ build_tree <- function(groups, names, n, arg) {
     parent <- codes[match(keys, key)]
     own <- (keys - 1) %% length(g$labels) + 1
     label <- g$labels[own]
-    if (l > 1L) label <- paste(nodes[[l - 1L]]$label[parent], label, sep = "/")
+    if (l > 1L) {
+      label <- paste(nodes[[l - 1L]]$label[parent], label, sep = "/")
+      clash <- anyDuplicated(label)
+      if (clash > 0L) {
+        hm_abort(arg, "gives two different groups the path \"", label[clash],
+                 "\": a label of `", names[l - 1L], "` or `", names[l],
+                 "` contains \"/\", which separates the levels of a path; ",
+                 "recode the labels without it.")
+      }
+    }
     if (length(keys) < 2L) {
       hm_abort(arg, "group `", names[l], "` must have at least 2 groups, not ",
                length(keys), ".")
@@ -439,16 +477,18 @@ check_response <- function(y, expr) {
   if (length(y) == 0L) {
     hm_abort("data", "has no rows.")
   }
-  bad <- which(!is.finite(y))
+  bad <- which(is.infinite(y))
   if (length(bad) > 0L) {
     hm_abort("formula", "response `", name, "` has ", length(bad),
-             " missing or non-finite value(s) (NA, NaN or Inf), first in row ",
-             bad[1L], "; remove those rows first.")
+             " infinite value(s), first in row ", bad[1L], ".")
   }
 }
 
-# Maps the grouping variable to codes 1..K and labels, in the user's order.
-encode_groups <- function(group, n, expr) {
+# The grouping variable `expr` as evaluated, checked: a factor, character,
+# logical or numeric vector of IDs, one per row. Values with a fraction are
+# a covariate, not groups: refused in the shorthand `y ~ x`, where a
+# numeric variable must not quietly become a grouping.
+check_group <- function(group, n, expr, bars) {
   name <- deparse1(expr)
   if (!(is.factor(group) || is.character(group) || is.numeric(group) ||
         is.logical(group))) {
@@ -459,10 +499,32 @@ encode_groups <- function(group, n, expr) {
     hm_abort("formula", "group `", name, "` has length ", length(group),
              " but the response has length ", n, ".")
   }
-  bad <- which(is.na(group) | (is.numeric(group) & !is.finite(group)))
+  if (is.numeric(group)) {
+    bad <- which(is.infinite(group))
+    if (length(bad) > 0L) {
+      hm_abort("formula", "group `", name, "` has ", length(bad),
+               " infinite value(s), first in row ", bad[1L], ".")
+    }
+    if (!bars && any(group != round(group), na.rm = TRUE)) {
+      hm_abort("formula", "reads `", name, "` as groups, but it is a ",
+               "numeric variable with fractional values (a covariate). ",
+               "Covariates are not supported yet; to group by its values, ",
+               "write `(1 | ", name, ")` or `factor(", name, ")`.")
+    }
+  }
+  group
+}
+
+# Maps the grouping variable to codes 1..K and labels, in the user's order.
+# `bars`: the formula said `(1 | group)`, so a numeric variable is meant as
+# groups.
+encode_groups <- function(group, n, expr, bars = TRUE) {
+  name <- deparse1(expr)
+  group <- check_group(group, n, expr, bars)
+  bad <- which(is.na(group))
   if (length(bad) > 0L) {
     hm_abort("formula", "group `", name, "` has ", length(bad),
-             " missing or non-finite value(s), first in row ", bad[1L], ".")
+             " missing value(s), first in row ", bad[1L], ".")
   }
   if (is.factor(group)) {
     used <- tabulate(as.integer(group), nlevels(group)) > 0L
@@ -478,19 +540,56 @@ encode_groups <- function(group, n, expr) {
       ))
       group <- droplevels(group)
     }
+    levels(group) <- enc2utf8(levels(group))
     labels <- levels(group)
     codes <- as.integer(group)
     values <- factor(labels, levels = labels)
   } else {
+    # radix sorting is locale-independent, and needs strings marked UTF-8
+    if (is.character(group)) group <- enc2utf8(group)
     values <- sort(unique(group), method = "radix")
     codes <- match(group, values)
-    labels <- as.character(values)
+    labels <- value_labels(values)
   }
   if (length(labels) < 2L) {
     hm_abort("formula", "group `", name, "` must have at least 2 groups, ",
              "not ", length(labels), ".")
   }
   list(codes = codes, labels = labels, values = values)
+}
+
+# Labels that tell distinct values apart: as.character() keeps 15
+# significant digits, which gives 1e15 and 1e15 + 1 one label; those that
+# do not read back as their value get the 17 digits that always do.
+value_labels <- function(values) {
+  labels <- as.character(values)
+  if (is.double(values)) {
+    inexact <- as.double(labels) != values
+    labels[inexact] <- sprintf("%.17g", values[inexact])
+  }
+  labels
+}
+
+# The function the sampler calls with the sweeps done (or NULL): it shows
+# them and returns TRUE if the user interrupted it, which stops the run (an
+# interrupt while R code runs is caught by that code, not by the sampler).
+progress_reporter <- function(progress, total, envir = parent.frame()) {
+  show <- if (is.function(progress)) {
+    function(done) progress(done / total)
+  } else if (show_progress(progress)) {
+    # closes by itself when the caller (fit()) returns; cli shows it only
+    # after ~2 s
+    bar <- cli::cli_progress_bar("Sampling", total = total, clear = TRUE,
+                                 .envir = envir)
+    function(done) cli::cli_progress_update(set = done, id = bar)
+  }
+  if (is.null(show)) return(NULL)
+  function(done) {
+    tryCatch({
+      show(done)
+      FALSE
+    }, interrupt = function(e) TRUE)
+  }
 }
 
 show_progress <- function(progress) {

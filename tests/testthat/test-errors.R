@@ -7,10 +7,18 @@ test_that("bad responses are refused", {
   expect_hm_error(fit(nope ~ g, d), "formula", "`nope`.*not found")
   expect_hm_error(fit(~ g, d), "formula", "two-sided")
   expect_hm_error(fit("y ~ g", d), "formula", "two-sided")
-  for (bad in list(NA, NaN, Inf, -Inf)) {
+  for (bad in list(Inf, -Inf)) {
     dd <- d
     dd$y[4] <- bad
     expect_hm_error(fit(y ~ g, dd), "formula", "row 4")
+  }
+  # missing responses are dropped, as R's modelling functions do
+  for (bad in list(NA, NaN)) {
+    dd <- d
+    dd$y[4] <- bad
+    expect_message(f <- fit(y ~ g, dd, chains = 1, iter = 50),
+                   "Dropped 1 of 6 .*first row 4", class = "hiermod_dropped_rows")
+    expect_identical(nobs(f), 5L)
   }
   dd <- d
   dd$y <- dd$y > 3
@@ -22,8 +30,12 @@ test_that("bad responses are refused", {
 test_that("bad groups are refused", {
   dd <- d
   dd$g[2] <- NA
-  expect_hm_error(fit(y ~ g, dd), "formula", "missing.*row 2")
+  expect_message(fit(y ~ g, dd, chains = 1, iter = 50), "first row 2",
+                 class = "hiermod_dropped_rows")
   dd$g <- c(1, 1, 2, 2, NaN, 2)
+  expect_message(fit(y ~ g, dd, chains = 1, iter = 50), "first row 5",
+                 class = "hiermod_dropped_rows")
+  dd$g <- c(1, 1, 2, 2, Inf, 2)
   expect_hm_error(fit(y ~ g, dd), "formula", "row 5")
   expect_hm_error(fit(y ~ g, transform(d, g = "one")), "formula", "at least 2 groups")
   dd <- d
@@ -32,8 +44,10 @@ test_that("bad groups are refused", {
                  "Dropped 1 unused level.*unused", class = "hiermod_dropped_levels")
   expect_identical(group_stats(f)$group, c("a", "b"))
   expect_identical(levels(dd$g), c("a", "unused", "b"))
+  # values outside the factor's levels are NA: dropped, leaving one group
   dd$g <- factor(dd$g, levels = "a")
-  expect_hm_error(fit(y ~ g, dd), "formula", "missing")
+  expect_message(expect_hm_error(fit(y ~ g, dd), "formula", "at least 2 groups"),
+                 "Dropped 3 of 6", class = "hiermod_dropped_rows")
   dd$g <- as.Date("2020-01-01") + 1:6
   expect_hm_error(fit(y ~ g, dd), "formula", "must be a factor")
   expect_hm_error(fit(y ~ g + x, d), "formula", "nested with `/`")

@@ -117,7 +117,7 @@ test_that("labels with % and non-ASCII text work", {
   d$g <- factor(d$g, levels = c(labels, "100% empty"))
   expect_message(quick_fit(y ~ g, d), "100% empty")
   d$g[1] <- NA
-  expect_error(quick_fit(y ~ g, d), "row 1", class = "hiermod_error")
+  expect_message(quick_fit(y ~ g, d), "first row 1", class = "hiermod_dropped_rows")
 })
 
 test_that("coda functions accept a fit as it is", {

@@ -99,3 +99,111 @@ test_that("randomised: finite draws or a hiermod_error, in bounded time", {
   # the search must exercise both: fits that run and inputs refused
   expect_setequal(kinds, c("ok", "hiermod_error"))
 })
+
+test_that("an interrupt while a progress function runs stops the fit", {
+  skip_on_cran()
+  skip_on_covr()
+  skip_on_os("windows")
+  script <- tempfile(fileext = ".R")
+  out <- tempfile()
+  writeLines(c(
+    "library(hiermod)",
+    "cat('started\\n')",
+    "r <- tryCatch(fit(mathscore ~ school, schools, chains = 2, iter = 2e9,",
+    "  warmup = 2e9 - 1, seed = 1, progress = function(p) Sys.sleep(0.1)),",
+    "  interrupt = function(e) e)",
+    "cat('caught', class(r)[1], '\\n')"
+  ), script)
+  rscript <- file.path(R.home("bin"), "Rscript")
+  libs <- paste(.libPaths(), collapse = .Platform$path.sep)
+  pid <- as.integer(system(sprintf(
+    "R_LIBS=%s %s --vanilla %s > %s 2>&1 & echo $!",
+    shQuote(libs), shQuote(rscript), shQuote(script), shQuote(out)
+  ), intern = TRUE))
+  on.exit(tools::pskill(pid, tools::SIGKILL))
+  wait_for <- function(pattern, seconds) {
+    deadline <- Sys.time() + seconds
+    while (Sys.time() < deadline) {
+      if (any(grepl(pattern, readLines(out, warn = FALSE)))) return(TRUE)
+      Sys.sleep(0.05)
+    }
+    FALSE
+  }
+  expect_true(wait_for("started", 30))
+  Sys.sleep(1)
+  tools::pskill(pid, tools::SIGINT)
+  sent <- Sys.time()
+  expect_true(wait_for("caught hiermod_interrupt", 10))
+  expect_lt(as.numeric(Sys.time() - sent, units = "secs"), 2)
+})
+
+test_that("a request for more memory than the machine has is refused up front", {
+  skip_if_not(file.exists("/proc/meminfo"))
+  err <- expect_hm_error(
+    fit(mathscore ~ school, schools, iter = 4e8, warmup = 1, keep = "global"),
+    "iter", "memory available"
+  )
+  expect_s3_class(err, "hiermod_memory_error")
+  expect_match(conditionMessage(err), "thin")
+})
+
+test_that("unclassed or misleading errors are hiermod_errors naming the argument", {
+  expect_hm_error(fit(mathscore ~ school, schools, prior = hier_prior),
+                  "prior", "not a function")
+  expect_lt(nchar(tryCatch(fit(mathscore ~ school, schools, prior = hier_prior),
+                           error = conditionMessage)), 100)
+  expect_hm_error(fit(y ~ offset(x), data.frame(y = 1:10, x = rnorm(10))),
+                  "formula", "offset")
+  # a huge thin keeps the first post-warm-up draw, as documented
+  f <- fit(mathscore ~ school, schools, thin = .Machine$integer.max,
+           chains = 1, iter = 20, seed = 1)
+  expect_identical(coda::niter(f), 1L)
+})
+
+test_that("a numeric variable alone on the right is not quietly a grouping", {
+  expect_hm_error(fit(mpg ~ wt, mtcars), "formula", "\\(1 \\| wt\\)")
+  f <- fit(mpg ~ (1 | wt), mtcars, chains = 1, iter = 50, seed = 1)
+  expect_identical(ngrps(f)[[1L]], length(unique(mtcars$wt)))
+  # whole numbers are IDs, as the lecture's school numbers
+  f <- fit(mpg ~ cyl, mtcars, chains = 1, iter = 50, seed = 1)
+  expect_identical(unname(ngrps(f)[[1L]]), 3L)
+})
+
+test_that("distinct numeric groups keep distinct labels", {
+  d <- data.frame(y = c(1, 2, 2, 3, 5, 6),
+                  g = c(1e15, 1e15, 1e15 + 1, 1e15 + 1, 7, 7))
+  f <- fit(y ~ g, d, chains = 1, iter = 50, seed = 1)
+  theta <- grep("^theta", colnames(as.matrix(f)), value = TRUE)
+  expect_identical(anyDuplicated(theta), 0L)
+  expect_length(theta, 3L)
+  expect_true("theta[1000000000000001]" %in% theta)
+  expect_no_error(summary(f))
+})
+
+test_that("nested paths that would collide are refused", {
+  d <- data.frame(y = 1:8, a = c("a/b", "a/b", "a", "a", "x", "x", "x", "x"),
+                  b = c("c", "c", "b/c", "b/c", "1", "1", "2", "2"))
+  expect_hm_error(fit(y ~ a / b, d), "formula", "a/b/c")
+})
+
+test_that("non-ASCII labels work", {
+  path <- tempfile(fileext = ".csv")
+  writeLines(enc2utf8(c("y,g", "1,Z\u00fcrich", "2,Z\u00fcrich", "3,Bern",
+                        "4,Bern", "5,Gen\u00e8ve", "6,Gen\u00e8ve")),
+             path, useBytes = TRUE)
+  d <- utils::read.csv(path, encoding = "unknown")
+  f <- fit(y ~ g, d, chains = 1, iter = 50, seed = 1)
+  expect_true(enc2utf8("theta[Z\u00fcrich]") %in% colnames(as.matrix(f)))
+})
+
+test_that("rows with a missing response or group are dropped, with a message", {
+  d <- schools
+  d$mathscore[c(3, 10)] <- NA
+  d$school[5] <- NA
+  expect_message(f <- fit(mathscore ~ school, d, chains = 1, iter = 50,
+                          seed = 1),
+                 "Dropped 3 of 1993", class = "hiermod_dropped_rows")
+  expect_identical(nobs(f), 1990L)
+  expect_hm_error(fit(y ~ g, data.frame(y = c(1, Inf, 3, 4), g = c(1, 1, 2, 2))),
+                  "formula", "infinite")
+})

@@ -51,7 +51,8 @@ test_that("known standard errors: the eight schools, exact by quadrature", {
   expect_output(print(f), "known within-group variances")
   expect_hm_error(quick_fit(y ~ school, es, se = -es$se), "se", "positive")
   expect_hm_error(quick_fit(y ~ school, es, se = es$se[1:3]), "se", "one per row")
-  expect_hm_error(quick_fit(y ~ school, es, se = c(NA, es$se[-1])), "se")
+  expect_message(quick_fit(y ~ school, es, se = c(NA, es$se[-1])),
+                 "Dropped 1 of 8 .*standard error", class = "hiermod_dropped_rows")
   expect_hm_error(quick_fit(y ~ school, es, se = nope), "se", "not found")
   expect_hm_error(quick_fit(y ~ school, es, se = se, sampler = "asis"), "sampler")
   expect_hm_error(quick_fit(y ~ school, es, se = se, within = "group"), "within", "`se`")

@@ -339,13 +339,17 @@ impl Run {
             .collect();
         let outputs: Vec<&mut [f64]> = draws.iter_mut().map(|m| m.data_mut()).collect();
         // `progress` is NULL or an R function of the sweeps done so far; it
-        // runs here, on R's thread, between polls for an interrupt. An error
-        // in it stops the progress reports, not the run.
+        // runs here, on R's thread, between polls for an interrupt, and
+        // returns TRUE when the user interrupted it (an interrupt inside
+        // it would otherwise be spent on it). An error in it stops the
+        // progress reports, not the run.
         let mut report = self.progress.as_function();
         let result = run_chains(model, &settings, self.threads, outputs, |done| {
             if let Some(f) = &report {
-                if f.call(pairlist!(done as f64)).is_err() {
-                    report = None;
+                match f.call(pairlist!(done as f64)) {
+                    Ok(stop) if stop.as_bool() == Some(true) => return true,
+                    Ok(_) => {}
+                    Err(_) => report = None,
                 }
             }
             user_interrupted()
