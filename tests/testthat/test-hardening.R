@@ -207,3 +207,53 @@ test_that("rows with a missing response or group are dropped, with a message", {
   expect_hm_error(fit(y ~ g, data.frame(y = c(1, Inf, 3, 4), g = c(1, 1, 2, 2))),
                   "formula", "infinite")
 })
+
+test_that("every model and kernel stops within a second of an interrupt", {
+  skip_on_cran()
+  skip_on_covr()
+  skip_on_os("windows")
+  cases <- c(
+    "fit(mathscore ~ school, schools, sampler = 'collapsed', ITER)",
+    "fit(mathscore ~ school, schools, sampler = 'asis', ITER)",
+    "fit(mathscore ~ school, schools, sampler = 'gibbs', ITER)",
+    "fit(mathscore ~ school, schools, within = 'group', ITER)",
+    "fit(mathscore ~ school, schools, within = 'group', sampler = 'gibbs', ITER)",
+    "fit(score ~ region / school, regions, ITER)",
+    "fit(score ~ region / school, regions, sampler = 'gibbs', ITER)",
+    "fit(y ~ school, eight_schools, se = se, ITER)",
+    "fit(mathscore ~ 1, schools, ITER)"
+  )
+  long <- "chains = 2, iter = 2e9, warmup = 2e9 - 1, seed = 1, progress = FALSE"
+  script <- tempfile(fileext = ".R")
+  out <- tempfile()
+  writeLines(c(
+    "library(hiermod)",
+    sprintf(paste0("cat('start %d\\n'); r <- tryCatch(%s, interrupt = function(e) e); ",
+                   "cat('caught %d', class(r)[1], '\\n')"),
+            seq_along(cases), sub("ITER", long, cases, fixed = TRUE), seq_along(cases))
+  ), script)
+  rscript <- file.path(R.home("bin"), "Rscript")
+  libs <- paste(.libPaths(), collapse = .Platform$path.sep)
+  pid <- as.integer(system(sprintf(
+    "R_LIBS=%s %s --vanilla %s > %s 2>&1 & echo $!",
+    shQuote(libs), shQuote(rscript), shQuote(script), shQuote(out)
+  ), intern = TRUE))
+  on.exit(tools::pskill(pid, tools::SIGKILL))
+  wait_for <- function(pattern, seconds) {
+    deadline <- Sys.time() + seconds
+    while (Sys.time() < deadline) {
+      if (any(grepl(pattern, readLines(out, warn = FALSE)))) return(TRUE)
+      Sys.sleep(0.02)
+    }
+    FALSE
+  }
+  for (i in seq_along(cases)) {
+    expect_true(wait_for(sprintf("^start %d$", i), 30), info = cases[i])
+    Sys.sleep(0.5) # inside the sampling loop
+    tools::pskill(pid, tools::SIGINT)
+    sent <- Sys.time()
+    expect_true(wait_for(sprintf("^caught %d hiermod_interrupt", i), 10),
+                info = paste(readLines(out), collapse = "\n"))
+    expect_lt(as.numeric(Sys.time() - sent, units = "secs"), 1, label = cases[i])
+  }
+})
