@@ -73,7 +73,8 @@ quadrature_1d <- function(log_post, given) {
   cbind(mean = mean, sd = sd)
 }
 
-# Known standard errors (model.md 4): mu and theta integrated analytically.
+# Known standard errors (src/rust/core/MATHS.md sections 2.4 and 4.1): mu and
+# theta integrated analytically.
 quadrature_known_se <- function(y, se, prior) {
   p <- prior
   parts <- function(v) {
@@ -104,7 +105,8 @@ quadrature_known_se <- function(y, se, prior) {
   out
 }
 
-# One normal sample (model.md 2): mu integrated analytically.
+# One normal sample (src/rust/core/MATHS.md section 2.1): mu integrated
+# analytically.
 quadrature_one_sample <- function(y, prior) {
   p <- prior
   n <- length(y)

@@ -9,7 +9,9 @@
 //! Notation follows the lecture: `G(shape, rate)` is a Gamma distribution with
 //! density proportional to `x^(shape-1) exp(-rate x)`, and `N(m, 1/p)` a normal
 //! with mean `m` and precision `p`. Precisions are sampled; standard
-//! deviations are reported.
+//! deviations are reported. MATHS.md, beside this crate's Cargo.toml, sets
+//! out the models and the mathematics of every step; comments cite it by
+//! section.
 
 mod chains;
 mod error;

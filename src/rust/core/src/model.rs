@@ -78,7 +78,8 @@ struct SizeClass {
 /// count_j log r_j` with `r_j = t_j / t_1 <= n_j / n_1`, the factors
 /// `r_j^count_j` of a run of classes are multiplied together, at most 2^1000
 /// whatever the precisions, and one logarithm taken of the product. A class
-/// whose factor alone could exceed that takes its own logarithm.
+/// whose factor alone could exceed that takes its own logarithm (MATHS.md
+/// section 9.2).
 #[derive(Debug, Clone)]
 enum LogBlock {
     Product(std::ops::Range<usize>),
@@ -296,7 +297,7 @@ impl Model {
     }
 
     /// Log density of `x = (log tau_b, log tau_w)` with mu and theta
-    /// integrated out (samplers.md, variants E and E2), up to a constant,
+    /// integrated out (MATHS.md section 4.1), up to a constant,
     /// and mu's distribution given these precisions.
     pub fn collapsed_log_density(&self, x: [f64; 2]) -> (f64, MuMarginal) {
         let [tau_b, tau_w] = x.map(f64::exp);
@@ -316,7 +317,7 @@ impl Model {
         (priors + within + log_density, mu)
     }
 
-    /// `mu | tau_b, tau_w, y` with theta integrated out (model.md 3b).
+    /// `mu | tau_b, tau_w, y` with theta integrated out (MATHS.md section 5).
     pub fn draw_mu_marginal<R: Rng + ?Sized>(&self, st: &mut State, rng: &mut R) {
         let (_, mu) = self.marginal([st.tau_b, st.tau_w], [st.tau_b.ln(), st.tau_w.ln()]);
         self.draw_mu_from(mu, st, rng);
@@ -328,7 +329,7 @@ impl Model {
         st.mu = self.centre + mu.centred_mean + std_normal(rng) / mu.precision.sqrt();
     }
 
-    /// Joint `(mu, tau_b) | theta` (samplers.md, variant C, SA step):
+    /// Joint `(mu, tau_b) | theta` (MATHS.md section 7.1, the SA step):
     /// tau_b from its density with mu integrated out, by rejection from
     /// `G(a + (K-1)/2, b + SS/2)`, then mu given tau_b. After 20 rejected
     /// proposals falls back on one Gibbs pass over tau_b and mu; this keeps

@@ -1,6 +1,6 @@
 //! The transition kernels. All leave the same posterior invariant and share
-//! the model's conditionals; they differ in how fast they mix
-//! (samplers.md in the design notes).
+//! the model's conditionals; they differ in how fast they mix (MATHS.md
+//! sections 3.1, 6.1 and 7).
 
 use rand::Rng;
 
@@ -12,13 +12,14 @@ use crate::{Error, Model, State};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SamplerKind {
-    /// The lecture's centred Gibbs sweep (model.md 3a): mu, tau_b, theta, tau_w.
+    /// The lecture's centred Gibbs sweep (MATHS.md section 3.1): mu, tau_b,
+    /// theta, tau_w.
     Gibbs,
     /// tau_b, then tau_w, each by a slice step with mu and theta integrated
-    /// out, then mu and theta exactly (samplers.md, variants E and E2).
+    /// out, then mu and theta exactly (MATHS.md section 6.1).
     Collapsed,
-    /// Ancillarity-sufficiency interweaving (Yu and Meng 2011; samplers.md,
-    /// variant C): theta, (mu, tau_b) given theta, (mu, tau_b) given the
+    /// Ancillarity-sufficiency interweaving (Yu and Meng 2011; MATHS.md
+    /// section 7): theta, (mu, tau_b) given theta, (mu, tau_b) given the
     /// standardised effects, tau_w.
     Asis,
 }
@@ -133,9 +134,10 @@ impl Kernel {
     }
 }
 
-/// The interweaving sampler's ancillary step: with the standardised
-/// effects `eta_k = (theta_k - mu)/s` held fixed, draw `s = sd_b` (mu
-/// integrated out) by a slice step on `log s`, then mu, and map back to theta.
+/// The interweaving sampler's ancillary step (MATHS.md section 7.2): with
+/// the standardised effects `eta_k = (theta_k - mu)/s` held fixed, draw
+/// `s = sd_b` (mu integrated out) by a slice step on `log s`, then mu, and
+/// map back to theta.
 fn ancillary_step<R: Rng + ?Sized>(
     model: &Model,
     st: &mut State,

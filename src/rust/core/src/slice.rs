@@ -1,6 +1,6 @@
 //! Slice sampling of log precisions: Neal's stepping-out step, the quantile
 //! slice step, and `TunedSlices`, which tunes the latter to the warm-up
-//! draws and then freezes it.
+//! draws and then freezes it (MATHS.md section 8).
 
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, Exp1};

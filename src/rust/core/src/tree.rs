@@ -1,6 +1,5 @@
-//! Every model of the family as one tree of normal levels (model.md,
-//! sections 2, 4, 5 and 6): a node's children act as its data, its parent
-//! as its prior.
+//! Every model of the family as one tree of normal levels (MATHS.md
+//! section 2): a node's children act as its data, its parent as its prior.
 //!
 //! Level 0 is the root, `mu`, whose prior is `N(mu0, 1/tau0)`; level `l`
 //! (1..=L) holds the group effects of the l-th grouping factor, each normal
@@ -11,11 +10,12 @@
 //! (group-specific variances) or known (meta-analysis, `sum 1/se^2`).
 //!
 //! Two kernels move the chain: the centred Gibbs sweep, node by node from
-//! the conditionals of model.md, and the collapsed sampler, which draws each
-//! `log tau_l` by a slice step with every location (mu and all effects)
-//! integrated out, then all locations jointly and exactly by one pass up the
-//! tree and one down (Gaussian belief propagation on a tree), then the
-//! within-group precisions.
+//! the conditionals of MATHS.md section 3, and the collapsed sampler
+//! (sections 4.2, 5 and 6.2), which draws each `log tau_l` by a slice step
+//! with every location (mu and all effects) integrated out, then all
+//! locations jointly and exactly by one pass up the tree and one down
+//! (Gaussian belief propagation on a tree), then the within-group
+//! precisions.
 
 use rand::RngExt;
 use rand_distr::{Distribution, Gamma};
@@ -457,8 +457,8 @@ impl Tree {
         msg.data_precision = data_precision;
     }
 
-    /// Each node of level `l` given its parent and its children (model.md
-    /// 5); the last level's children are the data.
+    /// Each node of level `l` given its parent and its children (MATHS.md
+    /// section 3.2); the last level's children are the data.
     fn draw_level_given_neighbours(
         &self,
         st: &mut TreeState,
@@ -545,8 +545,8 @@ impl Tree {
         }
     }
 
-    /// nu0 from its discrete conditional on 1..=nu_max (model.md 6), by
-    /// inverse CDF.
+    /// nu0 from its discrete conditional on 1..=nu_max (MATHS.md section
+    /// 10.2), by inverse CDF.
     #[allow(clippy::too_many_arguments)]
     fn draw_nu0(
         &self,
@@ -692,7 +692,8 @@ fn half_integer_lgamma(nu_max: usize) -> Vec<f64> {
 /// `(sigma0^2)^(-(n_j - 1)/2)` to the posterior of `sigma0^2` near 0, a group
 /// with spread at most `(sigma0^2)^(nu0/2)`, and the prior
 /// `(sigma0^2)^(a0 - 1)`. The posterior is integrable at 0 only if
-/// `a0 + K_spread nu0 / 2 > sum_zero (n_j - 1) / 2`, and `nu0 = 1` is allowed.
+/// `a0 + K_spread nu0 / 2 > sum_zero (n_j - 1) / 2`, and `nu0 = 1` is allowed
+/// (MATHS.md section 10.3).
 fn check_group_variances_proper(stats: &GroupStats, a0: f64) -> Result<(), Error> {
     let (mut with_spread, mut pull) = (0.0, 0.0);
     for (&n, &ss) in stats.n().iter().zip(stats.ss()) {

@@ -1,6 +1,6 @@
 //! Sampling in the data's own units: every model is sampled on the
 //! response standardised by a centre and a scale taken from the data, and
-//! its draws are mapped back as they are reported.
+//! its draws are mapped back as they are reported (MATHS.md section 11).
 //!
 //! The family is invariant under an affine change of units `y -> c + s y`:
 //! locations map by the same map, standard deviations by `s`, precisions by

@@ -292,7 +292,8 @@ fn hm_sample(
         // Building the tree checks its shape whichever engine runs it.
         let tree = Tree::new(parents, stats.clone(), prior.clone())?;
         // The two-level model with a common within-group variance has its
-        // own implementation, which groups the data by size (samplers.md).
+        // own implementation, which groups the data by size (core/MATHS.md
+        // section 9).
         match (&prior.levels[..], prior.within) {
             (&[(a, b)], Within::Common { alpha, beta }) => {
                 let hier = HierPrior {
