@@ -4,11 +4,14 @@
 #' The data of a grouped response, for the lecture's data figures
 #'
 #' `group_data()` evaluates a formula `response ~ group` (or
-#' `response ~ (1 | group)`) in `data` and returns the response, the groups
-#' and per-group summaries. Its `plot()` method draws the lecture's figure
-#' "Comparing multiple means - data": every observation by group, groups
-#' ordered by their sample mean (left), and sample mean against group size
-#' (right), where small groups scatter most.
+#' `response ~ (1 | group)`, or nested groups `response ~ region/school`) in
+#' `data` and returns the response, the groups and per-group summaries.
+#' Nested groups are those of the last level, identified by their path as in
+#' [fit()]: school 1 of region A (`"A/1"`) is not school 1 of region B. Its
+#' `plot()` method draws the lecture's figure "Comparing multiple means -
+#' data": every observation by group, groups ordered by their sample mean and
+#' labelled (left; with many groups every few labels), and sample mean
+#' against group size (right), where small groups scatter most.
 #'
 #' @inheritParams fit
 #' @return `group_data()`: an object of class `hiermod_group_data`, a list
@@ -17,21 +20,22 @@
 #' @examples
 #' d <- group_data(mathscore ~ school, schools)
 #' plot(d)
+#' nrow(group_data(score ~ region/school, regions)$stats)  # 55 schools
 #' @export
 group_data <- function(formula, data = NULL) {
   terms <- parse_hier_formula(formula)
-  y <- eval_variable(terms$response, data, formula, "response")
-  check_response(y, terms$response)
-  g <- encode_groups(eval_variable(terms$group, data, formula, "group"),
-                     length(y), terms$group)
-  n <- tabulate(g$codes, length(g$labels))
-  mean <- as.vector(rowsum(y, g$codes)) / n
-  ss <- as.vector(rowsum((y - mean[g$codes])^2, g$codes))
-  structure(list(y = y, group = g$codes, labels = g$labels,
+  if (length(terms$levels) == 0L) {
+    hm_abort("formula", "must have groups, as in `y ~ group`: `",
+             deparse1(formula), "` has none to compare.")
+  }
+  # the groups exactly as fit() forms them
+  model <- model_from_rows(terms, data, formula, NULL)
+  st <- model$stats
+  structure(list(y = model$rows$y, group = model$rows$group, labels = st$group,
                  response = deparse1(terms$response),
-                 group_name = deparse1(terms$group),
-                 stats = data.frame(group = g$labels, n = n, mean = mean,
-                                    sd = sqrt(ss / pmax(n - 1, 1)))),
+                 group_name = paste(model$levels, collapse = "/"),
+                 stats = data.frame(group = st$group, n = st$n, mean = st$mean,
+                                    sd = sqrt(st$ss / pmax(st$n - 1, 1)))),
             class = "hiermod_group_data")
 }
 
@@ -41,22 +45,44 @@ group_data <- function(formula, data = NULL) {
 #' @export
 plot.hiermod_group_data <- function(x, ...) {
   st <- x$stats
-  rank <- rank(st$mean, ties.method = "first")
-  old <- graphics::par(mfrow = c(1, 2))
+  k <- nrow(st)
+  o <- order(st$mean)
+  rank <- integer(k)
+  rank[o] <- seq_len(k)
+  label_cex <- 0.7
+  old <- graphics::par(mfrow = c(1, 2), mar = graphics::par("mar"))
   on.exit(graphics::par(old))
+  # room under the axis for the longest label, written upwards (both panels,
+  # so that they stay the same height)
+  label_lines <- max(graphics::strwidth(st$group, "inches", cex = label_cex)) /
+    graphics::par("csi")
+  graphics::par(mar = c(label_lines + 3, old$mar[-1L]))
   xr <- rank[x$group]
   graphics::plot(xr, x$y, pch = 16, cex = 0.5, col = grDevices::grey(0.5),
-                 xlab = paste0(x$group_name, " (ordered by sample mean)"),
-                 ylab = x$response, main = "Scores by group", ...)
+                 xaxt = "n", xlab = "", ylab = x$response, main = "Scores by group",
+                 ...)
+  # as many labels as fit side by side at one and a half line heights each
+  shown <- thin_labels(k, graphics::par("pin")[1L] /
+                         (1.5 * graphics::par("csi") * label_cex))
+  graphics::axis(1, at = shown, labels = st$group[o][shown], las = 2,
+                 cex.axis = label_cex)
+  xlab_line <- label_lines + 1.5
+  graphics::title(xlab = paste0(x$group_name, " (ordered by sample mean)"),
+                  line = xlab_line)
   graphics::segments(rank, tapply(x$y, x$group, min), rank,
                      tapply(x$y, x$group, max), col = grDevices::grey(0.7))
   graphics::points(rank, st$mean, pch = 16, col = "black", cex = 0.7)
   graphics::abline(h = mean(x$y), lty = 2)
-  graphics::plot(st$n, st$mean, pch = 16, xlab = "group size",
-                 ylab = "sample mean", main = "Sample mean and group size", ...)
+  graphics::plot(st$n, st$mean, pch = 16, xlab = "", ylab = "sample mean",
+                 main = "Sample mean and group size", ...)
+  graphics::title(xlab = "group size", line = xlab_line)
   graphics::abline(h = mean(st$mean), lty = 2)
   invisible(st)
 }
+
+# Which of k labels to write along an axis with room for `room` of them:
+# every few, from the first.
+thin_labels <- function(k, room) seq(1L, k, by = max(1L, as.integer(ceiling(k / room))))
 
 #' Plots of a fitted hierarchical model, as in the lecture
 #'
@@ -96,9 +122,9 @@ plot.hiermod_group_data <- function(x, ...) {
 #' @param ... Passed to [coda::plot.mcmc()] for traces, to
 #'   [graphics::plot()] otherwise.
 #' @return Invisibly: the plotted draws (`"trace"`), a data frame of the
-#'   plotted summaries (`"theta"`, `"shrinkage"`), the graph's nodes and
-#'   edges (`"graph"`), or the parameters of the drawn conditionals
-#'   (`"conditional"`).
+#'   plotted summaries (`"theta"`, `"shrinkage"`), the graph's nodes, edges
+#'   and plates as drawn, in user coordinates (`"graph"`), or the parameters
+#'   of the drawn conditionals (`"conditional"`).
 #' @examples
 #' f <- fit(mathscore ~ school, schools, chains = 2, iter = 1000, seed = 1)
 #' plot(f)
@@ -208,19 +234,32 @@ plot_theta <- function(x, ...) {
                        row.names = NULL, check.names = FALSE))
 }
 
+# The legend of the shrinkage plot: the smallest and the largest group, one
+# entry when all have the same size. With known standard errors `n` is each
+# group's precision, sum(1/se^2), shown as the standard error of its mean.
+shrinkage_key <- function(n, within) {
+  ends <- unique(range(n))
+  list(n = ends, label = if (within == "known") {
+    paste("se =", signif(1 / sqrt(ends), 3))
+  } else {
+    paste("n =", ends)
+  })
+}
+
 plot_shrinkage <- function(x, ...) {
-  st <- fit_meta(x)$stats
+  meta <- fit_meta(x)
+  st <- meta$stats
   est <- stats::coef(x)
   mu <- fixef(x)
-  size <- 0.4 + 1.6 * sqrt(st$n / max(st$n))
-  graphics::plot(st$mean, est, pch = 21, bg = grDevices::grey(0.7), cex = size,
+  size <- function(n) 0.4 + 1.6 * sqrt(n / max(st$n))
+  graphics::plot(st$mean, est, pch = 21, bg = grDevices::grey(0.7), cex = size(st$n),
                  xlab = expression(bar(y)[k]), ylab = expression(E(theta[k] ~ "|" ~ y)),
                  main = expression(theta ~ "vs" ~ bar(y)), asp = 1, ...)
   graphics::abline(0, 1, lty = 1)
   graphics::abline(h = mu, lty = 2, col = "red")
+  key <- shrinkage_key(st$n, meta$within)
   graphics::legend("topleft", bty = "n", pch = 21, pt.bg = grDevices::grey(0.7),
-                   pt.cex = 0.4 + 1.6 * sqrt(c(min(st$n), max(st$n)) / max(st$n)),
-                   legend = paste("n =", c(min(st$n), max(st$n))))
+                   pt.cex = size(key$n), legend = key$label)
   invisible(data.frame(group = st$group, n = st$n, ybar = st$mean,
                        theta = unname(est), row.names = NULL))
 }
@@ -230,40 +269,80 @@ plot_graph <- function(x) {
   g <- model_graph(meta)
   nodes <- g$nodes
   edges <- g$edges
+  plates <- g$plates
   old <- graphics::par(mar = c(0.5, 0.5, 2, 0.5))
   on.exit(graphics::par(old))
   graphics::plot.new()
-  graphics::plot.window(xlim = c(0.4, max(nodes$x) + 0.6),
-                        ylim = c(0.3, max(nodes$y) + 0.5))
+  # Each plate's label has a band of its own under the plates inside it, so
+  # that no label meets a border, a node or an arrow at any size of device.
+  # The bands are fixed in inches, so the bottom of the window is solved for:
+  # the bands, in user units, fill the space from it up to the content.
+  label_cex <- 0.8
+  height <- graphics::par("pin")[2]
+  # one band per plate and half a band of white below the outermost
+  bands <- min((length(plates) + 0.5) * 1.8 *
+                 graphics::strheight("M", "inches", cex = label_cex), height / 2)
+  content <- 1 - 0.22 # under the data node's row (y = 1), with a gap
+  top <- max(nodes$y) + 0.5
+  bottom <- (content * height - bands * top) / (height - bands)
+  graphics::plot.window(xlim = c(0.4, max(nodes$x) + 0.6), ylim = c(bottom, top),
+                        yaxs = "i")
   graphics::title(main = "The model as a graph")
-  for (p in g$plates) {
-    graphics::rect(p$x0, p$y0, p$x1, p$y1, border = grDevices::grey(0.4))
-    graphics::text(p$x1 - 0.05, p$label_y, p$label, adj = 1, cex = 0.8)
+  band <- (content - bottom) / (length(plates) + 0.5)
+  for (j in seq_along(plates)) {
+    p <- plates[[j]]
+    # outer plates first: the outermost's band is the lowest
+    y0 <- content - (length(plates) - j + 1) * band
+    graphics::rect(p$x0, y0, p$x1, p$y1, border = grDevices::grey(0.4))
+    room <- p$x1 - p$x0 - 0.1
+    cex <- label_cex * min(1, room / graphics::strwidth(p$label, cex = label_cex))
+    graphics::text(p$x1 - 0.05, y0 + band / 2, p$label, adj = c(1, 0.5), cex = cex)
+    plates[[j]]$y0 <- y0
+    h <- graphics::strheight(p$label, cex = cex) / 2
+    plates[[j]]$label_box <- c(x0 = p$x1 - 0.05 - graphics::strwidth(p$label, cex = cex),
+                               y0 = y0 + band / 2 - h, x1 = p$x1 - 0.05,
+                               y1 = y0 + band / 2 + h)
   }
-  pos <- function(n) nodes[match(n, nodes$name), c("x", "y")]
-  r <- 0.22
-  for (i in seq_len(nrow(edges))) {
-    a <- pos(edges$from[i])
-    b <- pos(edges$to[i])
-    d <- sqrt((b$x - a$x)^2 + (b$y - a$y)^2)
-    ux <- (b$x - a$x) / d
-    uy <- (b$y - a$y) / d
-    graphics::arrows(a$x + r * ux, a$y + r * uy, b$x - r * ux, b$y - r * uy,
-                     length = 0.08)
+  # Node sizes follow their labels, so that a long level name stays inside.
+  labels <- lapply(nodes$label, function(l) parse(text = l))
+  half_w <- vapply(labels, graphics::strwidth, 0) / 2 + 0.08
+  half_h <- vapply(labels, graphics::strheight, 0) / 2 + 0.06
+  half_w <- pmax(half_w, ifelse(nodes$fixed, 0.3, 0.22))
+  half_h <- pmax(half_h, ifelse(nodes$fixed, 0.15, 0.176))
+  # Distance from node i's centre to its border in the direction (ux, uy).
+  reach <- function(i, ux, uy) {
+    if (nodes$fixed[i]) return(min(half_w[i] / abs(ux), half_h[i] / abs(uy)))
+    1 / sqrt((ux / half_w[i])^2 + (uy / half_h[i])^2)
+  }
+  for (e in seq_len(nrow(edges))) {
+    a <- match(edges$from[e], nodes$name)
+    b <- match(edges$to[e], nodes$name)
+    dx <- nodes$x[b] - nodes$x[a]
+    dy <- nodes$y[b] - nodes$y[a]
+    d <- sqrt(dx^2 + dy^2)
+    ux <- dx / d
+    uy <- dy / d
+    from <- reach(a, ux, uy) + 0.03
+    to <- reach(b, -ux, -uy) + 0.03
+    graphics::arrows(nodes$x[a] + from * ux, nodes$y[a] + from * uy,
+                     nodes$x[b] - to * ux, nodes$y[b] - to * uy, length = 0.08)
   }
   angles <- seq(0, 2 * pi, length.out = 60)
   for (i in seq_len(nrow(nodes))) {
     if (nodes$fixed[i]) {
-      graphics::rect(nodes$x[i] - 0.3, nodes$y[i] - 0.15, nodes$x[i] + 0.3,
-                     nodes$y[i] + 0.15, col = "white")
+      graphics::rect(nodes$x[i] - half_w[i], nodes$y[i] - half_h[i],
+                     nodes$x[i] + half_w[i], nodes$y[i] + half_h[i], col = "white")
     } else {
       data_node <- startsWith(nodes$name[i], "y_")
-      graphics::polygon(nodes$x[i] + r * cos(angles), nodes$y[i] + r * 0.8 * sin(angles),
+      graphics::polygon(nodes$x[i] + half_w[i] * cos(angles),
+                        nodes$y[i] + half_h[i] * sin(angles),
                         col = if (data_node) grDevices::grey(0.85) else "white")
     }
-    graphics::text(nodes$x[i], nodes$y[i], parse(text = nodes$label[i]))
+    graphics::text(nodes$x[i], nodes$y[i], labels[[i]])
   }
-  invisible(list(nodes = nodes, edges = edges))
+  nodes$half_width <- half_w
+  nodes$half_height <- half_h
+  invisible(list(nodes = nodes, edges = edges, plates = plates))
 }
 
 # The nodes (constants, parameters, data), edges and plates of a model's
@@ -325,19 +404,17 @@ model_graph <- function(meta) {
     edges <- rbind(edges, data.frame(from = c("sigma0", "nu0"), to = "sigma_k"))
   }
   right <- max(3.4, m + 0.4)
+  # Plates from the outermost in; plot_graph() places their bottoms and labels.
   plates <- lapply(seq_len(depth), function(l) {
     inset <- 0.1 * (l - 1)
     size <- if (depth == 1L) "K" else toupper(substr(tag[l], 1L, 1L))
-    y1 <- top - 1 - l + 0.45
-    # an outer plate's label goes in its top corner, clear of the inner ones
-    list(x0 = 1.05 + inset, y0 = 0.45 + inset / 2, x1 = right - inset, y1 = y1,
-         label_y = if (l < depth) y1 - 0.1 else 0.55 + inset / 2,
+    list(x0 = 1.05 + inset, x1 = right - inset, y1 = top - 1 - l + 0.45,
          label = paste0(if (depth == 1L) "k" else tag[l], " = 1, ..., ", size,
                         " (", size, " = ", nrow(meta$nodes[[l]]), ")"))
   })
   plates <- c(plates, list(list(
-    x0 = if (depth) 1.8 else 1.05, y0 = 0.6, x1 = if (depth) 2.95 else 2.2,
-    y1 = 1.4, label_y = 0.7, label = if (depth) "i = 1, ..., n_k" else
+    x0 = if (depth) 1.8 else 1.05, x1 = if (depth) 2.95 else 2.2, y1 = 1.4,
+    label = if (depth) "i = 1, ..., n_k" else
       paste0("i = 1, ..., n (n = ", nobs_of(meta), ")"))))
   list(nodes = nodes, edges = edges, plates = plates)
 }

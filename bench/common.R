@@ -71,6 +71,42 @@ run_jags <- function(y, group, prior, chains, iter, warmup, seed) {
              chains, iter, warmup, seed)
 }
 
+# The same model in Stan. Integer arrays are declared `int g[N];` up to Stan
+# 2.25 (Debian 12's rstan is 2.21) and `array[N] int g;` from 2.26, the only
+# form Stan 2.33 and later accept; 2.26 to 2.32 take both.
+stan_code <- function(version = rstan::stan_version()) {
+  g <- if (utils::compareVersion(version, "2.26") >= 0) "array[N] int g;" else "int g[N];"
+  paste0("
+  data { int N; int K; ", g, " vector[N] y;
+         real mu0; real tau0; real a; real b; real alpha; real beta; }
+  parameters { real mu; real<lower=0> tau_b; real<lower=0> tau_w; vector[K] theta; }
+  model { mu ~ normal(mu0, 1 / sqrt(tau0)); tau_b ~ gamma(a, b); tau_w ~ gamma(alpha, beta);
+          theta ~ normal(mu, 1 / sqrt(tau_b)); y ~ normal(theta[g], 1 / sqrt(tau_w)); }
+  generated quantities { real sd_b = 1 / sqrt(tau_b); real sd_w = 1 / sqrt(tau_w); }")
+}
+
+# rstan (NUTS) on the same model: the draws, named like hiermod's, the
+# seconds spent sampling and, apart, the seconds spent compiling.
+run_stan <- function(y, group, prior, chains, iter, warmup, seed) {
+  # Debian's r-cran-bh leaves Boost's headers in /usr/include (libboost-dev),
+  # not in the BH package, where rstan looks for them.
+  boost <- if (!dir.exists(rstan::rstan_options("boost_lib")) &&
+               dir.exists("/usr/include/boost")) "/usr/include"
+  compile <- system.time(
+    sm <- rstan::stan_model(model_code = stan_code(), boost_lib = boost)
+  )[["elapsed"]]
+  k <- length(unique(group))
+  data <- c(list(N = length(y), K = k, g = as.integer(group), y = y),
+            unclass(prior)[c("mu0", "tau0", "a", "b", "alpha", "beta")])
+  gc()
+  started <- proc.time()[["elapsed"]]
+  sf <- rstan::sampling(sm, data = data, chains = chains, iter = iter,
+                        warmup = warmup, seed = seed, refresh = 0, cores = 2)
+  seconds <- proc.time()[["elapsed"]] - started
+  draws <- rstan::As.mcmc.list(sf, pars = c("mu", "sd_b", "sd_w", "theta"))
+  list(draws = draws, seconds = seconds, compile = compile)
+}
+
 # Runs a JAGS model from its text; returns the draws of `monitor` (columns
 # in the order `order`) and the seconds spent.
 jags_draws <- function(code, data, monitor, order, chains, iter, warmup, seed) {

@@ -65,23 +65,8 @@ t <- timed(function() plain_r_gibbs(y, g, prior, chains, iter, warmup, seed = 1)
            times = 1L)
 runs[["plain R Gibbs"]] <- list(draws = t$value, seconds = t$seconds)
 if (have_stan) {
-  stan_code <- "
-  data { int N; int K; array[N] int g; vector[N] y;
-         real mu0; real tau0; real a; real b; real alpha; real beta; }
-  parameters { real mu; real<lower=0> tau_b; real<lower=0> tau_w; vector[K] theta; }
-  model { mu ~ normal(mu0, 1 / sqrt(tau0)); tau_b ~ gamma(a, b); tau_w ~ gamma(alpha, beta);
-          theta ~ normal(mu, 1 / sqrt(tau_b)); y ~ normal(theta[g], 1 / sqrt(tau_w)); }
-  generated quantities { real sd_b = 1 / sqrt(tau_b); real sd_w = 1 / sqrt(tau_w); }"
-  compile <- system.time(sm <- rstan::stan_model(model_code = stan_code))[["elapsed"]]
-  gc()
-  started <- proc.time()[["elapsed"]]
-  sf <- rstan::sampling(sm, data = c(list(N = length(y), K = 100L, g = g, y = y), unclass(prior)),
-                        chains = chains, iter = iter, warmup = warmup, seed = 1,
-                        refresh = 0, cores = 2)
-  seconds <- proc.time()[["elapsed"]] - started
-  draws <- rstan::As.mcmc.list(sf, pars = c("mu", "sd_b", "sd_w", "theta"))
-  runs[[sprintf("rstan (NUTS; compile %.0f s not included)", compile)]] <-
-    list(draws = draws, seconds = seconds)
+  r <- run_stan(y, g, prior, chains, iter, warmup, seed = 1)
+  runs[[sprintf("rstan (NUTS; compile %.0f s not included)", r$compile)]] <- r
 }
 reference <- mixing(runs[[1]]$draws)
 table1 <- do.call(rbind, lapply(names(runs), function(name) {

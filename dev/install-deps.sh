@@ -10,9 +10,10 @@ debs=(r-base-dev r-cran-coda r-cran-testthat r-cran-knitr r-cran-rmarkdown
       r-cran-shiny r-cran-jsonlite chromium r-cran-pkgdown r-cran-lintr r-cran-covr
       r-cran-dbi r-cran-rsqlite r-cran-dbplyr r-cran-dplyr r-cran-rpostgresql
       postgresql pandoc qpdf devscripts)
-# `install-deps.sh bench` adds the peers the benchmark compares against.
+# `install-deps.sh bench` adds the peers the benchmark compares against:
+# JAGS and rstan (2.21 on Debian 12, whose Stan bench/common.R writes for).
 if [ "${1:-}" = "bench" ]; then
-  debs+=(jags r-cran-rjags)
+  debs+=(jags r-cran-rjags r-cran-rstan)
 fi
 
 missing=()

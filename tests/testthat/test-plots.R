@@ -29,6 +29,68 @@ test_that("each lecture figure draws and returns what it drew", {
   expect_error(plot(f, type = "pie"), class = "hiermod_error")
 })
 
+test_that("each plate of the model graph has its label to itself, at any size", {
+  fits <- list(f, quick_fit(mathscore ~ 1), quick_fit(score ~ region / school, regions),
+               quick_fit(y ~ school, eight_schools, se = se), quick_fit(within = "group"))
+  inside <- function(box, x0, y0, x1, y1) {
+    box[["x0"]] >= x0 && box[["x1"]] <= x1 && box[["y0"]] >= y0 && box[["y1"]] <= y1
+  }
+  apart <- function(box, x0, y0, x1, y1) {
+    box[["x1"]] <= x0 || box[["x0"]] >= x1 || box[["y1"]] <= y0 || box[["y0"]] >= y1
+  }
+  for (size in list(c(4, 3.3), c(9, 7))) {
+    for (x in fits) {
+      grDevices::pdf(NULL, width = size[1], height = size[2])
+      g <- plot(x, type = "graph")
+      grDevices::dev.off()
+      n <- g$nodes
+      for (j in seq_along(g$plates)) {
+        p <- g$plates[[j]]
+        b <- p$label_box
+        expect_true(inside(b, p$x0, p$y0, p$x1, p$y1))
+        # clear of the plates inside it and of every node
+        for (q in g$plates[-seq_len(j)]) expect_true(b[["y1"]] <= q$y0)
+        for (i in seq_len(nrow(n))) {
+          expect_true(apart(b, n$x[i] - n$half_width[i], n$y[i] - n$half_height[i],
+                            n$x[i] + n$half_width[i], n$y[i] + n$half_height[i]))
+        }
+      }
+    }
+  }
+})
+
+test_that("the shrinkage legend shows each group size once", {
+  expect_identical(hiermod:::shrinkage_key(c(4, 32, 10), "common")$label,
+                   c("n = 4", "n = 32"))
+  # every group the same size: one entry, not the same one twice
+  expect_identical(hiermod:::shrinkage_key(rep(10, 5), "common")$label, "n = 10")
+  # known standard errors: `n` is a precision, shown as the standard error
+  expect_identical(hiermod:::shrinkage_key(1 / c(9, 18)^2, "known")$label,
+                   c("se = 18", "se = 9"))
+})
+
+test_that("group_data() forms the groups as fit() does, nested ones by path", {
+  nested <- quick_fit(score ~ region / school, regions)
+  d <- group_data(score ~ region / school, regions)
+  expect_identical(d$labels, group_stats(nested)$group)
+  expect_identical(nrow(d$stats), 55L)
+  expect_equal(d$stats$n, group_stats(nested)$n)
+  expect_equal(d$stats$mean, group_stats(nested)$mean)
+  expect_identical(d$group_name, "region/school")
+  expect_equal(d$y[d$group == 1L], regions$score[regions$region == "A" & regions$school == 1])
+  expect_hm_error(group_data(mathscore ~ 1, schools), "formula", "groups")
+  gd <- draw(function() plot(d))
+  expect_identical(nrow(gd), 55L)
+})
+
+test_that("the data figure labels its groups, every few when there are many", {
+  expect_identical(hiermod:::thin_labels(8L, 25.5), 1:8)
+  shown <- hiermod:::thin_labels(100L, 25.5)
+  expect_identical(shown[1], 1L)
+  expect_lte(length(shown), 25L)
+  expect_gte(length(shown), 20L)
+})
+
 test_that("figures match their snapshots", {
   skip_if_not_installed("vdiffr")
   vdiffr::expect_doppelganger("global parameters", function() plot(f))
@@ -37,6 +99,8 @@ test_that("figures match their snapshots", {
   vdiffr::expect_doppelganger("model graph", function() plot(f, type = "graph"))
   vdiffr::expect_doppelganger("schools data",
                               function() plot(group_data(mathscore ~ school, schools)))
+  vdiffr::expect_doppelganger("nested data",
+                              function() plot(group_data(score ~ region / school, regions)))
   one <- quick_fit(mathscore ~ 1, iter = 1000)
   vdiffr::expect_doppelganger("one sample conditionals",
                               function() plot(one, type = "conditional"))
@@ -45,6 +109,8 @@ test_that("figures match their snapshots", {
   vdiffr::expect_doppelganger("nested graph", function() plot(nested, type = "graph"))
   known <- quick_fit(y ~ school, eight_schools, se = se)
   vdiffr::expect_doppelganger("known se graph", function() plot(known, type = "graph"))
+  vdiffr::expect_doppelganger("known se shrinkage",
+                              function() plot(known, type = "shrinkage"))
   group <- quick_fit(within = "group")
   vdiffr::expect_doppelganger("group variances graph", function() plot(group, type = "graph"))
 })
