@@ -22,8 +22,13 @@
 #' @param formula A two-sided formula `response ~ group`, or in lme4's
 #'   notation `response ~ (1 | group)` (the same model); `response ~ 1` for
 #'   one normal sample; `response ~ region/school` (or
-#'   `response ~ (1 | region/school)`) for groups nested in groups, to any
-#'   depth. The response may be an expression such as `log(y)`. A group may
+#'   `response ~ (1 | region/school)`, or as lme4 expands it
+#'   `response ~ (1 | region) + (1 | region:school)`) for groups nested in
+#'   groups, to any depth. Without bars (the lecture's shorthand) every
+#'   variable on the right is a level of groups; a numeric variable with
+#'   fractional values there is refused, as it is a covariate (write
+#'   `(1 | x)` to group by its values). Covariates, varying slopes and
+#'   crossed groups are refused with a message saying so. The response may be an expression such as `log(y)`. A group may
 #'   be a factor (its levels, in their order, are the groups; levels with no
 #'   rows are dropped with a message), a character, integer or numeric vector
 #'   (groups sorted by value), or a logical. Nested groups are identified by
@@ -244,65 +249,6 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
   result
 }
 
-# Parses `y ~ 1`, `y ~ g`, `y ~ (1 | g)`, `y ~ a/b/...` and `y ~ (1 | a/b)`
-# into the response and the grouping levels, top to bottom. `group` is the
-# last level (NULL for `y ~ 1`).
-parse_hier_formula <- function(formula) {
-  if (!inherits(formula, "formula") || length(formula) != 3L) {
-    hm_abort("formula", "must be a two-sided formula such as ",
-             "`mathscore ~ school`, not ", describe(formula), ".")
-  }
-  rhs <- unparen(formula[[3L]])
-  bars <- is.call(rhs) && identical(rhs[[1L]], as.name("|"))
-  if (bars) {
-    if (!identical(rhs[[2L]], 1) && !identical(rhs[[2L]], 1L)) {
-      hm_abort("formula", "supports only group intercepts `(1 | group)`, ",
-               "not `(", deparse1(rhs[[2L]]), " | ...)`.")
-    }
-    rhs <- unparen(rhs[[3L]])
-  }
-  if (identical(rhs, 1) || identical(rhs, 1L)) {
-    return(list(response = formula[[2L]], levels = list(), group = NULL,
-                bars = bars))
-  }
-  if (is.numeric(rhs)) {
-    hm_abort("formula", "needs `1` or grouping variables on the right-hand ",
-             "side, not ", deparse1(rhs), ".")
-  }
-  levels <- list()
-  while (is.call(rhs) && identical(rhs[[1L]], as.name("/"))) {
-    levels <- c(list(unparen(rhs[[3L]])), levels)
-    rhs <- unparen(rhs[[2L]])
-  }
-  levels <- c(list(rhs), levels)
-  for (level in levels) check_level_term(level, formula)
-  list(response = formula[[2L]], levels = levels,
-       group = levels[[length(levels)]], bars = bars)
-}
-
-# A level of groups must be a variable or an expression of one, not a
-# number, an offset, or an operator of covariates or crossed groups.
-check_level_term <- function(level, formula) {
-  if (is.call(level) && identical(level[[1L]], as.name("offset"))) {
-    hm_abort("formula", "has `", deparse1(level), "`: offsets are not ",
-             "supported.")
-  }
-  if (is.numeric(level) ||
-      (is.call(level) && deparse1(level[[1L]]) %in%
-       c("+", "-", "*", ":", "|", "%in%", "/"))) {
-    hm_abort("formula", "must have grouping variables nested with `/`, as ",
-             "in `y ~ group` or `y ~ region/school`; `",
-             deparse1(formula[[3L]]), "` (covariates or crossed groups) ",
-             "is not supported.")
-  }
-}
-
-unparen <- function(e) {
-  while (is.call(e) && identical(e[[1L]], as.name("("))) e <- e[[2L]]
-  e
-}
-
-level_names <- function(terms) vapply(terms$levels, deparse1, "")
 
 # The rows of `data` as a tree of groups: each level's groups (labels unique
 # by path, parents), the last level's statistics, and the rows themselves.
