@@ -116,18 +116,23 @@ resolve_prior <- function(prior, scale, depth = 1L, within = "common") {
   prior
 }
 
-# The list the Rust sampler reads: one (a, b) per level; for `y ~ 1` the
-# precision's prior is (a, b) and there are no levels.
+# The list the Rust sampler reads: one sd prior per level (top first) and
+# the within-group sd's; for `y ~ 1` the precision's prior is (a, b) and
+# there are no levels.
 prior_for_sampler <- function(prior, within, depth) {
-  out <- prior[c("mu0", "tau0", "a", "b", "alpha", "beta", "a0", "b0",
-                 "lambda", "nu_max")]
+  gamma <- function(shape, rate) {
+    list(family = "gamma_precision", shape = shape, rate = rate)
+  }
+  out <- unclass(prior)[c("mu0", "tau0", "a0", "b0", "lambda", "nu_max")]
   out$within <- within
   if (depth == 0L) {
-    out$alpha <- prior$a[1L]
-    out$beta <- prior$b[1L]
-    out$a <- out$b <- double()
+    out$levels <- list()
+    out$within_prior <- gamma(prior$a[1L], prior$b[1L])
+  } else {
+    out$levels <- Map(gamma, prior$a, prior$b)
+    out$within_prior <- if (within == "common") gamma(prior$alpha, prior$beta)
   }
-  unclass(out)
+  out
 }
 
 #' @export

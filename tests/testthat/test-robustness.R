@@ -1,9 +1,15 @@
+# The prior list the glue reads: the lecture's Gamma priors, all 1.
+glue_prior <- function() {
+  gamma <- list(family = "gamma_precision", shape = 1, rate = 1)
+  list(mu0 = 0, tau0 = 1, levels = list(gamma), within = "common",
+       within_prior = gamma)
+}
+
 test_that("the Rust entry points refuse malformed arguments without crashing", {
   call_glue <- function(...) {
     args <- list(parents = list(c(1L, 1L)), n = c(2, 2), ybar = c(1.5, 3.5),
                  ss = c(0.5, 0.5),
-                 prior = list(mu0 = 0, tau0 = 1, a = 1, b = 1, within = "common",
-                              alpha = 1, beta = 1),
+                 prior = glue_prior(),
                  sampler = "gibbs", chains = 1L,
                  iter = 10L, warmup = 5L, thin = 1L, seed = 1, threads = 1L,
                  keep_groups = TRUE,
@@ -15,19 +21,23 @@ test_that("the Rust entry points refuse malformed arguments without crashing", {
   }
   expect_null(call_glue()$error)
   prior <- function(...) {
-    p <- list(mu0 = 0, tau0 = 1, a = 1, b = 1, within = "common", alpha = 1,
-              beta = 1)
+    p <- glue_prior()
     p[names(list(...))] <- list(...)
     p
   }
+  gamma <- function(shape, rate) list(family = "gamma_precision", shape = shape, rate = rate)
   bad <- list(
     list(n = "a"), list(n = 1:2), list(ybar = c(1, NA)), list(ss = c(-1, 1)),
     list(n = c(0, 2)), list(n = c(2, 2, 2)), list(parents = list(c(1L, 2L))),
     list(parents = list(c(0L, 1L))), list(parents = list(c(NA, 1L))),
     list(parents = list(c(1, 1))), list(parents = list(c(1L, 1L, 1L))),
-    list(prior = prior(a = c(1, 1))), list(prior = prior(tau0 = -1)),
+    list(prior = prior(levels = list(gamma(1, 1), gamma(1, 1)))),
+    list(prior = prior(levels = list(gamma(0, 1)))),
+    list(prior = prior(levels = list(list(family = "lognormal", scale = 1)))),
+    list(prior = prior(levels = list(list(family = "half_normal")))),
+    list(prior = prior(levels = gamma(1, 1))), list(prior = prior(tau0 = -1)),
     list(prior = prior(mu0 = NaN)), list(prior = prior(within = "x")),
-    list(prior = prior(alpha = NULL)), list(prior = list()),
+    list(prior = prior(within_prior = NULL)), list(prior = list()),
     list(prior = prior(within = "group", a0 = 1, b0 = 1, lambda = 1, nu_max = 0.5)),
     list(sampler = "nuts"), list(sampler = 1), list(chains = 0L),
     list(chains = -3L), list(iter = 5L), list(thin = 0L), list(seed = -1),
@@ -122,8 +132,7 @@ test_that("a progress bar reports long fits and suppressMessages() silences it",
   # a failing progress function stops the reports, not the fit
   f <- hiermod:::hm_sample(
     list(c(1L, 1L)), c(2, 2), c(1.5, 3.5), c(0.5, 0.5),
-    list(mu0 = 0, tau0 = 1, a = 1, b = 1, within = "common", alpha = 1, beta = 1),
-    "gibbs", 1L, 3000000L, 5L, 1000L, 1, 1L, FALSE,
+    glue_prior(), "gibbs", 1L, 3000000L, 5L, 1000L, 1, 1L, FALSE,
     c("mu", "sd_b", "sd_w", "t1", "t2"), function(done) stop("no")
   )
   expect_null(f$error)

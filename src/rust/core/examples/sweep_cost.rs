@@ -22,14 +22,7 @@ fn main() {
         .map(|(g, y)| (g, 50.0 + y * 2.0 + rng.random::<f64>()))
         .collect();
     let stats = GroupStats::from_observations(k, obs).unwrap();
-    let prior = HierPrior {
-        mu0: 50.0,
-        tau0: 0.04,
-        a: 0.5,
-        b: 50.0,
-        alpha: 0.5,
-        beta: 50.0,
-    };
+    let prior = HierPrior::lecture(50.0, 0.04, [0.5, 50.0], [0.5, 50.0]);
     let model = Model::new(stats, prior).unwrap();
     for kind in [
         SamplerKind::Gibbs,

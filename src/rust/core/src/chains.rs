@@ -307,14 +307,7 @@ mod tests {
     fn model() -> Model {
         let obs = (0..40).map(|i| (i % 4, (i % 7) as f64 + 3.0 * (i % 4) as f64));
         let stats = GroupStats::from_observations(4, obs).unwrap();
-        let prior = HierPrior {
-            mu0: 5.0,
-            tau0: 0.01,
-            a: 1.0,
-            b: 1.0,
-            alpha: 1.0,
-            beta: 1.0,
-        };
+        let prior = HierPrior::lecture(5.0, 0.01, [1.0, 1.0], [1.0, 1.0]);
         Model::new(stats, prior).unwrap()
     }
 

@@ -28,7 +28,7 @@ mod units;
 pub use chains::{ChainOutput, Posterior, Settings, run_chains};
 pub use error::Error;
 pub use model::{Model, MuMarginal, State, Workspace};
-pub use prior::HierPrior;
+pub use prior::{HierPrior, SdPrior};
 pub use random::{GammaRate, chain_rng};
 pub use samplers::{Kernel, SamplerKind};
 pub use slice::{Pseudo, TunedSlices, quantile_slice_step, slice_step};

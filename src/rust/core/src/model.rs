@@ -3,6 +3,8 @@
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::prior::PrecisionConditional;
+use crate::slice::slice_step;
 use crate::{Error, GammaRate, GroupStats, HierPrior};
 
 /// One point of the two-level model's parameter space.
@@ -38,13 +40,13 @@ impl State {
 pub struct Model {
     stats: GroupStats,
     prior: HierPrior,
-    /// `G(a + K/2, .)`: the full conditional of tau_b has this shape.
-    tau_b_shape: GammaRate,
-    /// `G(alpha + N/2, .)`: the full conditional of tau_w has this shape.
-    tau_w_shape: GammaRate,
+    /// tau_b given theta and mu (K deviations).
+    tau_b_conditional: PrecisionConditional,
+    /// tau_w given theta (N deviations).
+    tau_w_conditional: PrecisionConditional,
     /// `G(a + (K-1)/2, .)`: the proposal of the interweaving sampler's
-    /// joint (mu, tau_b) step.
-    tau_b_joint_shape: GammaRate,
+    /// joint (mu, tau_b) step, when the prior on tau_b is Gamma.
+    tau_b_joint_shape: Option<GammaRate>,
     total_ss: f64,
     n_total: f64,
     /// `sum_k log n_k`.
@@ -117,9 +119,12 @@ impl Model {
     pub fn new(stats: GroupStats, prior: HierPrior) -> Result<Self, Error> {
         prior.validate()?;
         let k = stats.n_groups() as f64;
-        let tau_b_shape = GammaRate::new(prior.a + k / 2.0)?;
-        let tau_w_shape = GammaRate::new(prior.alpha + stats.n_total() / 2.0)?;
-        let tau_b_joint_shape = GammaRate::new(prior.a + (k - 1.0) / 2.0)?;
+        let tau_b_conditional = PrecisionConditional::new(prior.between, k)?;
+        let tau_w_conditional = PrecisionConditional::new(prior.within, stats.n_total())?;
+        let tau_b_joint_shape = match prior.between.conjugate() {
+            Some((a, _)) => Some(GammaRate::new(a + (k - 1.0) / 2.0)?),
+            None => None,
+        };
         let total_ss = stats.ss().iter().sum();
         let n_total = stats.n_total();
         let sum_count_log_n = stats.n().iter().map(|n| n.ln()).sum();
@@ -154,8 +159,8 @@ impl Model {
         Ok(Self {
             stats,
             prior,
-            tau_b_shape,
-            tau_w_shape,
+            tau_b_conditional,
+            tau_w_conditional,
             tau_b_joint_shape,
             total_ss,
             n_total,
@@ -313,7 +318,8 @@ impl Model {
         // Each group's own spread: tau_w^((n_k - 1)/2) exp(-tau_w S_k / 2).
         let within =
             0.5 * (self.n_total - self.class_of.len() as f64) * x[1] - 0.5 * tau_w * self.total_ss;
-        let priors = p.a * x[0] - p.b * tau_b + p.alpha * x[1] - p.beta * tau_w;
+        let priors = p.between.log_density_log_precision(x[0], tau_b)
+            + p.within.log_density_log_precision(x[1], tau_w);
         (priors + within + log_density, mu)
     }
 
@@ -335,25 +341,53 @@ impl Model {
     /// proposals falls back on one Gibbs pass over tau_b and mu; this keeps
     /// the step exact because the chance of falling back depends on theta
     /// alone.
-    pub fn draw_mu_tau_b_given_theta<R: Rng + ?Sized>(&self, st: &mut State, rng: &mut R) {
+    /// With another prior on sd_b, tau_b moves by a slice step on that
+    /// density instead (MATHS.md section 7.1).
+    pub fn draw_mu_tau_b_given_theta<R: Rng + ?Sized>(
+        &self,
+        st: &mut State,
+        rng: &mut R,
+    ) -> Result<(), Error> {
         let k = st.theta.len() as f64;
         let thetabar = st.theta.iter().sum::<f64>() / k;
         let ss: f64 = st.theta.iter().map(|t| (t - thetabar).powi(2)).sum();
         let p = &self.prior;
         let d = thetabar - p.mu0;
-        let rate = p.b + ss / 2.0;
+        let Some(proposal) = &self.tau_b_joint_shape else {
+            // log tau_b | theta: the prior, tau_b^((K-1)/2) exp(-tau_b SS/2)
+            // and mu's integral, sqrt(r) exp(-d^2 tau0 r / 2).
+            let log_f = |x: f64| {
+                let t = x.exp();
+                let r = k * t / (k * t + p.tau0);
+                p.between.log_density_log_precision(x, t) + 0.5 * (k - 1.0) * x - 0.5 * ss * t
+                    + 0.5 * r.ln()
+                    - 0.5 * d * d * p.tau0 * r
+            };
+            let x0 = st.tau_b.ln();
+            st.tau_b = slice_step(x0, log_f(x0), log_f, 1.0, rng)?.0.exp();
+            self.draw_mu_given_theta(st, rng);
+            return Ok(());
+        };
+        let rate = self.tau_b_conditional_rate() + ss / 2.0;
         for _ in 0..20 {
-            let t = self.tau_b_joint_shape.sample(rng, rate);
+            let t = proposal.sample(rng, rate);
             let r = k * t / (k * t + p.tau0);
             let accept = r.sqrt() * (-d * d * p.tau0 * r / 2.0).exp();
             if rng.random::<f64>() < accept {
                 st.tau_b = t;
                 self.draw_mu_given_theta(st, rng);
-                return;
+                return Ok(());
             }
         }
-        self.draw_tau_b_given_theta(st, rng);
+        self.draw_tau_b_given_theta(st, rng)?;
         self.draw_mu_given_theta(st, rng);
+        Ok(())
+    }
+
+    /// The Gamma prior's rate on tau_b (0 for other families, which do not
+    /// use it).
+    fn tau_b_conditional_rate(&self) -> f64 {
+        self.prior.between.conjugate().map_or(0.0, |(_, rate)| rate)
     }
 
     /// `P = sum_k p_k + tau0` and `(sum_k p_k ybar_k + tau0 mu0) / P` with
@@ -386,9 +420,14 @@ impl Model {
     }
 
     /// `tau_b | theta, mu ~ G(a + K/2, b + sum_k (theta_k - mu)^2 / 2)`.
-    pub fn draw_tau_b_given_theta<R: Rng + ?Sized>(&self, st: &mut State, rng: &mut R) {
+    pub fn draw_tau_b_given_theta<R: Rng + ?Sized>(
+        &self,
+        st: &mut State,
+        rng: &mut R,
+    ) -> Result<(), Error> {
         let ss: f64 = st.theta.iter().map(|t| (t - st.mu).powi(2)).sum();
-        st.tau_b = self.tau_b_shape.sample(rng, self.prior.b + ss / 2.0);
+        st.tau_b = self.tau_b_conditional.draw(st.tau_b, ss, rng)?;
+        Ok(())
     }
 
     /// `theta_k | . ~ N((n_k tau_w ybar_k + tau_b mu)/(n_k tau_w + tau_b), 1/(n_k tau_w + tau_b))`.
@@ -419,7 +458,7 @@ impl Model {
     }
 
     /// `tau_w | theta ~ G(alpha + N/2, beta + sum_k [S_k + n_k (ybar_k - theta_k)^2] / 2)`.
-    pub fn draw_tau_w<R: Rng + ?Sized>(&self, st: &mut State, rng: &mut R) {
+    pub fn draw_tau_w<R: Rng + ?Sized>(&self, st: &mut State, rng: &mut R) -> Result<(), Error> {
         let s = &self.stats;
         let between: f64 = st
             .theta
@@ -428,8 +467,10 @@ impl Model {
             .zip(s.ybar())
             .map(|((t, n), y)| n * (y - t).powi(2))
             .sum();
-        let rate = self.prior.beta + (self.total_ss + between) / 2.0;
-        st.tau_w = self.tau_w_shape.sample(rng, rate);
+        st.tau_w = self
+            .tau_w_conditional
+            .draw(st.tau_w, self.total_ss + between, rng)?;
+        Ok(())
     }
 }
 
@@ -485,14 +526,7 @@ mod tests {
             (2, 110.0),
         ];
         let stats = GroupStats::from_observations(3, obs).unwrap();
-        let prior = HierPrior {
-            mu0: 90.0,
-            tau0: 0.01,
-            a: 2.0,
-            b: 8.0,
-            alpha: 3.0,
-            beta: 12.0,
-        };
+        let prior = HierPrior::lecture(90.0, 0.01, [2.0, 8.0], [3.0, 12.0]);
         Model::new(stats, prior).unwrap()
     }
 
@@ -588,7 +622,8 @@ mod tests {
                 .map(|(w, y)| w * (y - m).powi(2))
                 .sum::<f64>()
                 + prior.tau0 * (m - prior.mu0).powi(2);
-            prior.a * v - prior.b * tau_b + prior.alpha * log_tau_w - prior.beta * tau_w
+            prior.between.log_density_log_precision(v, tau_b)
+                + prior.within.log_density_log_precision(log_tau_w, tau_w)
                 + 0.5 * (n_total - k) * log_tau_w
                 - 0.5 * tau_w * within_ss
                 + 0.5 * w.iter().map(|w| w.ln()).sum::<f64>()
@@ -624,14 +659,7 @@ mod tests {
 
     #[test]
     fn collapsed_density_by_size_class_matches_the_direct_sum() {
-        let prior = HierPrior {
-            mu0: 1e6 + 2.0,
-            tau0: 0.3,
-            a: 1.5,
-            b: 2.0,
-            alpha: 1.0,
-            beta: 1.0,
-        };
+        let prior = HierPrior::lecture(1e6 + 2.0, 0.3, [1.5, 2.0], [1.0, 1.0]);
         // Unequal sizes, two groups sharing a size, and a large offset.
         let stats = stats_of_sizes(&[3, 5, 5, 1, 8], 1e6);
         assert_eq!(Model::new(stats.clone(), prior).unwrap().n_sizes(), 4);
@@ -788,7 +816,7 @@ mod tests {
     fn tau_b_conditional_matches_closed_form() {
         let draws = draws_from_fixed_state(
             2,
-            |m, st, rng| m.draw_tau_b_given_theta(st, rng),
+            |m, st, rng| m.draw_tau_b_given_theta(st, rng).unwrap(),
             |st| st.tau_b,
         );
         let shape: f64 = 2.0 + 1.5;
@@ -821,7 +849,11 @@ mod tests {
 
     #[test]
     fn tau_w_conditional_matches_closed_form() {
-        let draws = draws_from_fixed_state(4, |m, st, rng| m.draw_tau_w(st, rng), |st| st.tau_w);
+        let draws = draws_from_fixed_state(
+            4,
+            |m, st, rng| m.draw_tau_w(st, rng).unwrap(),
+            |st| st.tau_w,
+        );
         // Sum of squares about each theta, straight from the raw data.
         let rss = (101.0f64 - 102.0).powi(2)
             + (103.0f64 - 102.0).powi(2)

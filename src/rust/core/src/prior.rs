@@ -1,18 +1,168 @@
-use crate::Error;
+use rand::Rng;
 
-/// The lecture's priors of the two-level model:
-/// `mu ~ N(mu0, 1/tau0)`, `tau_b ~ G(a, b)`, `tau_w ~ G(alpha, beta)`.
+use crate::Error;
+use crate::random::GammaRate;
+use crate::slice::slice_step;
+
+/// A prior on a standard deviation `sd` (of a level of groups, or of the
+/// observations within groups), written for the precision `tau = 1/sd^2`
+/// that the samplers move. The lecture's Gamma on the precision is
+/// conjugate; the others (Gelman 2006; the exponential is the PC prior) are
+/// sampled by slice steps on `log tau` (MATHS.md section 2.6).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SdPrior {
+    /// `tau ~ G(shape, rate)`.
+    GammaPrecision { shape: f64, rate: f64 },
+    /// `sd ~ N+(0, scale)`.
+    HalfNormal { scale: f64 },
+    /// `sd ~ t+(df, 0, scale)`; the half-Cauchy is `df = 1`.
+    HalfStudentT { df: f64, scale: f64 },
+    /// `sd ~ Exp(rate)`.
+    Exponential { rate: f64 },
+    /// `sd ~ U(0, upper)`.
+    Uniform { upper: f64 },
+}
+
+impl SdPrior {
+    /// The Gamma prior `(shape, rate)` on the precision, if that is the
+    /// family: then the precision's conditionals are Gamma too.
+    pub fn conjugate(&self) -> Option<(f64, f64)> {
+        match *self {
+            SdPrior::GammaPrecision { shape, rate } => Some((shape, rate)),
+            _ => None,
+        }
+    }
+
+    /// Log density of `x = log tau`, up to a constant, given also
+    /// `tau = e^x` (which the callers have). With `sd = e^(-x/2)` and
+    /// `|d sd / d x| = sd / 2`, `log p(x) = log p_sd(sd) + log sd`.
+    pub fn log_density_log_precision(&self, x: f64, tau: f64) -> f64 {
+        match *self {
+            SdPrior::GammaPrecision { shape, rate } => shape * x - rate * tau,
+            SdPrior::HalfNormal { scale } => -0.5 / (tau * scale * scale) - 0.5 * x,
+            SdPrior::HalfStudentT { df, scale } => {
+                -0.5 * (df + 1.0) * (1.0 / (tau * df * scale * scale)).ln_1p() - 0.5 * x
+            }
+            SdPrior::Exponential { rate } => -rate / tau.sqrt() - 0.5 * x,
+            SdPrior::Uniform { upper } => {
+                if tau * upper * upper >= 1.0 {
+                    -0.5 * x
+                } else {
+                    f64::NEG_INFINITY
+                }
+            }
+        }
+    }
+
+    /// The same prior for `sd / scale`, the standard deviation of the
+    /// standardised response.
+    pub fn standardised(&self, scale: f64) -> Self {
+        match *self {
+            SdPrior::GammaPrecision { shape, rate } => SdPrior::GammaPrecision {
+                shape,
+                rate: rate / scale / scale,
+            },
+            SdPrior::HalfNormal { scale: s } => SdPrior::HalfNormal { scale: s / scale },
+            SdPrior::HalfStudentT { df, scale: s } => SdPrior::HalfStudentT {
+                df,
+                scale: s / scale,
+            },
+            SdPrior::Exponential { rate } => SdPrior::Exponential { rate: rate * scale },
+            SdPrior::Uniform { upper } => SdPrior::Uniform {
+                upper: upper / scale,
+            },
+        }
+    }
+
+    /// Its parameters by name, for checks and messages.
+    pub fn parameters(&self) -> Vec<(&'static str, f64)> {
+        match *self {
+            SdPrior::GammaPrecision { shape, rate } => vec![("shape", shape), ("rate", rate)],
+            SdPrior::HalfNormal { scale } => vec![("scale", scale)],
+            SdPrior::HalfStudentT { df, scale } => vec![("df", df), ("scale", scale)],
+            SdPrior::Exponential { rate } => vec![("rate", rate)],
+            SdPrior::Uniform { upper } => vec![("upper", upper)],
+        }
+    }
+
+    /// Every parameter finite and positive; `name` is the sd's.
+    pub fn validate(&self, name: &str) -> Result<(), Error> {
+        for (parameter, value) in self.parameters() {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(Error::InvalidPrior(format!(
+                    "the {parameter} of the prior on {name} must be finite and positive, not {value}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The conditional of a precision given `count` normal deviations with sum
+/// of squares `ss`: `tau^(count/2) exp(-tau ss/2) p(tau)`. A Gamma draw
+/// when the prior is conjugate (its shape fixed here), a slice step on
+/// `log tau` from the current value otherwise.
+#[derive(Debug, Clone)]
+pub struct PrecisionConditional {
+    prior: SdPrior,
+    half_count: f64,
+    gamma: Option<(GammaRate, f64)>,
+}
+
+impl PrecisionConditional {
+    pub fn new(prior: SdPrior, count: f64) -> Result<Self, Error> {
+        let gamma = match prior.conjugate() {
+            Some((shape, rate)) => Some((GammaRate::new(shape + count / 2.0)?, rate)),
+            None => None,
+        };
+        Ok(Self {
+            prior,
+            half_count: count / 2.0,
+            gamma,
+        })
+    }
+
+    pub fn draw<R: Rng + ?Sized>(&self, current: f64, ss: f64, rng: &mut R) -> Result<f64, Error> {
+        if let Some((shape, rate)) = &self.gamma {
+            return Ok(shape.sample(rng, rate + ss / 2.0));
+        }
+        let log_f = |x: f64| {
+            let tau = x.exp();
+            self.half_count * x - 0.5 * ss * tau + self.prior.log_density_log_precision(x, tau)
+        };
+        let x0 = current.ln();
+        // The conditional of log tau has sd about 1/sqrt(count/2).
+        let width = (2.0 / self.half_count.max(0.25).sqrt()).min(10.0);
+        Ok(slice_step(x0, log_f(x0), log_f, width, rng)?.0.exp())
+    }
+}
+
+/// The priors of the two-level model: `mu ~ N(mu0, 1/tau0)` and a prior on
+/// each standard deviation, `sd_b` (`between`) and `sd_w` (`within`). The
+/// lecture's are Gamma on the precisions, `tau_b ~ G(a, b)` and
+/// `tau_w ~ G(alpha, beta)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HierPrior {
     pub mu0: f64,
     pub tau0: f64,
-    pub a: f64,
-    pub b: f64,
-    pub alpha: f64,
-    pub beta: f64,
+    pub between: SdPrior,
+    pub within: SdPrior,
 }
 
 impl HierPrior {
+    /// The lecture's priors.
+    pub fn lecture(mu0: f64, tau0: f64, [a, b]: [f64; 2], [alpha, beta]: [f64; 2]) -> Self {
+        Self {
+            mu0,
+            tau0,
+            between: SdPrior::GammaPrecision { shape: a, rate: b },
+            within: SdPrior::GammaPrecision {
+                shape: alpha,
+                rate: beta,
+            },
+        }
+    }
+
     /// Checks that `mu0` is finite and every other value finite and positive.
     pub fn validate(&self) -> Result<(), Error> {
         if !self.mu0.is_finite() {
@@ -21,41 +171,106 @@ impl HierPrior {
                 self.mu0
             )));
         }
-        let positive = [
-            ("tau0", self.tau0),
-            ("a", self.a),
-            ("b", self.b),
-            ("alpha", self.alpha),
-            ("beta", self.beta),
-        ];
-        for (name, value) in positive {
-            if !(value.is_finite() && value > 0.0) {
-                return Err(Error::InvalidPrior(format!(
-                    "{name} must be finite and positive, not {value}"
-                )));
-            }
+        if !(self.tau0.is_finite() && self.tau0 > 0.0) {
+            return Err(Error::InvalidPrior(format!(
+                "tau0 must be finite and positive, not {}",
+                self.tau0
+            )));
         }
-        Ok(())
+        self.between.validate("sd_b")?;
+        self.within.validate("sd_w")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chain_rng;
+
+    const FAMILIES: [SdPrior; 5] = [
+        SdPrior::GammaPrecision {
+            shape: 1.5,
+            rate: 2.0,
+        },
+        SdPrior::HalfNormal { scale: 0.7 },
+        SdPrior::HalfStudentT {
+            df: 1.0,
+            scale: 0.5,
+        },
+        SdPrior::Exponential { rate: 1.3 },
+        SdPrior::Uniform { upper: 1.1 },
+    ];
+
+    /// E[sd] under `tau^(count/2) exp(-tau ss/2) p(tau)`, by quadrature on
+    /// log tau.
+    fn quadrature_mean_sd(prior: &SdPrior, count: f64, ss: f64) -> f64 {
+        let (mut total, mut weighted) = (0.0, 0.0);
+        let n = 200_000;
+        for i in 0..n {
+            let x = -20.0 + 40.0 * (i as f64 + 0.5) / n as f64;
+            let tau = x.exp();
+            let log_f = 0.5 * count * x - 0.5 * ss * tau + prior.log_density_log_precision(x, tau);
+            let f = log_f.exp();
+            total += f;
+            weighted += f / tau.sqrt();
+        }
+        weighted / total
+    }
+
+    #[test]
+    fn every_family_samples_its_precision_conditional() {
+        for prior in FAMILIES {
+            let (count, ss) = (4.0, 3.0);
+            let conditional = PrecisionConditional::new(prior, count).unwrap();
+            let mut rng = chain_rng(3, 0);
+            let mut tau = 1.0 / 0.9f64.powi(2);
+            let n = 200_000;
+            let (mut sum, mut sum_sq) = (0.0, 0.0);
+            for _ in 0..n {
+                tau = conditional.draw(tau, ss, &mut rng).unwrap();
+                let sd = 1.0 / tau.sqrt();
+                sum += sd;
+                sum_sq += sd * sd;
+            }
+            let mean = sum / n as f64;
+            let sd = (sum_sq / n as f64 - mean * mean).sqrt();
+            let exact = quadrature_mean_sd(&prior, count, ss);
+            // slice draws are correlated: allow an ESS of n/5
+            let se = sd / (n as f64 / 5.0).sqrt();
+            assert!(
+                (mean - exact).abs() < 5.0 * se,
+                "{prior:?}: {mean} vs {exact}"
+            );
+        }
+    }
+
+    #[test]
+    fn standardising_rescales_the_sd() {
+        // The density of sd/s under the standardised prior is that of sd.
+        for prior in FAMILIES {
+            let s = 7.5;
+            let z = prior.standardised(s);
+            let log_p = |p: &SdPrior, sd: f64| {
+                let x = -2.0 * sd.ln();
+                p.log_density_log_precision(x, x.exp())
+            };
+            let base = log_p(&prior, 0.4) - log_p(&z, 0.4 / s);
+            for sd in [0.1, 0.3, 0.9] {
+                let d = log_p(&prior, sd) - log_p(&z, sd / s);
+                assert!((d - base).abs() < 1e-9, "{prior:?} at {sd}: {d} vs {base}");
+            }
+        }
+    }
 
     #[test]
     fn validate_names_the_bad_value() {
-        let ok = HierPrior {
-            mu0: 0.0,
-            tau0: 1.0,
-            a: 1.0,
-            b: 1.0,
-            alpha: 1.0,
-            beta: 1.0,
-        };
+        let ok = HierPrior::lecture(0.0, 1.0, [1.0, 1.0], [1.0, 1.0]);
         assert!(ok.validate().is_ok());
-        let bad = HierPrior { beta: 0.0, ..ok };
-        assert!(bad.validate().unwrap_err().to_string().contains("beta"));
+        let bad = HierPrior {
+            within: SdPrior::HalfNormal { scale: 0.0 },
+            ..ok
+        };
+        assert!(bad.validate().unwrap_err().to_string().contains("sd_w"));
         let bad = HierPrior {
             mu0: f64::NAN,
             ..ok

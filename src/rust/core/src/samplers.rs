@@ -80,9 +80,9 @@ impl Kernel {
         match self.kind {
             SamplerKind::Gibbs => {
                 model.draw_mu_given_theta(st, rng);
-                model.draw_tau_b_given_theta(st, rng);
+                model.draw_tau_b_given_theta(st, rng)?;
                 model.draw_theta(st, &mut self.workspace, rng);
-                model.draw_tau_w(st, rng);
+                model.draw_tau_w(st, rng)?;
             }
             SamplerKind::Collapsed => {
                 let (x0, log_f_x0) = match self.last_point {
@@ -125,9 +125,9 @@ impl Kernel {
             }
             SamplerKind::Asis => {
                 model.draw_theta(st, &mut self.workspace, rng);
-                model.draw_mu_tau_b_given_theta(st, rng);
+                model.draw_mu_tau_b_given_theta(st, rng)?;
                 ancillary_step(model, st, rng)?;
-                model.draw_tau_w(st, rng);
+                model.draw_tau_w(st, rng)?;
             }
         }
         Ok(())
@@ -155,10 +155,14 @@ fn ancillary_step<R: Rng + ?Sized>(
         b += p * (ybar - c) * eta;
     }
     let a = (pee - e1 * e1 / p_sum).max(0.0);
-    let (shape, rate) = (prior.a, prior.b);
+    // The prior on log s = -log(tau_b) / 2 is that on log tau_b at -2u.
     let log_density = |u: f64| {
         let s = u.exp();
-        -2.0 * shape * u - rate / (s * s) - 0.5 * a * s * s + b * s
+        prior
+            .between
+            .log_density_log_precision(-2.0 * u, 1.0 / (s * s))
+            - 0.5 * a * s * s
+            + b * s
     };
     let width = if b > 0.0 {
         (2.5 * a.sqrt() / b).clamp(1e-4, 3.0)

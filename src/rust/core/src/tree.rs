@@ -23,14 +23,16 @@ use rand_pcg::Pcg64;
 
 use crate::chains::Posterior;
 use crate::model::std_normal;
+use crate::prior::{PrecisionConditional, SdPrior};
 use crate::slice::TunedSlices;
-use crate::{Error, GammaRate, GroupStats, Quantity, SamplerKind};
+use crate::{Error, GroupStats, Quantity, SamplerKind};
 
 /// How the data precision of a last-level node is modelled.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Within {
-    /// One precision `tau_w ~ G(alpha, beta)` shared by every node.
-    Common { alpha: f64, beta: f64 },
+    /// One precision `tau_w` shared by every node, with this prior on its
+    /// sd.
+    Common { prior: SdPrior },
     /// Known precisions: the statistics' weights are the precisions
     /// `sum_i 1/se_i^2` and there is nothing to sample.
     Known,
@@ -44,13 +46,13 @@ pub enum Within {
     },
 }
 
-/// Priors of the tree: `mu ~ N(mu0, 1/tau0)`, `tau_l ~ G(levels[l-1])`
-/// (shape, rate) for the levels top to bottom, and the within-group model.
+/// Priors of the tree: `mu ~ N(mu0, 1/tau0)`, `levels[l-1]` on the sd of
+/// level `l` (top to bottom), and the within-group model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TreePrior {
     pub mu0: f64,
     pub tau0: f64,
-    pub levels: Vec<(f64, f64)>,
+    pub levels: Vec<SdPrior>,
     pub within: Within,
 }
 
@@ -72,15 +74,11 @@ impl TreePrior {
             )));
         }
         positive("tau0", self.tau0)?;
-        for &(a, b) in &self.levels {
-            positive("a", a)?;
-            positive("b", b)?;
+        for (l, level) in self.levels.iter().enumerate() {
+            level.validate(&format!("the sd of level {}", l + 1))?;
         }
         match self.within {
-            Within::Common { alpha, beta } => {
-                positive("alpha", alpha)?;
-                positive("beta", beta)
-            }
+            Within::Common { prior } => prior.validate("sd_w"),
             Within::Known => Ok(()),
             Within::Group {
                 a0,
@@ -128,8 +126,10 @@ pub struct Tree {
     centre: f64,
     total_ss: f64,
     n_total: f64,
-    level_shapes: Vec<GammaRate>,
-    tau_w_shape: Option<GammaRate>,
+    /// Each level's precision given its effects.
+    level_conditionals: Vec<PrecisionConditional>,
+    /// tau_w given the last level's effects (common within variance).
+    tau_w_conditional: Option<PrecisionConditional>,
     /// `lgamma(nu/2)` for nu = 0..=nu_max (entry 0 unused).
     half_lgamma: Vec<f64>,
 }
@@ -269,14 +269,14 @@ impl Tree {
             children.push(Children { start, order });
             size = level.len();
         }
-        let level_shapes = parents
+        let level_conditionals = parents
             .iter()
             .zip(&prior.levels)
-            .map(|(level, &(a, _))| GammaRate::new(a + level.len() as f64 / 2.0))
+            .map(|(level, &p)| PrecisionConditional::new(p, level.len() as f64))
             .collect::<Result<_, _>>()?;
         let n_total: f64 = stats.n().iter().sum();
-        let tau_w_shape = match prior.within {
-            Within::Common { alpha, .. } => Some(GammaRate::new(alpha + n_total / 2.0)?),
+        let tau_w_conditional = match prior.within {
+            Within::Common { prior } => Some(PrecisionConditional::new(prior, n_total)?),
             _ => None,
         };
         let half_lgamma = match prior.within {
@@ -293,8 +293,8 @@ impl Tree {
             centre,
             total_ss,
             n_total,
-            level_shapes,
-            tau_w_shape,
+            level_conditionals,
+            tau_w_conditional,
             half_lgamma,
         })
     }
@@ -413,8 +413,8 @@ impl Tree {
         if !(tau.is_finite() && tau > 0.0) {
             return f64::NEG_INFINITY;
         }
-        let (a, b) = self.prior.levels[l - 1];
-        let mut log_density = a * v - b * tau + self.combine(msg, l, tau);
+        let mut log_density =
+            self.prior.levels[l - 1].log_density_log_precision(v, tau) + self.combine(msg, l, tau);
         for upper in (1..l).rev() {
             log_density += self.combine(msg, upper, st.tau[upper]);
         }
@@ -445,16 +445,22 @@ impl Tree {
 
     /// The lecture's centred sweep generalised to any depth: each level's
     /// nodes given their parent and children, then that level's precision.
-    fn gibbs_sweep(&self, st: &mut TreeState, msg: &mut Messages, rng: &mut Pcg64) {
+    fn gibbs_sweep(
+        &self,
+        st: &mut TreeState,
+        msg: &mut Messages,
+        rng: &mut Pcg64,
+    ) -> Result<(), Error> {
         let mut data_precision = std::mem::take(&mut msg.data_precision);
         self.data_precisions(st, &mut data_precision);
         for l in 0..=self.depth() {
             self.draw_level_given_neighbours(st, l, &data_precision, rng);
             if l < self.depth() {
-                self.draw_level_precision(st, l + 1, rng);
+                self.draw_level_precision(st, l + 1, rng)?;
             }
         }
         msg.data_precision = data_precision;
+        Ok(())
     }
 
     /// Each node of level `l` given its parent and its children (MATHS.md
@@ -492,20 +498,32 @@ impl Tree {
         }
     }
 
-    /// `tau_l | effects ~ G(a_l + n_l/2, b_l + sum_i (effect_i - parent_i)^2 / 2)`.
-    fn draw_level_precision(&self, st: &mut TreeState, l: usize, rng: &mut Pcg64) {
+    /// `tau_l` given its level's deviations from their parents,
+    /// `sum_i (effect_i - parent_i)^2`: `G(a_l + n_l/2, b_l + ss/2)` with the
+    /// lecture's prior.
+    fn draw_level_precision(
+        &self,
+        st: &mut TreeState,
+        l: usize,
+        rng: &mut Pcg64,
+    ) -> Result<(), Error> {
         let parents = &self.parents[l - 1];
         let ss: f64 = st.values[l]
             .iter()
             .zip(parents)
             .map(|(v, &p)| (v - st.values[l - 1][p]).powi(2))
             .sum();
-        let rate = self.prior.levels[l - 1].1 + ss / 2.0;
-        st.tau[l] = self.level_shapes[l - 1].sample(rng, rate);
+        st.tau[l] = self.level_conditionals[l - 1].draw(st.tau[l], ss, rng)?;
+        Ok(())
     }
 
     /// The within-group precision(s) given the last level's effects.
-    fn draw_within(&self, st: &mut TreeState, nu_weights: &mut Vec<f64>, rng: &mut Pcg64) {
+    fn draw_within(
+        &self,
+        st: &mut TreeState,
+        nu_weights: &mut Vec<f64>,
+        rng: &mut Pcg64,
+    ) -> Result<(), Error> {
         let depth = self.depth();
         let s = &self.stats;
         let centred_effects = &st.values[depth];
@@ -515,10 +533,10 @@ impl Tree {
         };
         match self.prior.within {
             Within::Known => {}
-            Within::Common { beta, .. } => {
-                let rate = beta + (0..s.n_groups()).map(residual).sum::<f64>() / 2.0;
-                if let Some(shape) = &self.tau_w_shape {
-                    st.tau_w = shape.sample(rng, rate);
+            Within::Common { .. } => {
+                if let Some(conditional) = &self.tau_w_conditional {
+                    let ss = (0..s.n_groups()).map(residual).sum::<f64>();
+                    st.tau_w = conditional.draw(st.tau_w, ss, rng)?;
                 }
             }
             Within::Group { a0, b0, lambda, .. } => {
@@ -543,6 +561,7 @@ impl Tree {
                 );
             }
         }
+        Ok(())
     }
 
     /// nu0 from its discrete conditional on 1..=nu_max (MATHS.md section
@@ -669,8 +688,7 @@ impl Tree {
             self.combine(msg, l, st.tau[l]);
         }
         self.draw_locations(st, msg, rng);
-        self.draw_within(st, &mut chain.nu_weights, rng);
-        Ok(())
+        self.draw_within(st, &mut chain.nu_weights, rng)
     }
 }
 
@@ -768,9 +786,8 @@ impl Posterior for Tree {
         match chain.kind {
             SamplerKind::Collapsed => self.collapsed_sweep(chain, rng, warmup),
             _ => {
-                self.gibbs_sweep(&mut chain.state, &mut chain.messages, rng);
-                self.draw_within(&mut chain.state, &mut chain.nu_weights, rng);
-                Ok(())
+                self.gibbs_sweep(&mut chain.state, &mut chain.messages, rng)?;
+                self.draw_within(&mut chain.state, &mut chain.nu_weights, rng)
             }
         }
     }
@@ -831,7 +848,13 @@ mod tests {
         TreePrior {
             mu0: 11.0,
             tau0: 0.02,
-            levels: vec![(1.5, 4.0); levels],
+            levels: vec![
+                SdPrior::GammaPrecision {
+                    shape: 1.5,
+                    rate: 4.0
+                };
+                levels
+            ],
             within,
         }
     }
@@ -860,8 +883,10 @@ mod tests {
     fn bad_trees_are_errors() {
         let (parents, stats) = nested_data();
         let common = Within::Common {
-            alpha: 1.0,
-            beta: 1.0,
+            prior: SdPrior::GammaPrecision {
+                shape: 1.0,
+                rate: 1.0,
+            },
         };
         let childless = vec![vec![0, 0, 0], vec![0, 0, 2, 2, 2, 2]];
         assert!(Tree::new(childless, stats.clone(), prior(2, common)).is_err());
@@ -869,7 +894,16 @@ mod tests {
         assert!(Tree::new(out_of_range, stats.clone(), prior(2, common)).is_err());
         assert!(Tree::new(parents.clone(), stats.clone(), prior(1, common)).is_err());
         let bad_prior = TreePrior {
-            levels: vec![(1.0, 0.0), (1.0, 1.0)],
+            levels: vec![
+                SdPrior::GammaPrecision {
+                    shape: 1.0,
+                    rate: 0.0,
+                },
+                SdPrior::GammaPrecision {
+                    shape: 1.0,
+                    rate: 1.0,
+                },
+            ],
             ..prior(2, common)
         };
         assert!(Tree::new(parents, stats.clone(), bad_prior).is_err());
@@ -897,18 +931,13 @@ mod tests {
     #[test]
     fn collapsed_density_matches_the_two_level_model() {
         let (parents, stats) = nested_data();
-        let hp = HierPrior {
-            mu0: 11.0,
-            tau0: 0.02,
-            a: 1.5,
-            b: 4.0,
-            alpha: 2.0,
-            beta: 3.0,
-        };
+        let hp = HierPrior::lecture(11.0, 0.02, [1.5, 4.0], [2.0, 3.0]);
         let model = Model::new(stats.clone(), hp).unwrap();
         let within = Within::Common {
-            alpha: 2.0,
-            beta: 3.0,
+            prior: SdPrior::GammaPrecision {
+                shape: 2.0,
+                rate: 3.0,
+            },
         };
         let tree = Tree::new(
             vec![parents[1].iter().map(|_| 0).collect()],
@@ -992,8 +1021,10 @@ mod tests {
         let (parents, stats) = nested_data();
         for within in [
             Within::Common {
-                alpha: 2.0,
-                beta: 20.0,
+                prior: SdPrior::GammaPrecision {
+                    shape: 2.0,
+                    rate: 20.0,
+                },
             },
             Within::Known,
             Within::Group {
@@ -1031,8 +1062,10 @@ mod tests {
                 tau0: 1e-8,
                 levels: Vec::new(),
                 within: Within::Common {
-                    alpha: 1.0,
-                    beta: 1.0,
+                    prior: SdPrior::GammaPrecision {
+                        shape: 1.0,
+                        rate: 1.0,
+                    },
                 },
             },
         )

@@ -15,6 +15,7 @@
 //! same arithmetic; such values are refused here, before any sampling.
 
 use crate::chains::Posterior;
+use crate::prior::SdPrior;
 use crate::tree::{TreePrior, Within};
 use crate::{Error, GroupStats, SamplerKind};
 use rand_pcg::Pcg64;
@@ -164,15 +165,29 @@ impl Units {
             }
         };
         let shape = |name: &str, value: f64| bounded(name, value, value);
+        // Every parameter of a prior on an sd, on the standardised scale.
+        let sd_prior = |name: &str, p: &SdPrior| {
+            let standardised = p.standardised(sd);
+            for ((parameter, value), (_, scaled)) in
+                p.parameters().into_iter().zip(standardised.parameters())
+            {
+                bounded(
+                    &format!("the {parameter} of the prior on {name}"),
+                    value,
+                    scaled,
+                )?;
+            }
+            Ok::<_, Error>(standardised)
+        };
         let levels = prior
             .levels
             .iter()
-            .map(|&(a, b)| Ok((shape("a", a)?, bounded("b", b, b / sd / sd)?)))
+            .enumerate()
+            .map(|(l, p)| sd_prior(&format!("the sd of level {}", l + 1), p))
             .collect::<Result<Vec<_>, Error>>()?;
         let within = match prior.within {
-            Within::Common { alpha, beta } => Within::Common {
-                alpha: shape("alpha", alpha)?,
-                beta: bounded("beta", beta, beta / sd / sd)?,
+            Within::Common { prior } => Within::Common {
+                prior: sd_prior("sd_w", &prior)?,
             },
             Within::Known => Within::Known,
             // sigma0^2 is a variance: G(a0, b0) on it has rate b0 s^2.
@@ -273,10 +288,15 @@ mod tests {
         TreePrior {
             mu0: 1.0,
             tau0: 0.5,
-            levels: vec![(1.0, 2.0)],
+            levels: vec![SdPrior::GammaPrecision {
+                shape: 1.0,
+                rate: 2.0,
+            }],
             within: Within::Common {
-                alpha: 1.0,
-                beta: 2.0,
+                prior: SdPrior::GammaPrecision {
+                    shape: 1.0,
+                    rate: 2.0,
+                },
             },
         }
     }
@@ -344,16 +364,22 @@ mod tests {
                 },
             ),
             (
-                "b",
+                "rate",
                 TreePrior {
-                    levels: vec![(1.0, 1e300)],
+                    levels: vec![SdPrior::GammaPrecision {
+                        shape: 1.0,
+                        rate: 1e300,
+                    }],
                     ..prior()
                 },
             ),
             (
-                "a",
+                "shape",
                 TreePrior {
-                    levels: vec![(1e-60, 1.0)],
+                    levels: vec![SdPrior::GammaPrecision {
+                        shape: 1e-60,
+                        rate: 1.0,
+                    }],
                     ..prior()
                 },
             ),

@@ -9,8 +9,8 @@ use std::ffi::{c_int, c_void};
 
 use extendr_api::prelude::*;
 use hiermod_core::{
-    GroupStats, HierPrior, InUnits, Model, Posterior, SamplerKind, Settings, Tree, TreePrior,
-    Units, Within, column_summaries, run_chains,
+    GroupStats, HierPrior, InUnits, Model, Posterior, SamplerKind, SdPrior, Settings, Tree,
+    TreePrior, Units, Within, column_summaries, run_chains,
 };
 
 unsafe extern "C" {
@@ -180,24 +180,58 @@ fn real(list: &List, name: &str) -> std::result::Result<f64, String> {
     }
 }
 
-fn reals(list: &List, name: &str) -> std::result::Result<Vec<f64>, String> {
-    list.dollar(name)
+/// A prior on a standard deviation from R's list(family, <its parameters>).
+fn sd_prior(x: Robj, what: &str) -> std::result::Result<SdPrior, String> {
+    let list = List::try_from(x).map_err(|_| format!("{what} must be a list"))?;
+    let value =
+        |name: &str| real(&list, name).map_err(|_| format!("{what}${name} must be a number"));
+    let family = list
+        .dollar("family")
         .ok()
-        .and_then(|v| v.as_real_slice().map(<[f64]>::to_vec))
-        .ok_or_else(|| format!("prior${name} must be a double vector"))
+        .and_then(|f| f.as_str().map(str::to_string));
+    Ok(match family.as_deref() {
+        Some("gamma_precision") => SdPrior::GammaPrecision {
+            shape: value("shape")?,
+            rate: value("rate")?,
+        },
+        Some("half_normal") => SdPrior::HalfNormal {
+            scale: value("scale")?,
+        },
+        Some("half_student_t") => SdPrior::HalfStudentT {
+            df: value("df")?,
+            scale: value("scale")?,
+        },
+        Some("exponential") => SdPrior::Exponential {
+            rate: value("rate")?,
+        },
+        Some("uniform") => SdPrior::Uniform {
+            upper: value("upper")?,
+        },
+        _ => return Err(format!("{what}$family is not a known family")),
+    })
 }
 
-/// The tree prior from R's list(mu0, tau0, a, b, within, alpha, beta, a0,
-/// b0, lambda, nu_max), with one `a` and `b` per level.
+/// The tree prior from R's list(mu0, tau0, levels, within, within_prior,
+/// a0, b0, lambda, nu_max): `levels` one sd prior per level, top first;
+/// `within_prior` that of sd_w with a common within-group variance.
 fn tree_prior(prior: &List, depth: usize) -> std::result::Result<TreePrior, String> {
-    let (a, b) = (reals(prior, "a")?, reals(prior, "b")?);
-    if a.len() != depth || b.len() != depth {
-        return Err("prior$a and prior$b need one value per level".into());
+    let levels: Vec<SdPrior> = prior
+        .dollar("levels")
+        .ok()
+        .and_then(|l| List::try_from(l).ok())
+        .ok_or("prior$levels must be a list")?
+        .values()
+        .map(|p| sd_prior(p, "prior$levels[[l]]"))
+        .collect::<std::result::Result<_, _>>()?;
+    if levels.len() != depth {
+        return Err("prior$levels needs one prior per level".into());
     }
     let within = match prior.dollar("within").ok().and_then(|w| w.as_str()) {
         Some("common") => Within::Common {
-            alpha: real(prior, "alpha")?,
-            beta: real(prior, "beta")?,
+            prior: sd_prior(
+                prior.dollar("within_prior").map_err(|e| e.to_string())?,
+                "prior$within_prior",
+            )?,
         },
         Some("known") => Within::Known,
         Some("group") => Within::Group {
@@ -215,7 +249,7 @@ fn tree_prior(prior: &List, depth: usize) -> std::result::Result<TreePrior, Stri
     Ok(TreePrior {
         mu0: real(prior, "mu0")?,
         tau0: real(prior, "tau0")?,
-        levels: a.into_iter().zip(b).collect(),
+        levels,
         within,
     })
 }
@@ -295,14 +329,12 @@ fn hm_sample(
         // own implementation, which groups the data by size (core/MATHS.md
         // section 9).
         match (&prior.levels[..], prior.within) {
-            (&[(a, b)], Within::Common { alpha, beta }) => {
+            (&[between], Within::Common { prior: within }) => {
                 let hier = HierPrior {
                     mu0: prior.mu0,
                     tau0: prior.tau0,
-                    a,
-                    b,
-                    alpha,
-                    beta,
+                    between,
+                    within,
                 };
                 run.sample(&InUnits::new(Model::new(stats, hier)?, units))
             }
