@@ -7,7 +7,7 @@ MANIFEST := src/rust/Cargo.toml
 export PATH := $(PATH):$(HOME)/.cargo/bin
 
 # lintr's settings are in .lintr.
-.PHONY: deps lint rust-test build install install-code check demo test calibrate bench bench-models bench-databases screenshots vendor site coverage wrappers docs clean
+.PHONY: deps lint rust-test build install install-code check demo test calibrate bench bench-models bench-databases bench-priors screenshots vendor site coverage wrappers docs clean
 
 deps:
 	bash dev/install-deps.sh
@@ -50,6 +50,15 @@ bench: install-code
 bench-models: install-code
 	bash dev/install-deps.sh bench
 	Rscript bench/models.R
+
+# The reference for hiermod's default prior on the sds: lme4's REML and the
+# default posteriors of rstanarm and brms on 12 of R's grouped data sets,
+# bench/PRIORS.md and bench/priors-reference.csv. About 12 minutes on 2 cores,
+# nearly 10 of them brms compiling and sampling one model per data set; needs no
+# hiermod install.
+bench-priors: deps
+	bash dev/install-deps.sh bench
+	Rscript bench/priors.R
 
 # Summaries in R, SQLite, PostgreSQL and from CSV, N up to 10^7 rows:
 # bench/DATABASES.md.

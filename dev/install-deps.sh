@@ -11,9 +11,10 @@ debs=(r-base-dev r-cran-coda r-cran-testthat r-cran-knitr r-cran-rmarkdown
       r-cran-dbi r-cran-rsqlite r-cran-dbplyr r-cran-dplyr r-cran-rpostgresql
       postgresql pandoc qpdf devscripts)
 # `install-deps.sh bench` adds the peers the benchmark compares against:
-# JAGS and rstan (2.21 on Debian 12, whose Stan bench/common.R writes for).
+# JAGS and rstan (2.21 on Debian 12, whose Stan bench/common.R writes for),
+# and for bench/priors.R lme4, rstanarm and brms.
 if [ "${1:-}" = "bench" ]; then
-  debs+=(jags r-cran-rjags r-cran-rstan)
+  debs+=(jags r-cran-rjags r-cran-rstan r-cran-lme4 r-cran-rstanarm r-cran-brms)
 fi
 
 missing=()
