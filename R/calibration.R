@@ -26,16 +26,15 @@ sbc_samplers <- function(design) {
 # Parameters from the prior and data from the model: the data frame, the
 # formula and the true values in the order of the fit's columns.
 sbc_simulate <- function(design) {
-  p <- design$prior
   depth <- length(design$parents)
+  p <- resolve_prior(design$prior, list(mean = 0, var = 1), depth,
+                     design$within, sd_parameter_names(depth, paste0("g", seq_len(depth))))
   mu <- stats::rnorm(1L, p$mu0, 1 / sqrt(p$tau0))
-  tau <- stats::rgamma(max(depth, 1L), rep_len(p$a, max(depth, 1L)),
-                       rate = rep_len(p$b, max(depth, 1L)))
+  sds <- vapply(p$levels, sd_draw, 1)
   values <- list(mu)
   for (l in seq_len(depth)) {
     parent <- design$parents[[l]]
-    values[[l + 1L]] <- stats::rnorm(length(parent), values[[l]][parent],
-                                     1 / sqrt(tau[l]))
+    values[[l + 1L]] <- stats::rnorm(length(parent), values[[l]][parent], sds[l])
   }
   last <- values[[depth + 1L]]
   node <- rep(seq_along(last), design$sizes)
@@ -43,9 +42,8 @@ sbc_simulate <- function(design) {
   group_sds <- NULL
   sd_rows <- switch(design$within,
     common = {
-      tau_w <- if (depth == 0L) tau[1L] else stats::rgamma(1L, p$alpha, rate = p$beta)
-      within_globals <- 1 / sqrt(tau_w)
-      rep(1 / sqrt(tau_w), length(node))
+      within_globals <- sd_draw(p$within_prior)
+      rep(within_globals, length(node))
     },
     known = design$se[node],
     group = {
@@ -68,7 +66,7 @@ sbc_simulate <- function(design) {
   }
   if (design$within == "known") data$se <- sd_rows
   rhs <- if (depth) paste0("g", seq_len(depth), collapse = "/") else "1"
-  truth <- c(mu, if (depth) 1 / sqrt(tau[seq_len(depth)]), within_globals,
+  truth <- c(mu, sds, within_globals,
              unlist(values[-1L]), group_sds)
   list(data = data, formula = stats::as.formula(paste("y ~", rhs)),
        truth = truth)
@@ -181,6 +179,19 @@ sbc_designs <- function() {
     sbc_design("group variances", rep(5L, 8L),
                hier_prior(mu0 = 0, tau0 = 1, a = 2, b = 2, a0 = 2, b0 = 2,
                           lambda = 0.3, nu_max = 30),
-               within = "group")
+               within = "group"),
+    # every other family of prior on an sd, in each kind of model
+    sbc_design("half-Cauchy, exponential", c(2L, 3L, 5L, 5L, 8L, 4L),
+               hier_prior(mu0 = 0, tau0 = 1, sd_b = cauchy(0, 1),
+                          sd_w = exponential(1))),
+    sbc_design("half-normal, half-t, uniform (three levels)", rep(4L, 10L),
+               hier_prior(mu0 = 0, tau0 = 1, sd_g1 = normal(0, 1),
+                          sd_g2 = student_t(3, 0, 1), sd_w = uniform(0, 3)),
+               parents = list(rep(1L, 4L), c(1L, 1L, 2L, 2L, 2L, 3L, 3L, 4L, 4L, 4L))),
+    sbc_design("one sample, half-normal", 10L,
+               hier_prior(mu = normal(0, 1), sd = normal(0, 2)), parents = list()),
+    sbc_design("known se, uniform", rep(1L, 8L),
+               hier_prior(mu = normal(0, 1), sd_b = uniform(0, 2)), within = "known",
+               se = c(15, 10, 16, 11, 9, 11, 10, 18) / 10)
   )
 }

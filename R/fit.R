@@ -168,7 +168,8 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
     hm_abort("within", "\"group\" needs groups: the one-sample model `y ~ 1` ",
              "has a single variance.")
   }
-  prior <- resolve_prior(prior, model$scale, length(model$levels), within)
+  prior <- resolve_prior(prior, model$scale, length(model$levels), within,
+                         sd_parameter_names(length(model$levels), model$levels))
 
   chains <- check_count(chains, "chains", 1L, 1000L)
   iter <- check_count(iter, "iter", 1L)
@@ -207,7 +208,7 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
   out <- hm_sample(
     lapply(model$nodes, function(level) level$parent),
     as.double(st$n), as.double(st$mean), as.double(st$ss),
-    prior_for_sampler(prior, within, length(model$levels)),
+    prior_for_sampler(prior, within),
     sampler, chains, iter, warmup, thin, seed, cores, keep_groups, pars$all,
     report
   )
@@ -366,7 +367,7 @@ parameter_names <- function(model, within) {
     global <- c("mu", if (within != "known") "sd")
     return(list(global = global, all = global))
   }
-  sds <- if (depth == 1L) "sd_b" else paste0("sd_", levels)
+  sds <- sd_parameter_names(depth, levels)
   within_global <- switch(within, common = "sd_w", known = character(),
                           group = c("sd_w0", "nu0"))
   effects <- if (depth == 1L) {

@@ -69,7 +69,7 @@ print.hiermod_fit <- function(x, digits = 3, ...) {
   cat("Bayesian hierarchical normal model (", model_title(meta), ")\n", sep = "")
   cat(" Formula: ", deparse1(meta$formula), "\n", sep = "")
   cat(" Data:    ", data_line(meta), "\n", sep = "")
-  cat(" Prior:   ", prior_line(meta), "\n", sep = "")
+  cat(" Prior:   ", prior_line(meta, 10L), "\n", sep = "")
   cat(" Draws:   ", s$chains, " chains x ", n_kept, " kept (iterations ",
       stats::start(x), ":", stats::end(x), ", warmup ", s$warmup, ", thin ",
       s$thin, "); sampler \"", meta$sampler, "\"; seed ",
@@ -133,23 +133,13 @@ nobs_of <- function(meta) {
   if (!is.null(meta$rows)) length(meta$rows$y) else sum(meta$stats$n)
 }
 
-prior_line <- function(meta) {
-  p <- lapply(Filter(Negate(is.null), unclass(meta$prior)), signif, digits = 4)
-  gamma <- function(shape, rate) {
-    paste0("G(", shape, ", ", rate, ")", collapse = ", ")
-  }
-  depth <- length(meta$levels)
-  parts <- paste0("mu ~ N(", p$mu0, ", 1/", p$tau0, ")")
-  if (depth == 0L) {
-    precision <- if (meta$within == "known") "known se" else paste0("1/sd^2 ~ ", gamma(p$a, p$b))
-    return(paste(c(parts, precision), collapse = "; "))
-  }
-  precision <- if (depth == 1L) "tau_b" else paste0("tau_", meta$levels, collapse = ", ")
-  parts <- c(parts, paste0(precision, " ~ ", gamma(p$a, p$b)))
-  parts <- c(parts, switch(meta$within,
-    common = paste0("tau_w ~ ", gamma(p$alpha, p$beta)),
-    known = "known se",
-    group = paste0("sd_w0^2 ~ ", gamma(p$a0, p$b0), "; p(nu0) ~ exp(-", p$lambda,
-                   " nu0), nu0 <= ", p$nu_max)))
-  paste(parts, collapse = "; ")
+prior_line <- function(meta, indent) {
+  tab <- prior_table(meta$prior)
+  f <- function(v) vapply(signif(v, 3), format, "")
+  lines <- paste0(tab$parameter, " ~ ", tab$prior, ifelse(
+    is.na(tab$median), "",
+    paste0(" (sd: median ", f(tab$median), ", 90% [", f(tab$q05), ", ", f(tab$q95), "])")
+  ))
+  if (meta$within == "known") lines <- c(lines, "within-group sds: known se")
+  paste(lines, collapse = paste0("\n", strrep(" ", indent)))
 }

@@ -57,7 +57,10 @@
 #' @export
 hier_prior <- function(mu0 = NULL, tau0 = NULL, a = 1 / 2, b = NULL,
                        alpha = 1 / 2, beta = NULL, a0 = 1, b0 = NULL,
-                       lambda = 1, nu_max = 1000) {
+                       lambda = 1, nu_max = 1000, ..., mu = NULL, sd_b = NULL,
+                       sd_w = NULL) {
+  dists <- prior_dists(c(list(mu = mu, sd_b = sd_b, sd_w = sd_w), list(...)),
+                       names(match.call())[-1L])
   values <- list(mu0 = mu0, tau0 = tau0, a = a, b = b, alpha = alpha,
                  beta = beta, a0 = a0, b0 = b0, lambda = lambda,
                  nu_max = nu_max)
@@ -79,15 +82,57 @@ hier_prior <- function(mu0 = NULL, tau0 = NULL, a = 1 / 2, b = NULL,
     hm_abort("nu_max", "must be a whole number from 1 to 1e6, not ",
              format(nu_max), ".")
   }
-  structure(lapply(values, function(v) if (is.null(v)) NULL else as.double(v)),
-            class = "hier_prior")
+  if (!is.null(dists$mu) && dists$mu$family != "normal") {
+    hm_abort("mu", "must have a normal() prior, not ", dists$mu$family, "().")
+  }
+  out <- lapply(values, function(v) if (is.null(v)) NULL else as.double(v))
+  out$dists <- dists
+  structure(out, class = "hier_prior")
+}
+
+# The priors given by parameter name (`mu`, `sd_b`, `sd_w`, `sd_<level>`),
+# as distributions; `given` names the arguments of the call, so that a
+# prior given twice (`sd_b` and `b`) is refused.
+prior_dists <- function(dists, given) {
+  dists <- dists[!vapply(dists, is.null, TRUE)]
+  if (length(dists) && (is.null(names(dists)) || any(!nzchar(names(dists))))) {
+    hm_abort("...", "takes priors by the name of their parameter, as ",
+             "`sd_region = cauchy(0, 5)`.")
+  }
+  clash <- list(mu = c("mu0", "tau0"), sd_b = c("a", "b"),
+                sd_w = c("alpha", "beta"))
+  for (d in intersect(names(dists), names(clash))) {
+    both <- intersect(clash[[d]], given)
+    if (length(both)) {
+      hm_abort(d, "and `", both[1L], "` both give the prior of ", d,
+               "; give one of them.")
+    }
+  }
+  Map(as_dist, dists, names(dists))
 }
 
 # Fills the values left NULL from the data's scale (list(mean, var)), as
-# documented in hier_prior(), and gives `a` and `b` one value per level.
-resolve_prior <- function(prior, scale, depth = 1L, within = "common") {
+# documented in hier_prior(), gives `a` and `b` one value per level, and
+# resolves the prior of each sd: `levels`, one per level (named by
+# `sd_names`, top first), and `within_prior` (sd_w, or the sd of `y ~ 1`).
+resolve_prior <- function(prior, scale, depth = 1L, within = "common",
+                          sd_names = sd_parameter_names(depth)) {
   if (!inherits(prior, "hier_prior")) {
     hm_abort("prior", "must be made by hier_prior(), not ", describe(prior), ".")
+  }
+  dists <- prior$dists
+  if (!is.null(dists$mu)) {
+    # a normal() prior on mu is the lecture's (mu0, tau0), its scale NULL
+    # for the data's
+    prior$mu0 <- dists$mu$location
+    if (!is.null(dists$mu$scale)) prior$tau0 <- 1 / dists$mu$scale^2
+  }
+  within_name <- if (depth == 0L) c("sd", "sd_w") else if (within == "common") "sd_w"
+  unknown <- setdiff(names(dists), c("mu", sd_names, within_name))
+  if (length(unknown)) {
+    hm_abort("prior", "gives `", unknown[1L], "`, which is not a parameter ",
+             "of this model; its standard deviations are ",
+             paste0("`", c(sd_names, within_name), "`", collapse = ", "), ".")
   }
   defaults <- c("mu0", "tau0", "b", if (within == "common" && depth > 0L) "beta",
                 if (within == "group") "b0")
@@ -102,7 +147,11 @@ resolve_prior <- function(prior, scale, depth = 1L, within = "common") {
     scaled <- list(mu0 = scale$mean, tau0 = 1 / v, b = v / 2, beta = v / 2,
                    b0 = 1 / v)
     for (n in needed) prior[[n]] <- scaled[[n]]
-    attr(prior, "from_data") <- needed
+    # what the sds' own priors replace is not used
+    replaced <- c(if (all(c(sd_names, if (depth == 0L) "sd") %in% names(dists)) ||
+                        (depth == 0L && "sd_w" %in% names(dists))) "b",
+                  if ("sd_w" %in% names(dists)) "beta")
+    attr(prior, "from_data") <- setdiff(needed, replaced)
   }
   levels <- max(depth, 1L)
   for (n in c("a", "b")) {
@@ -112,31 +161,61 @@ resolve_prior <- function(prior, scale, depth = 1L, within = "common") {
     }
     prior[[n]] <- rep_len(prior[[n]], levels)
   }
-  attr(prior, "model") <- list(depth = depth, within = within)
+  prior <- resolve_sd_priors(prior, sqrt(scale$var), depth, within, sd_names,
+                             within_name)
+  attr(prior, "model") <- list(depth = depth, within = within,
+                               sd_names = sd_names)
   prior
+}
+
+# Each sd's own prior where one is given, else the lecture's Gamma: the
+# levels' (`levels`, top first) and sd_w's (`within_prior`), resolved with
+# the data's sd `s`.
+resolve_sd_priors <- function(prior, s, depth, within, sd_names, within_name) {
+  dists <- prior$dists
+  sd_prior <- function(name, shape, rate) {
+    d <- dists[intersect(name, names(dists))]
+    if (length(d)) return(resolve_sd_dist(d[[1L]], s, names(d)[1L]))
+    list(family = "gamma_precision", shape = shape, rate = rate)
+  }
+  if (depth == 0L) {
+    prior$levels <- list()
+    prior$within_prior <- if (within != "known") {
+      sd_prior(within_name, prior$a[1L], prior$b[1L])
+    }
+  } else {
+    prior$levels <- Map(sd_prior, sd_names, prior$a, prior$b)
+    prior$within_prior <- if (within == "common") {
+      sd_prior("sd_w", prior$alpha, prior$beta)
+    }
+  }
+  prior
+}
+
+# The names of the levels' standard deviations: `sd_b` with one level of
+# groups, `sd_<level>` with nested ones.
+sd_parameter_names <- function(depth, levels = paste0("level", seq_len(depth))) {
+  if (depth == 0L) character() else if (depth == 1L) "sd_b" else paste0("sd_", levels)
 }
 
 # The list the Rust sampler reads: one sd prior per level (top first) and
 # the within-group sd's; for `y ~ 1` the precision's prior is (a, b) and
 # there are no levels.
-prior_for_sampler <- function(prior, within, depth) {
-  gamma <- function(shape, rate) {
-    list(family = "gamma_precision", shape = shape, rate = rate)
-  }
-  out <- unclass(prior)[c("mu0", "tau0", "a0", "b0", "lambda", "nu_max")]
+prior_for_sampler <- function(prior, within) {
+  out <- unclass(prior)[c("mu0", "tau0", "a0", "b0", "lambda", "nu_max",
+                          "within_prior")]
+  out$levels <- unname(prior$levels)
   out$within <- within
-  if (depth == 0L) {
-    out$levels <- list()
-    out$within_prior <- gamma(prior$a[1L], prior$b[1L])
-  } else {
-    out$levels <- Map(gamma, prior$a, prior$b)
-    out$within_prior <- if (within == "common") gamma(prior$alpha, prior$beta)
-  }
   out
 }
 
 #' @export
 print.hier_prior <- function(x, digits = 4, ...) {
+  if (!is.null(x$levels) || !is.null(x$within_prior)) {
+    cat("Hierarchical normal prior\n")
+    print_resolved_prior(x, digits)
+    return(invisible(x))
+  }
   show <- function(name) {
     if (is.null(x[[name]])) {
       "(from data)"
@@ -144,33 +223,103 @@ print.hier_prior <- function(x, digits = 4, ...) {
       paste(format(x[[name]], digits = digits), collapse = ", ")
     }
   }
-  model <- attr(x, "model")
-  depth <- if (is.null(model)) 1L else model$depth
-  within <- if (is.null(model)) c("common", "group") else model$within
   cat("Hierarchical normal prior (precisions; Gamma shape, rate)\n")
   cat("  mu    ~ N(mu0 = ", show("mu0"), ", 1/tau0), tau0 = ", show("tau0"),
       "\n", sep = "")
-  if (depth == 0L) {
-    cat("  1/sd^2 ~ G(a = ", show("a"), ", b = ", show("b"), ")\n", sep = "")
-  } else {
-    cat("  tau_b ~ G(a = ", show("a"), ", b = ", show("b"), ")",
-        if (depth > 1L) " per level, top first", "\n", sep = "")
+  given <- names(x$dists)
+  if (!"sd_b" %in% given) {
+    cat("  tau_b ~ G(a = ", show("a"), ", b = ", show("b"), ")\n", sep = "")
   }
-  if (depth > 0L && "common" %in% within) {
+  if (!"sd_w" %in% given) {
     cat("  tau_w ~ G(alpha = ", show("alpha"), ", beta = ", show("beta"), ")\n",
         sep = "")
   }
-  if ("group" %in% within) {
-    cat(if (is.null(model)) "  within = \"group\": ",
-        "  1/sd_w[k]^2 ~ G(nu0/2, nu0 sd_w0^2/2), sd_w0^2 ~ G(a0 = ", show("a0"),
-        ", b0 = ", show("b0"), "),\n    p(nu0) ~ exp(-lambda nu0), lambda = ",
-        show("lambda"), ", nu0 = 1..", show("nu_max"), "\n", sep = "")
+  for (name in setdiff(given, "mu")) {
+    cat("  ", name, " ~ ", format_dist(x$dists[[name]]), "\n", sep = "")
   }
-  if (identical(within, "known")) cat("  within-group variances known (se)\n")
+  cat("  within = \"group\": 1/sd_w[k]^2 ~ G(nu0/2, nu0 sd_w0^2/2), sd_w0^2 ~ ",
+      "G(a0 = ", show("a0"), ", b0 = ", show("b0"), "),\n    p(nu0) ~ ",
+      "exp(-lambda nu0), lambda = ", show("lambda"), ", nu0 = 1..",
+      show("nu_max"), "\n", sep = "")
+  invisible(x)
+}
+
+# A prior as resolved for a model: mu's, then each sd's on the sd scale with
+# the median and central 90% interval it implies, so that a user sees what
+# the prior says about each sd.
+print_resolved_prior <- function(x, digits = 3) {
+  tab <- prior_table(x)
+  f <- function(v) format(signif(v, digits))
+  for (i in seq_len(nrow(tab))) {
+    cat("  ", formatC(tab$parameter[i], width = -10), " ~ ",
+        formatC(tab$prior[i], width = -30),
+        if (!is.na(tab$median[i])) {
+          paste0(" median ", f(tab$median[i]), ", 90% [", f(tab$q05[i]), ", ",
+                 f(tab$q95[i]), "]")
+        }, "\n", sep = "")
+  }
   from_data <- attr(x, "from_data")
   if (length(from_data) > 0L) {
     cat("  (", paste(from_data, collapse = ", "),
         " scaled to the data: see ?hier_prior)\n", sep = "")
   }
-  invisible(x)
 }
+
+# One row per parameter with a prior: its name, the prior as text, and for
+# each sd the median and 5% and 95% quantiles of the sd it implies.
+prior_table <- function(x) {
+  model <- attr(x, "model")
+  f <- function(v) format(signif(v, 4))
+  rows <- list(data.frame(parameter = "mu",
+                          prior = paste0("normal(", f(x$mu0), ", ", f(1 / sqrt(x$tau0)), ")"),
+                          median = NA_real_, q05 = NA_real_, q95 = NA_real_))
+  sds <- c(stats::setNames(x$levels, model$sd_names),
+           if (!is.null(x$within_prior)) {
+             stats::setNames(list(x$within_prior),
+                             if (model$depth == 0L) "sd" else "sd_w")
+           })
+  for (name in names(sds)) {
+    q <- sd_quantiles(sds[[name]], c(0.5, 0.05, 0.95))
+    rows[[length(rows) + 1L]] <- data.frame(
+      parameter = name, prior = format_sd_dist(sds[[name]]), median = q[1L],
+      q05 = q[2L], q95 = q[3L]
+    )
+  }
+  if (identical(model$within, "group")) {
+    rows[[length(rows) + 1L]] <- data.frame(
+      parameter = c("sd_w0^2", "nu0"),
+      prior = c(paste0("Gamma(", f(x$a0), ", ", f(x$b0), ")"),
+                paste0("exp(-", f(x$lambda), " nu0) on nu0 = 1..", x$nu_max)),
+      median = NA_real_, q05 = NA_real_, q95 = NA_real_
+    )
+  }
+  out <- do.call(rbind, rows)
+  rownames(out) <- NULL
+  out
+}
+
+#' The priors of a fit
+#'
+#' The prior of every parameter, as the fit used it (scaled to the data where
+#' [hier_prior()] left values to it), with the median and central 90%
+#' interval each prior implies for its standard deviation.
+#'
+#' @param object A [fit()].
+#' @param ... Unused.
+#' @return A data frame with columns `parameter`, `prior`, `median`, `q05`,
+#'   `q95` (printed as a table).
+#' @examples
+#' f <- fit(y ~ school, eight_schools, se = se, chains = 1, iter = 200,
+#'          prior = hier_prior(mu = normal(0, 5), sd_b = cauchy(0, 5)))
+#' prior_summary(f)
+#' @importFrom rstantools prior_summary
+#' @method prior_summary hiermod_fit
+#' @export
+prior_summary.hiermod_fit <- function(object, ...) {
+  check_fit(object, "object")
+  prior_table(fit_meta(object)$prior)
+}
+
+#' @importFrom rstantools prior_summary
+#' @export
+rstantools::prior_summary

@@ -125,7 +125,7 @@ print.summary.hiermod_fit <- function(x, digits = 3, ...) {
       sep = "")
   cat("   Sampler: ", meta$sampler, "; seed = ",
       format(meta$seed, scientific = FALSE), "\n", sep = "")
-  cat("     Prior: ", prior_line(meta), "\n\n", sep = "")
+  cat("     Prior: ", prior_line(meta, 12L), "\n\n", sep = "")
   tab <- x$table
   shown <- tab
   shown$ess_bulk <- round(shown$ess_bulk)

@@ -1,3 +1,24 @@
+# The log density of v = log tau (tau = 1/sd^2) under a prior on sd, written
+# here apart from the package: `d` is list(family, parameters) as in a fit's
+# resolved prior, or NULL with `shape`, `rate` of the lecture's Gamma.
+log_prior_log_precision <- function(v, d = NULL, shape = NULL, rate = NULL) {
+  if (is.null(d)) d <- list(family = "gamma_precision", shape = shape, rate = rate)
+  sd <- exp(-v / 2)
+  log_sd_density <- switch(d$family,
+    gamma_precision = return(d$shape * v - d$rate * exp(v)),
+    half_normal = stats::dnorm(sd, 0, d$scale, log = TRUE),
+    half_student_t = stats::dt(sd / d$scale, d$df, log = TRUE),
+    exponential = stats::dexp(sd, d$rate, log = TRUE),
+    uniform = stats::dunif(sd, 0, d$upper, log = TRUE)
+  )
+  # |d sd / d v| = sd / 2
+  log_sd_density + log(sd)
+}
+
+# The priors of the between and within sds of a two-level fit's prior.
+between_prior <- function(p) if (!is.null(p$levels)) p$levels[[1L]]
+within_prior <- function(p) p$within_prior
+
 # The posterior of the two-level model by deterministic quadrature, for
 # small data: mu and theta are integrated analytically, leaving a 2-d grid
 # over (v, x) = (log tau_b, log tau_w). Independent of the package's
@@ -15,7 +36,8 @@ quadrature_posterior <- function(n, ybar, ss, prior, points = 300L) {
     m <- (drop(w %*% ybar) + p$tau0 * p$mu0) / big_w
     q <- rowSums(w * (matrix(ybar, nrow(w), k, byrow = TRUE) - m)^2) +
       p$tau0 * (m - p$mu0)^2
-    p$a * v - p$b * tau_b + p$alpha * x - p$beta * tau_w +
+    log_prior_log_precision(v, between_prior(p), p$a, p$b) +
+      log_prior_log_precision(x, within_prior(p), p$alpha, p$beta) +
       (big_n - k) / 2 * x - tau_w * total_ss / 2 +
       0.5 * rowSums(log(w)) - 0.5 * log(big_w) - q / 2
   }
@@ -89,7 +111,8 @@ quadrature_known_se <- function(y, se, prior) {
     z <- parts(v)
     q <- rowSums(z$w * (matrix(y, length(v), length(y), byrow = TRUE) - z$m)^2) +
       p$tau0 * (z$m - p$mu0)^2
-    p$a * v - p$b * z$tau_b + 0.5 * rowSums(log(z$w)) - 0.5 * log(z$big_w) - q / 2
+    log_prior_log_precision(v, between_prior(p), p$a, p$b) +
+      0.5 * rowSums(log(z$w)) - 0.5 * log(z$big_w) - q / 2
   }
   given <- function(v) {
     z <- parts(v)
@@ -115,7 +138,8 @@ quadrature_one_sample <- function(y, prior) {
   log_post <- function(x) {
     tau <- exp(x)
     prec <- n * tau + p$tau0
-    (p$a + n / 2) * x - tau * (p$b + s / 2) - 0.5 * log(prec) -
+    log_prior_log_precision(x, within_prior(p), p$a, p$b) +
+      n / 2 * x - tau * s / 2 - 0.5 * log(prec) -
       0.5 * n * tau * p$tau0 / prec * (ybar - p$mu0)^2
   }
   given <- function(x) {

@@ -176,7 +176,7 @@ test_that("print and plot show the lecture's quantities", {
   expect_match(out, "^mu ", all = FALSE)
   expect_match(out, "^sd_w ", all = FALSE)
   expect_output(print(hier_prior()), "from data")
-  expect_output(print(fit_info(f)$prior), "mu0 = 48.07")
+  expect_output(print(fit_info(f)$prior), "mu +~ normal\\(48.07, 10.24\\)")
   grDevices::pdf(NULL)
   on.exit(grDevices::dev.off())
   drawn <- plot(f)

@@ -31,7 +31,8 @@ test_that("priors whose arithmetic overflows are refused up front, naming the va
   expect_hm_error(fit(mathscore ~ school, schools, sampler = "gibbs",
                       prior = hier_prior(mu0 = 1e308)), "prior", "mu0")
   expect_hm_error(fit(mathscore ~ school, schools,
-                      prior = hier_prior(b = 1e300)), "prior", "`?b`? = ")
+                      prior = hier_prior(b = 1e300)), "prior",
+                  "rate of the prior on the sd of level 1 = 1e300")
   # what is merely vague or tight on the data's scale still runs
   f <- fit(mathscore ~ school, schools, chains = 1, iter = 200, seed = 1,
            prior = hier_prior(tau0 = 1e-12, b = 1e-6, beta = 1e-6))

@@ -208,8 +208,8 @@ impl Model {
         };
         let var_w = if pooled > 0.0 { pooled } else { var_b };
         let spread = |rng: &mut R| (2.0 * rng.random::<f64>() - 1.0_f64).exp();
-        let tau_b = spread(rng) / var_b;
-        let tau_w = spread(rng) / var_w;
+        let tau_b = self.prior.between.in_support(spread(rng) / var_b);
+        let tau_w = self.prior.within.in_support(spread(rng) / var_w);
         let mu = mean_ybar + std_normal(rng) * (var_b / k).sqrt();
         let theta = s
             .ybar()

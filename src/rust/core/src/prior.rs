@@ -54,6 +54,20 @@ impl SdPrior {
         }
     }
 
+    /// A starting precision inside the prior's support: `tau` itself unless
+    /// its sd lies beyond a uniform's upper bound, then one whose sd is in
+    /// the middle of the support (a slice step cannot leave a point of
+    /// density 0).
+    pub fn in_support(&self, tau: f64) -> f64 {
+        match *self {
+            SdPrior::Uniform { upper } => {
+                let inside = tau * upper * upper > 1.0;
+                if inside { tau } else { 4.0 / (upper * upper) }
+            }
+            _ => tau,
+        }
+    }
+
     /// The same prior for `sd / scale`, the standard deviation of the
     /// standardised response.
     pub fn standardised(&self, scale: f64) -> Self {

@@ -630,7 +630,7 @@ impl Tree {
                 .sum::<f64>()
                 / values[l].len() as f64;
             let var = if spread_sq > 0.0 { spread_sq } else { pooled };
-            tau[l] = spread(rng) / var;
+            tau[l] = self.prior.levels[l - 1].in_support(spread(rng) / var);
             values[l - 1] = upper;
         }
         for l in 0..=depth {
@@ -643,7 +643,10 @@ impl Tree {
                 *v += std_normal(rng) * sd * 0.5;
             }
         }
-        let tau_w = spread(rng) / pooled;
+        let tau_w = match self.prior.within {
+            Within::Common { prior } => prior.in_support(spread(rng) / pooled),
+            _ => spread(rng) / pooled,
+        };
         let (group_precision, sigma0_sq, nu0) = match self.prior.within {
             Within::Group { nu_max, .. } => {
                 let g = (0..s.n_groups()).map(|_| spread(rng) / pooled).collect();
