@@ -12,6 +12,7 @@
 //! deviations are reported.
 
 mod chains;
+mod csv;
 mod error;
 mod model;
 mod prior;
@@ -23,12 +24,13 @@ mod summaries;
 mod tree;
 
 pub use chains::{ChainOutput, Posterior, Settings, run_chains};
+pub use csv::{Chunk, CsvError, CsvReader, Fields};
 pub use error::Error;
 pub use model::{Model, MuMarginal, State, Workspace};
 pub use prior::HierPrior;
 pub use random::{GammaRate, chain_rng};
 pub use samplers::{Kernel, SamplerKind};
 pub use slice::{Pseudo, TunedSlices, quantile_slice_step, slice_step};
-pub use stats::GroupStats;
+pub use stats::{GroupStats, RunningStats};
 pub use summaries::column_summaries;
 pub use tree::{Tree, TreeChain, TreePrior, TreeState, Within};
