@@ -36,6 +36,11 @@ summaries_from_table <- function(terms, tbl) {
              paste(utils::head(columns, 10L), collapse = ", "),
              if (length(columns) > 10L) ", ...", ").")
   }
+  # A query of no row that does not involve the formula: an error here is
+  # the table's or the connection's (an expired one, a dropped table).
+  tryCatch(dplyr::collect(utils::head(tbl, 0L)), error = function(e) {
+    hm_abort("data", "could not be queried: ", conditionMessage(e))
+  })
   response <- deparse1(terms$response)
   # Names of the query's own columns, unlike any of the table's.
   prefix <- ".hm"

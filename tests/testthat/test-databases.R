@@ -64,6 +64,11 @@ check_backend <- function(con) {
   expect_hm_error(group_summaries(y ~ factor(g), con, table = "hm_text"), "formula",
                   "must be a column")
   expect_hm_error(group_summaries(y ~ g, con, table = ""), "table", "empty string")
+  # a table that is gone is the data's fault, not the formula's
+  write("hm_gone", data.frame(g = 1:2, y = 1:2))
+  gone <- dplyr::tbl(con, "hm_gone")
+  DBI::dbRemoveTable(con, "hm_gone")
+  expect_hm_error(group_summaries(y ~ g, gone), "data", "could not be queried")
   # an infinite response is refused with the count of its rows, not
   # summarised as a mean of Inf
   write("hm_inf", data.frame(g = c(1, 1, 2, 2, 2), y = c(20, Inf, 3, 5, -Inf)))
