@@ -10,7 +10,7 @@ test_that("a group given twice is refused as such, not as too few groups", {
                   "group", "more than once")
   s <- hiermod_summaries(group = c("a", "b"), n = c(2, 3), mean = c(1, 2), sd = c(1, 1))
   expect_hm_error(fit(rbind(s, s[1, ])), "data", "more than one row for a group")
-  t <- group_summaries(score ~ region / school, regions)
+  t <- group_summaries(score ~ region / school, hiermod::regions)
   expect_hm_error(fit(rbind(t, t[3, ])), "data", "more than one row for a group")
   # values that print alike but differ are different groups
   ids <- hiermod_summaries(group = c(1e15, 1e15 + 1), n = c(2, 3), mean = c(1, 2),
