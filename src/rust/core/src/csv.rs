@@ -545,6 +545,40 @@ mod tests {
     }
 
     #[test]
+    fn misuse_is_an_error_not_a_panic() {
+        let mut r = CsvReader::new();
+        r.feed(b"g,y\n1,2\n1,3\r");
+        let header = r.next_chunk(1).unwrap().unwrap().header.unwrap();
+        assert_eq!(header, ["g", "y"]);
+        // records before the columns are chosen, columns out of range
+        assert!(r.next_chunk(1).is_err());
+        assert!(r.select(vec![2], vec![]).is_err());
+        r.select(vec![1], vec![0]).unwrap();
+        let chunk = r.next_chunk(1).unwrap().unwrap();
+        assert_eq!(chunk.fields[0].len(), 1);
+        assert!(!chunk.fields[0].is_empty());
+        // the next chunk before this one's responses, then too many of them
+        assert!(r.next_chunk(1).is_err());
+        assert!(r.add(&[2.0, 3.0]).is_err());
+        r.add(&[2.0]).unwrap();
+        // a CR at the end of the bytes fed may be followed by its LF
+        assert!(r.next_chunk(5).unwrap().is_none());
+        r.feed(b"\n");
+        assert!(r.next_chunk(5).unwrap().is_none());
+        r.feed(b"");
+        let last = r.next_chunk(5).unwrap().unwrap();
+        assert!(last.finished);
+        assert_eq!(last.lines, [3.0]);
+        r.add(&[3.0]).unwrap();
+        let (fields, stats, lines) = r.groups();
+        assert_eq!(fields[0].iter().collect::<Vec<_>>(), ["1"]);
+        assert_eq!(
+            (stats.n(), stats.ybar(), lines),
+            (&[2.0][..], &[2.5][..], &[2.0][..])
+        );
+    }
+
+    #[test]
     fn an_empty_file_has_no_header() {
         let mut r = CsvReader::new();
         r.feed(b"\n\n");
