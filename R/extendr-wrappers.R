@@ -8,11 +8,53 @@
 #' @noRd
 hm_group_stats <- function(y, group, n_groups, weights) .Call(wrap__hm_group_stats, y, group, n_groups, weights)
 
-#' Pools two sets of group statistics of the same groups (Chan's formula):
-#' `list(n, mean, ss)` or `list(error = <message>)`.
+#' Pools summaries of parts of groups (Chan's formula): part `i`, of count
+#' `n[i]`, mean `mean[i]` and sum of squares `ss[i]`, belongs to group
+#' `group[i]` (1-based, of `n_groups`). Returns `list(n, mean, ss)` or
+#' `list(error = <message>)`.
 #' @keywords internal
 #' @noRd
-hm_merge_stats <- function(n_a, mean_a, ss_a, n_b, mean_b, ss_b) .Call(wrap__hm_merge_stats, n_a, mean_a, ss_a, n_b, mean_b, ss_b)
+hm_pool_stats <- function(n, mean, ss, group, n_groups) .Call(wrap__hm_pool_stats, n, mean, ss, group, n_groups)
+
+#' Starts reading the CSV file at `path` (R feeds its bytes): refuses
+#' anything but a regular file, which a read could wait on forever (a FIFO)
+#' or never finish (`/dev/zero`). Returns `list(reader = <external
+#' pointer>)` or `list(error = <message>)`.
+#' @keywords internal
+#' @noRd
+hm_csv_reader <- function(path) .Call(wrap__hm_csv_reader, path)
+
+#' Feeds `bytes` to the reader (NULL: none; an empty raw vector: the end of
+#' the file), then parses what it can. Returns `list(ready = TRUE, header,
+#' fields, lines, finished)` when it has the header (its names; NULL
+#' after) or a chunk of `max_rows` records, or of the file's last ones: the
+#' chosen response columns' fields (`hm_csv_select()`), each record's first
+#' line, and whether the file is read. Otherwise `list(ready = FALSE,
+#' progress = <records parsed>)`: feed more bytes. Or `list(error =
+#' <message naming the line>)`.
+#' @keywords internal
+#' @noRd
+hm_csv_next <- function(reader, bytes, max_rows) .Call(wrap__hm_csv_next, reader, bytes, max_rows)
+
+#' Chooses the reader's response columns and grouping columns (1-based
+#' positions in the header). Returns `list()` or `list(error = <message>)`.
+#' @keywords internal
+#' @noRd
+hm_csv_select <- function(reader, response, groups) .Call(wrap__hm_csv_select, reader, response, groups)
+
+#' Gives the reader the response of each record of its last chunk (NA: the
+#' record is dropped). Returns `list()` or `list(error = <message>)`.
+#' @keywords internal
+#' @noRd
+hm_csv_add <- function(reader, y) .Call(wrap__hm_csv_add, reader, y)
+
+#' The groups the reader met, in the order first met: `list(values =
+#' <list of each grouping column's raw values>, n, mean, ss, line)`, `line`
+#' being the line of each group's first response (NA for a group met only
+#' in dropped records, whose n is 0); or `list(error = <message>)`.
+#' @keywords internal
+#' @noRd
+hm_csv_groups <- function(reader) .Call(wrap__hm_csv_groups, reader)
 
 #' Sample a model of the family. `parents[[l]]` gives, for each group of
 #' level l (top to bottom), the 1-based index of its parent in level l - 1

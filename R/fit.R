@@ -264,21 +264,16 @@ model_from_rows <- function(terms, data, formula, se) {
   # missing response, group or standard error are dropped, with a message.
   incomplete <- is.na(y) | Reduce(`|`, lapply(raw_groups, is.na), FALSE) |
     (if (is.null(se) || length(se) != length(y)) FALSE else is.na(se))
+  note_dropped_rows(sum(incomplete), length(y), paste0(
+    "a missing value (NA) in the response, a group",
+    if (!is.null(se)) " or the standard error"
+  ), paste0(", first row ", which(incomplete)[1L]))
   if (any(incomplete)) {
     keep <- !incomplete
-    message(structure(
-      class = c("hiermod_dropped_rows", "message", "condition"),
-      list(message = paste0(
-        "Dropped ", sum(incomplete), " of ", length(y), " row(s) with a ",
-        "missing value (NA) in the response, a group",
-        if (!is.null(se)) " or the standard error", ", first row ",
-        which(incomplete)[1L], ".\n"), call = NULL)
-    ))
     y <- y[keep]
     raw_groups <- lapply(raw_groups, function(g) g[keep])
     if (!is.null(se) && length(se) == length(keep)) se <- se[keep]
   }
-  if (length(y) == 0L) hm_abort("data", "has no complete rows.")
   n <- length(y)
   weights <- NULL
   if (!is.null(se)) {

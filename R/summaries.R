@@ -17,13 +17,29 @@
 #'   may be an expression dbplyr can translate (`log(y)`); the groups must
 #'   be columns. hiermod opens no connection of its own and leaves the
 #'   user's as it was.
-#' * a CSV file (its path), read `chunk_size` rows at a time; each chunk's
-#'   statistics are merged into the running ones by Chan's formula, so
-#'   memory is bounded by the chunk and the number of groups.
+#' * a CSV file (its path; plain, or compressed by gzip, bzip2 or xz), read
+#'   in one pass, `chunk_size` records at a time, so that memory is bounded
+#'   by the chunk and the number of groups and the summaries do not depend
+#'   on the chunks. The file must be UTF-8 CSV as RFC 4180 defines it
+#'   (fields separated by commas, quoted with `"`, a quote inside doubled);
+#'   a malformed line (a quote never closed, more or fewer fields than the
+#'   header) is an error naming it. Each grouping column gets the type
+#'   [utils::read.csv()] would give it, from all its values, so that the
+#'   groups and their order are those of `read.csv()` and a data frame. The
+#'   response's columns are read as numbers and the response is computed a
+#'   chunk at a time, so it must be computed row by row (`log(y)`, not
+#'   `y - mean(y)`).
 #'
-#' Summaries from these sources equal those from the rows in R to
+#' As R's modelling functions do, rows whose response is missing (`NULL` in
+#' a database, `NA` or an empty field in a CSV file) are left out with a
+#' message saying how many. Text in a numeric column (which SQLite would
+#' take for 0), NaN, infinite values and missing groups are errors.
+#'
+#' Summaries from a database equal those from the rows in R to
 #' floating-point rounding (the sums are taken in another order), so a fit
 #' from them is the same posterior, though not the same draws bit for bit.
+#' Those from a CSV file are the rows' to the last bit, unless a group's
+#' values are written in more than one way (`1` and `1.0`).
 #'
 #' @param formula A formula as in [fit()]: `y ~ group`, `y ~ region/school`
 #'   or `y ~ 1`.
@@ -31,9 +47,9 @@
 #'   table; a DBI connection (with `table`); or the path of a CSV file with a
 #'   header line.
 #' @param table The name of the table when `data` is a DBI connection.
-#' @param chunk_size Rows read at a time from a CSV file.
+#' @param chunk_size Records read at a time from a CSV file.
 #' @param group The groups: a vector (one level), or a data frame with one
-#'   column per level of nesting, top level first.
+#'   column per level of nesting, top level first; each group once.
 #' @param n Group sizes (whole numbers, at least 1).
 #' @param mean Group means.
 #' @param sd Group standard deviations (divisor `n - 1`); `NA` or 0 where
@@ -42,7 +58,8 @@
 #' @return A data frame of class `hiermod_summaries`, one row per group of
 #'   the last level: a column per grouping level (the group's value in that
 #'   level), then `n`, `mean` and `ss` (the within sum of squares about the
-#'   mean). Its `formula` attribute is the model's formula.
+#'   mean); so no grouping level may be named `n`, `mean` or `ss` (group by
+#'   `I(n)` instead). Its `formula` attribute is the model's formula.
 #' @seealso [fit()], which takes the result as `data` (or as its first
 #'   argument).
 #' @examples
@@ -69,21 +86,30 @@
 #' @export
 group_summaries <- function(formula, data, table = NULL, chunk_size = 1e6) {
   terms <- parse_hier_formula(formula)
+  check_group_names(level_names(terms), "formula")
   if (inherits(data, "DBIConnection")) {
-    if (!is.character(table) || length(table) != 1L || is.na(table)) {
+    if (!is.character(table) || length(table) != 1L || is.na(table) ||
+        !nzchar(table)) {
       hm_abort("table", "must name a table of the connection `data`, not ",
-               describe(table), ".")
+               if (identical(table, "")) "an empty string" else describe(table), ".")
     }
     if (!requireNamespace("dplyr", quietly = TRUE)) {
       hm_abort("data", "is a database connection, which needs the dplyr package.")
     }
-    if (!DBI::dbExistsTable(data, table)) {
+    check_connection(data)
+    exists <- tryCatch(DBI::dbExistsTable(data, table), error = function(e) {
+      hm_abort("data", "could not be queried: ", conditionMessage(e))
+    })
+    if (!exists) {
       hm_abort("table", "\"", table, "\" is not a table of the connection.")
     }
     data <- dplyr::tbl(data, table)
   }
   if (inherits(data, "tbl_lazy")) return(summaries_from_table(terms, data))
   if (is.character(data) && length(data) == 1L && !is.na(data)) {
+    if (!nzchar(data)) {
+      hm_abort("data", "is an empty string, not the path of a CSV file.")
+    }
     if (!file.exists(data)) {
       hm_abort("data", "names a file that does not exist: ", data, ".")
     }
@@ -106,6 +132,11 @@ hiermod_summaries <- function(group, n, mean, sd, response = "y") {
   k <- nrow(levels)
   if (is.null(names(levels)) || any(!nzchar(names(levels)))) {
     hm_abort("group", "must be a vector or a data frame with named columns.")
+  }
+  check_group_names(names(levels), "group")
+  if (k > 0L && max(tuple_codes(levels, k)) < k) {
+    hm_abort("group", "has a group more than once: each group must be given ",
+             "once, with its n, mean and sd.")
   }
   per_group <- function(x, arg, ok, what) {
     if (!is.numeric(x) || length(x) != k || any(!is.finite(x)) || !all(ok(x))) {
@@ -160,14 +191,54 @@ summaries_formula <- function(terms) {
   stats::as.formula(call("~", terms$response, rhs), env = globalenv())
 }
 
+# A summaries table has columns for the groups, then n, mean and ss: a
+# group cannot take one of those names.
+check_group_names <- function(names, arg) {
+  taken <- intersect(names, c("n", "mean", "ss"))
+  if (length(taken)) {
+    hm_abort(arg, "names a group `", taken[1L], "`, which is also the name ",
+             "of a column of the summaries (n, mean, ss): rename it (for a ",
+             "database table, dplyr::rename()), or for a data frame or CSV ",
+             "file group by `I(", taken[1L], ")`.")
+  }
+}
+
+# For rows given as the values of each column (a list of vectors of length
+# n), the number of each row's distinct tuple of values, 1, 2, ... in order
+# of first appearance. Values are compared exactly (1e15 and 1e15 + 1
+# differ), not by how they print.
+tuple_codes <- function(columns, n) {
+  if (length(columns) == 0L) return(rep(1L, n))
+  codes <- lapply(columns, function(x) match(x, unique(x)))
+  key <- if (length(codes) == 1L) codes[[1L]] else do.call(paste, c(codes, sep = "\r"))
+  match(key, unique(key))
+}
+
 # Summaries collected from elsewhere (a database, chunks of a file): plain
-# numbers, rows in the order fit() gives the groups.
+# numbers, labels in UTF-8 (sorted byte by byte, whatever the locale), rows
+# in the order fit() gives the groups.
 finish_summaries <- function(rows, terms) {
   rows <- as.data.frame(rows, stringsAsFactors = FALSE)
+  levels <- level_names(terms)
+  for (l in levels) {
+    x <- rows[[l]]
+    if (is.factor(x)) x <- droplevels(x)
+    if (is.character(x)) {
+      x <- enc2utf8(x)
+      if (!all(validUTF8(x))) {
+        hm_abort("data", "has values of group `", l, "` that are not valid ",
+                 "text in their encoding.")
+      }
+    }
+    rows[[l]] <- x
+  }
   rows$n <- as.integer(round(as.numeric(rows$n)))
   rows$mean <- as.numeric(rows$mean)
   rows$ss <- as.numeric(rows$ss)
-  levels <- level_names(terms)
+  if (!all(is.finite(rows$mean) & is.finite(rows$ss))) {
+    hm_abort("data", "has responses too large to summarise: their sums ",
+             "overflow. Rescale the response (`y / 1000 ~ g`, say).")
+  }
   summaries(rows[summary_order(rows, levels), , drop = FALSE], summaries_formula(terms))
 }
 
@@ -205,13 +276,14 @@ model_from_summaries <- function(s, terms) {
   if (length(names) == 0L && k != 1L) {
     hm_abort("data", "summaries of `y ~ 1` must have one row, not ", k, ".")
   }
-  groups <- lapply(names, function(n) encode_groups(s[[n]], k, as.name(n)))
-  tree <- build_tree(groups, names, k, "data")
-  nodes <- tree$nodes
-  if (anyDuplicated(tree$codes)) {
+  # before encode_groups(), whose "at least 2 groups" would blame the formula
+  if (k > 0L && max(tuple_codes(unclass(s)[names], k)) < k) {
     hm_abort("data", "has more than one row for a group: each row of the ",
              "summaries must be one group.")
   }
+  groups <- lapply(names, function(n) encode_groups(s[[n]], k, as.name(n)))
+  tree <- build_tree(groups, names, k, "data")
+  nodes <- tree$nodes
   # one row per last-level group, in the groups' order
   s <- s[order(tree$codes), , drop = FALSE]
   labels <- if (length(nodes)) nodes[[length(nodes)]]$label else "(all)"
@@ -226,6 +298,6 @@ model_from_summaries <- function(s, terms) {
 print.hiermod_summaries <- function(x, ...) {
   cat("Group summaries for ", deparse1(attr(x, "formula")), ": ", nrow(x),
       " group(s), ", sum(x$n), " observations\n", sep = "")
-  print(as.data.frame(unclass(x)[names(x)], stringsAsFactors = FALSE), ...)
+  print(list2DF(unclass(x)[names(x)]), ...)
   invisible(x)
 }

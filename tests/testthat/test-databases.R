@@ -23,7 +23,8 @@ check_backend <- function(con) {
   write("hm_schools", hiermod::schools)
   write("hm_regions", hiermod::regions)
   on.exit(for (t in c("hm_schools", "hm_regions", "hm_text", "hm_nulls",
-                      "hm_group_nulls", "hm_empty")) {
+                      "hm_group_nulls", "hm_empty", "hm_inf", "hm_names",
+                      "hm_utf8")) {
     if (DBI::dbExistsTable(con, t)) DBI::dbRemoveTable(con, t)
   })
   schools_tbl <- dplyr::tbl(con, "hm_schools")
@@ -50,8 +51,11 @@ check_backend <- function(con) {
                   "must be numeric, not character")
   expect_hm_error(group_summaries(y ~ h, con, table = "hm_text"), "formula",
                   "`h`, not a column")
-  expect_hm_error(group_summaries(y ~ g, con, table = "hm_nulls"), "formula",
-                  "1 missing \\(NULL\\)")
+  # a NULL response drops its row, saying so, as R's modelling functions do
+  dropped <- expect_message(s <- group_summaries(y ~ g, con, table = "hm_nulls"),
+                            "Dropped 1 of 4 row\\(s\\) with a missing response `y` \\(NULL\\)",
+                            class = "hiermod_dropped_rows")
+  summaries_equal(s, group_summaries(y ~ g, data.frame(g = c(1, 2, 2), y = c(1, 3, 4))))
   expect_hm_error(group_summaries(y ~ g, con, table = "hm_group_nulls"), "formula",
                   "group `g` has 1 missing")
   expect_hm_error(group_summaries(y ~ g, con, table = "hm_empty"), "data", "no rows")
@@ -59,6 +63,43 @@ check_backend <- function(con) {
   expect_hm_error(group_summaries(y ~ g, con), "table", "must name")
   expect_hm_error(group_summaries(y ~ factor(g), con, table = "hm_text"), "formula",
                   "must be a column")
+  expect_hm_error(group_summaries(y ~ g, con, table = ""), "table", "empty string")
+  # a table that is gone is the data's fault, not the formula's
+  write("hm_gone", data.frame(g = 1:2, y = 1:2))
+  gone <- dplyr::tbl(con, "hm_gone")
+  DBI::dbRemoveTable(con, "hm_gone")
+  expect_hm_error(group_summaries(y ~ g, gone), "data", "could not be queried")
+  # an infinite response is refused with the count of its rows, not
+  # summarised as a mean of Inf
+  write("hm_inf", data.frame(g = c(1, 1, 2, 2, 2), y = c(20, Inf, 3, 5, -Inf)))
+  expect_hm_error(group_summaries(y ~ g, con, table = "hm_inf"), "formula",
+                  "not finite \\(NaN or Infinity\\) in 2 of 5 row")
+  # The groups are those of the formula, not of a grouped table
+  grouped <- dplyr::group_by(schools_tbl, school)
+  expect_hm_error(group_summaries(mathscore ~ school, grouped), "data",
+                  "grouped \\(by school\\)")
+  # Any column name: a group named like the query's own columns is a
+  # group; one named like a statistic of the summaries is refused
+  names_df <- data.frame(.hm_y = rep(c("a", "b"), each = 2), n = c(1, 1, 2, 2),
+                         mean = 1:4, y = c(1, 2, 4, 7))
+  write("hm_names", names_df)
+  summaries_equal(group_summaries(y ~ .hm_y, con, table = "hm_names"),
+                  group_summaries(y ~ .hm_y, names_df))
+  summaries_equal(group_summaries(mean ~ .hm_y, con, table = "hm_names"),
+                  group_summaries(mean ~ .hm_y, names_df))
+  for (g in c("n", "mean")) {
+    expect_hm_error(group_summaries(stats::as.formula(paste("y ~", g)), con,
+                                    table = "hm_names"),
+                    "formula", paste0("group `", g, "`.*dplyr::rename"))
+  }
+  # Labels that are not ASCII come back in UTF-8, ordered byte by byte
+  utf8_df <- data.frame(g = enc2utf8(c("Z\u00fcrich", "Z\u00fcrich", "Bern", "Bern")),
+                        y = c(1, 2, 3, 5))
+  write("hm_utf8", utf8_df)
+  s <- group_summaries(y ~ g, con, table = "hm_utf8")
+  expect_identical(s$g, enc2utf8(c("Bern", "Z\u00fcrich")))
+  expect_identical(s$n, c(2L, 2L))
+  expect_identical(ngrps(fit(s, chains = 1, iter = 20, seed = 1)), c(g = 2L))
   # the user's connection is still open and works
   expect_identical(nrow(DBI::dbGetQuery(con, "SELECT 1 AS one")), 1L)
 }
@@ -71,6 +112,40 @@ test_that("SQLite: summaries in the database equal those in R", {
   on.exit(DBI::dbDisconnect(con))
   check_backend(con)
   expect_true(DBI::dbIsValid(con))
+})
+
+test_that("SQLite: text in a numeric column is refused, not counted as 0", {
+  skip_if_not_installed("RSQLite")
+  skip_if_not_installed("dbplyr")
+  con <- DBI::dbConnect(RSQLite::SQLite(), ":memory:")
+  on.exit(DBI::dbDisconnect(con))
+  # a column without a type, as `.import` makes: each value keeps its own
+  DBI::dbExecute(con, "CREATE TABLE scores (g, y)")
+  DBI::dbExecute(con, paste("INSERT INTO scores VALUES (1, 20), (1, ''), (1, 'NA'),",
+                            "(1, 22), (2, 3), (2, 5)"))
+  for (f in list(y ~ g, y * 2 ~ g)) {
+    expect_hm_error(group_summaries(f, con, table = "scores"), "formula",
+                    "must be numeric, not character: in 2 of 6 row")
+  }
+  # and text first, as the column's type would suggest
+  DBI::dbExecute(con, "CREATE TABLE first_text (g, y)")
+  DBI::dbExecute(con, "INSERT INTO first_text VALUES (1, ''), (1, 3), (2, 4), (2, 5)")
+  expect_hm_error(group_summaries(y ~ g, con, table = "first_text"), "formula",
+                  "must be numeric, not character: in 1 of 4 row")
+  # 0 * Inf is NaN, which SQLite makes NULL: undefined, not missing
+  DBI::dbExecute(con, "CREATE TABLE inf (g, y)")
+  DBI::dbExecute(con, "INSERT INTO inf VALUES (1, 9e999), (1, 3), (2, 4), (2, 5)")
+  expect_hm_error(group_summaries(y * 0 ~ g, con, table = "inf"), "formula",
+                  "undefined \\(NULL\\) in 1 of 4 row")
+  # a closed connection, and a table of one
+  scores <- dplyr::tbl(con, "scores")
+  closed <- DBI::dbConnect(RSQLite::SQLite(), ":memory:")
+  DBI::dbWriteTable(closed, "t", data.frame(g = 1:2, y = 1:2))
+  closed_tbl <- dplyr::tbl(closed, "t")
+  DBI::dbDisconnect(closed)
+  expect_hm_error(group_summaries(y ~ g, closed, table = "t"), "data", "closed")
+  expect_hm_error(group_summaries(y ~ g, closed_tbl), "data", "closed")
+  expect_s3_class(scores, "tbl_lazy")
 })
 
 test_that("PostgreSQL: summaries in the database equal those in R", {
@@ -86,6 +161,15 @@ test_that("PostgreSQL: summaries in the database equal those in R", {
   # dbplyr says once that RPostgreSQL uses its older interface
   suppressWarnings(dplyr::tbl(con, dplyr::sql("SELECT 1 AS one")))
   check_backend(con)
+  # NaN and Infinity, in floating-point and numeric columns
+  DBI::dbExecute(con, "CREATE TABLE hm_nan (g integer, y float8, z numeric)")
+  on.exit(DBI::dbExecute(con, "DROP TABLE IF EXISTS hm_nan"), add = TRUE, after = FALSE)
+  DBI::dbExecute(con, paste("INSERT INTO hm_nan VALUES (1, 20, 20), (1, 'NaN', 'NaN'),",
+                            "(1, 22, 22), (2, 3, 3), (2, 'Infinity', 5), (2, 5, 5)"))
+  expect_hm_error(group_summaries(y ~ g, con, table = "hm_nan"), "formula",
+                  "not finite \\(NaN or Infinity\\) in 2 of 6 row")
+  expect_hm_error(group_summaries(z ~ g, con, table = "hm_nan"), "formula",
+                  "not finite \\(NaN or Infinity\\) in 1 of 6 row")
   expect_identical(length(DBI::dbListConnections(driver)), before + 1L)
 })
 
@@ -97,6 +181,10 @@ test_that("CSV files are summarised in chunks, with bounded memory", {
   for (chunk in c(1e6, 100, 7)) {
     summaries_equal(group_summaries(score ~ region / school, path, chunk_size = chunk),
                     group_summaries(score ~ region / school, hiermod::regions))
+    # one pass over the file whatever the chunks: the same to the last bit
+    expect_identical(unclass(group_summaries(score ~ region / school, path,
+                                             chunk_size = chunk)),
+                     unclass(group_summaries(score ~ region / school, path)))
   }
   summaries_equal(group_summaries(score ~ 1, path, chunk_size = 50),
                   group_summaries(score ~ 1, hiermod::regions))
@@ -111,8 +199,14 @@ test_that("CSV files are summarised in chunks, with bounded memory", {
   expect_identical(ngrps(f), c(region = 8L, school = 55L))
   bad <- tempfile(fileext = ".csv")
   on.exit(unlink(bad), add = TRUE)
-  writeLines(c("g,y", "1,2.5", "1,3", "2,NA", "2,4"), bad)
-  expect_hm_error(group_summaries(y ~ g, bad, chunk_size = 2), "formula", "row 3")
+  # NA or empty: a missing response, whose row is dropped, saying so
+  writeLines(c("g,y", "1,2.5", "1,3", "2,NA", "2,4", "2,"), bad)
+  expect_message(s <- group_summaries(y ~ g, bad, chunk_size = 2),
+                 "Dropped 2 of 5 row\\(s\\) with a missing response `y` \\(NA or empty\\), first on line 4",
+                 class = "hiermod_dropped_rows")
+  summaries_equal(s, group_summaries(y ~ g, data.frame(g = c(1, 1, 2), y = c(2.5, 3, 4))))
+  writeLines(c("g,y", "1,NA", "2,"), bad)
+  expect_hm_error(group_summaries(y ~ g, bad), "data", "no complete rows")
   writeLines(c("g,y", "1,a", "2,b"), bad)
   expect_hm_error(group_summaries(y ~ g, bad), "formula", "numeric")
   expect_hm_error(group_summaries(y ~ h, path), "formula", "`y`, not found")
@@ -125,4 +219,152 @@ test_that("CSV files are summarised in chunks, with bounded memory", {
   expect_hm_error(group_summaries(y ~ g, path, chunk_size = 0), "chunk_size")
   # every file hiermod opened is closed again, errors included
   expect_identical(nrow(showConnections()), connections)
+})
+
+# A CSV file gives what read.csv() and group_summaries() of the data frame
+# give, to the last bit, whatever the chunk size.
+# nolint start: object_usage_linter. A helper calling testthat's expectations.
+csv_as_read_csv <- function(lines, formula, exact = TRUE) {
+  path <- tempfile(fileext = ".csv")
+  on.exit(unlink(path))
+  writeLines(lines, path, useBytes = TRUE)
+  expected <- group_summaries(formula, utils::read.csv(path))
+  for (chunk in c(1, 2, 3, 1e6)) {
+    s <- group_summaries(formula, path, chunk_size = chunk)
+    if (exact) {
+      expect_identical(unclass(s), unclass(expected))
+    } else {
+      summaries_equal(s, expected)
+    }
+  }
+  invisible(expected)
+}
+# nolint end
+
+# A file of `lines` in the directory `dir` (which the test deletes).
+csv_file <- function(lines, dir) {
+  path <- tempfile(fileext = ".csv", tmpdir = dir)
+  writeLines(lines, path, useBytes = TRUE)
+  path
+}
+
+csv_dir <- function() {
+  dir <- tempfile("hm-csv")
+  dir.create(dir)
+  dir
+}
+
+test_that("CSV: the columns' types are the whole file's, not the first chunk's", {
+  dir <- csv_dir()
+  on.exit(unlink(dir, recursive = TRUE))
+  # a decimal response and a text group after chunks of whole numbers
+  s <- csv_as_read_csv(c("g,y", "1,2", "1,3", "2,4.5", "2,5", "b,6"), y ~ g)
+  expect_identical(s$g, c("1", "2", "b"))
+  # 16-digit identifiers, which print alike at 15 digits, stay two groups
+  s <- csv_as_read_csv(c("g,y", "1000000000000000,2", "1000000000000001,3",
+                         "1000000000000000,4.5", "1000000000000001,5"), y ~ g)
+  expect_identical(s$g, c(1e15, 1e15 + 1))
+  expect_identical(s$n, c(2L, 2L))
+  # the same number written three ways is one group
+  s <- csv_as_read_csv(c("g,y", "1,2", "01,3", "1.0,4", "2,5", "2,6"), y ~ g,
+                       exact = FALSE)
+  expect_identical(s$n, c(3L, 2L))
+  # an empty field is a group of a text column, and missing in a numeric one
+  csv_as_read_csv(c("g,y", "a,1", "a,2", ",3", ",4"), y ~ g)
+  path <- csv_file(c("g,y", "1,1", "1,2", ",3", "2,4"), dir)
+  expect_hm_error(group_summaries(y ~ g, path), "formula",
+                  "group `g` has missing .* first on line 4")
+  # quoted fields with commas, quotes and line breaks; CRLF; a blank line
+  path <- csv_file(paste(c("g,y,note", "\"a, b\",1,x", "", "\"a, b\",2,\"two",
+                           "lines\"", "c,3,\"say \"\"hi\"\"\"", "c,4,"),
+                         collapse = "\r\n"), dir)
+  expected <- group_summaries(y ~ g, utils::read.csv(path))
+  for (chunk in c(1, 2, 1e6)) {
+    expect_identical(unclass(group_summaries(y ~ g, path, chunk_size = chunk)),
+                     unclass(expected))
+  }
+  expect_identical(expected$g, c("a, b", "c"))
+  # responses computed row by row, and groups computed from the columns
+  csv_as_read_csv(c("g,y", "a1,2", "a2,3", "b1,4.5", "b1,5"), log(y) ~ g)
+  csv_as_read_csv(c("g,y", "a1,2", "a2,3", "b1,4.5", "b1,5"), y ~ substr(g, 1, 1),
+                  exact = FALSE)
+})
+
+test_that("CSV: a malformed file is an error naming the line, whatever the chunks", {
+  dir <- csv_dir()
+  on.exit(unlink(dir, recursive = TRUE))
+  cases <- list(
+    list(c("g,y", "1,2", "1,3", "\"oops,a", "2,4", "2,5"), "data",
+         "line 4: a quoted field is never closed"),
+    list(c("g,y", "1,2", "1,3", "2,x"), "formula",
+         "must be numeric: column `y` has \"x\" on line 4"),
+    list(c("g,y", "1,2", "1,3", "2,Inf", "2,3"), "formula", "is Inf on line 4"),
+    list(c("g,y", "1,2", "1,3", "2,NaN", "2,3"), "formula", "is NaN on line 4"),
+    list(c("g,y", "1,2", "1,3,4", "2,3"), "data",
+         "line 3 has 3 field\\(s\\), but the header has 2"),
+    list(c("g,y", "1,2", "a\"b,3", "2,3"), "data", "line 3: a `\"` inside an unquoted"),
+    list(c("g,y", "1,2", "NA,3", "2,3"), "formula", "group `g` has missing .* line 3"),
+    list(c("g,g,y", "1,1,2"), "data", "two columns named `g`")
+  )
+  for (case in cases) {
+    path <- csv_file(case[[1]], dir)
+    for (chunk in c(1, 2, 3, 1e6)) {
+      expect_hm_error(group_summaries(y ~ g, path, chunk_size = chunk), case[[2]],
+                      case[[3]])
+    }
+  }
+  # a response that depends on other rows would depend on the chunks
+  path <- csv_file(c("g,y", "1,2", "1,3", "2,4", "2,6"), dir)
+  expect_hm_error(group_summaries(I(y - mean(y)) ~ g, path), "formula",
+                  "not computed row by row")
+  expect_hm_error(group_summaries(scale(y) ~ g, path), "formula",
+                  "not computed row by row")
+})
+
+test_that("CSV: a record longer than a block, and a compressed file", {
+  dir <- csv_dir()
+  on.exit(unlink(dir, recursive = TRUE))
+  long <- strrep("x", 3e6)
+  path <- csv_file(c("g,y,note", paste0("a,1,\"", long, "\""), "a,2,", "b,3,",
+                     paste0("b,5,", long)), dir)
+  s <- group_summaries(y ~ g, path)
+  expect_identical(s$n, c(2L, 2L))
+  expect_identical(s$mean, c(1.5, 4))
+  gz <- tempfile(fileext = ".csv.gz", tmpdir = dir)
+  con <- gzfile(gz, "w")
+  utils::write.csv(hiermod::regions, con, row.names = FALSE)
+  close(con)
+  expect_identical(unclass(group_summaries(score ~ region / school, gz)),
+                   unclass(group_summaries(score ~ region / school, hiermod::regions)))
+})
+
+test_that("CSV: labels that are not ASCII, and a group named like a statistic", {
+  dir <- csv_dir()
+  on.exit(unlink(dir, recursive = TRUE))
+  path <- csv_file(enc2utf8(c("g,y", "Z\u00fcrich,2", "Z\u00fcrich,3", "Bern,4.5",
+                              "Bern,5")), dir)
+  s <- group_summaries(y ~ g, path)
+  expect_identical(s$g, enc2utf8(c("Bern", "Z\u00fcrich")))
+  f <- fit(y ~ g, path, chains = 1, iter = 20, seed = 1)
+  expect_identical(colnames(as.matrix(f))[4:5],
+                   enc2utf8(c("theta[Bern]", "theta[Z\u00fcrich]")))
+  path <- csv_file(c("n,y", "a,2", "a,3", "b,4.5", "b,5"), dir)
+  expect_hm_error(group_summaries(y ~ n, path), "formula", "group `n`.*I\\(n\\)")
+  expect_hm_error(fit(y ~ n, path), "formula", "group `n`")
+  summaries_equal(group_summaries(y ~ I(n), path),
+                  group_summaries(y ~ I(n), utils::read.csv(path)))
+})
+
+test_that("CSV: only a regular file is read", {
+  expect_hm_error(group_summaries(y ~ g, tempdir()), "data", "is a directory")
+  expect_hm_error(group_summaries(y ~ g, ""), "data", "empty string")
+  skip_on_os("windows")
+  if (file.exists("/dev/zero")) {
+    expect_hm_error(group_summaries(y ~ g, "/dev/zero"), "data", "not a regular file")
+  }
+  fifo <- tempfile()
+  skip_if(!nzchar(Sys.which("mkfifo")), "no mkfifo")
+  skip_if(system2("mkfifo", fifo, stdout = FALSE, stderr = FALSE) != 0, "mkfifo failed")
+  on.exit(unlink(fifo))
+  expect_hm_error(group_summaries(y ~ g, fifo), "data", "not a regular file")
 })

@@ -14,6 +14,7 @@
 //! section.
 
 mod chains;
+mod csv;
 mod error;
 mod model;
 mod prior;
@@ -26,13 +27,14 @@ mod tree;
 mod units;
 
 pub use chains::{ChainOutput, Posterior, Settings, run_chains};
+pub use csv::{Chunk, CsvError, CsvReader, Fields};
 pub use error::Error;
 pub use model::{Model, MuMarginal, State, Workspace};
 pub use prior::{HierPrior, SdPrior};
 pub use random::{GammaRate, chain_rng};
 pub use samplers::{Kernel, SamplerKind};
 pub use slice::{Pseudo, TunedSlices, quantile_slice_step, slice_step};
-pub use stats::GroupStats;
+pub use stats::{GroupStats, RunningStats};
 pub use summaries::column_summaries;
 pub use tree::{Tree, TreeChain, TreePrior, TreeState, Within};
 pub use units::{InUnits, Quantity, Units};

@@ -32,9 +32,7 @@ impl GroupStats {
         if n_groups == 0 {
             return Err(Error::InvalidData("there are no groups".into()));
         }
-        let mut n = vec![0.0; n_groups];
-        let mut ybar = vec![0.0; n_groups];
-        let mut ss = vec![0.0; n_groups];
+        let mut running = RunningStats::new(n_groups);
         for (row, (k, y, w)) in observations.enumerate() {
             if k >= n_groups {
                 return Err(Error::InvalidData(format!(
@@ -48,30 +46,9 @@ impl GroupStats {
                     row + 1
                 )));
             }
-            n[k] += w;
-            let delta = y - ybar[k];
-            ybar[k] += delta * w / n[k];
-            ss[k] += w * delta * (y - ybar[k]);
+            running.observe(k, y, w);
         }
-        if let Some(k) = n.iter().position(|&nk| nk == 0.0) {
-            return Err(Error::InvalidData(format!(
-                "group {} has no observations",
-                k + 1
-            )));
-        }
-        // With weights, `delta * w / n` may round past y and leave a sum
-        // of squares of -1e-17 where it is 0.
-        for s in ss.iter_mut() {
-            *s = s.max(0.0);
-        }
-        if let Some(k) = (0..n_groups).find(|&k| !(ybar[k].is_finite() && ss[k].is_finite())) {
-            return Err(Error::InvalidData(format!(
-                "the spread of the responses in group {} overflows double precision; \
-                 rescale the response",
-                k + 1
-            )));
-        }
-        Ok(Self { n, ybar, ss })
+        running.finish()
     }
 
     /// Reduces `(group, y, weight)` triples to weighted statistics: `n_k` is
@@ -128,28 +105,35 @@ impl GroupStats {
         Ok(Self { n, ybar, ss })
     }
 
-    /// Pools the statistics of two parts of the same groups' data (Chan,
-    /// Golub and LeVeque 1979), as if all observations had been reduced at
-    /// once: `n = n_a + n_b`, the means weighted by count, and
-    /// `S = S_a + S_b + d^2 n_a n_b / n` with `d` the difference of the
-    /// means. Stable where `sum(y^2) - n ybar^2` would cancel.
-    pub fn merge(&self, other: &GroupStats) -> Result<Self, Error> {
-        if self.n_groups() != other.n_groups() {
-            return Err(Error::InvalidData(
-                "merged statistics must describe the same groups".into(),
-            ));
+    /// Pools summaries of parts of the groups' data (Chan, Golub and
+    /// LeVeque 1979), as if all their observations had been reduced at once:
+    /// each part `(k, n, ybar, S)` is added to group `k` of `0..n_groups`
+    /// (see [`RunningStats::combine`]). Fails on a bad part or a group that
+    /// gets none.
+    pub fn pool<I>(n_groups: usize, parts: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = (usize, f64, f64, f64)>,
+    {
+        if n_groups == 0 {
+            return Err(Error::InvalidData("there are no groups".into()));
         }
-        let k = self.n_groups();
-        let (mut n, mut ybar, mut ss) = (vec![0.0; k], vec![0.0; k], vec![0.0; k]);
-        for j in 0..k {
-            let (na, nb) = (self.n[j], other.n[j]);
-            let total = na + nb;
-            let d = other.ybar[j] - self.ybar[j];
-            n[j] = total;
-            ybar[j] = self.ybar[j] + d * (nb / total);
-            ss[j] = self.ss[j] + other.ss[j] + d * d * (na * nb / total);
+        let mut running = RunningStats::new(n_groups);
+        for (part, (k, n, ybar, ss)) in parts.into_iter().enumerate() {
+            if k >= n_groups {
+                return Err(Error::InvalidData(format!(
+                    "part {}: group index out of range",
+                    part + 1
+                )));
+            }
+            if !(n.is_finite() && n > 0.0 && ybar.is_finite() && ss.is_finite() && ss >= 0.0) {
+                return Err(Error::InvalidData(format!(
+                    "part {}: bad count, mean or sum of squares",
+                    part + 1
+                )));
+            }
+            running.combine(k, n, ybar, ss);
         }
-        Ok(Self { n, ybar, ss })
+        running.finish()
     }
 
     /// Number of groups, K.
@@ -175,6 +159,103 @@ impl GroupStats {
     /// Within-group sums of squares `S_k`.
     pub fn ss(&self) -> &[f64] {
         &self.ss
+    }
+}
+
+/// Group statistics being accumulated: observations (Welford's update) or
+/// summaries of parts (Chan's formula) added one at a time, in any order
+/// of groups; groups may be added as they are met. [`GroupStats`] is built
+/// from it, and a CSV file is read into one a chunk at a time, so that its
+/// statistics are the same whatever the chunks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunningStats {
+    n: Vec<f64>,
+    ybar: Vec<f64>,
+    ss: Vec<f64>,
+}
+
+impl RunningStats {
+    /// `n_groups` groups with no observation yet.
+    pub fn new(n_groups: usize) -> Self {
+        Self {
+            n: vec![0.0; n_groups],
+            ybar: vec![0.0; n_groups],
+            ss: vec![0.0; n_groups],
+        }
+    }
+
+    /// Adds a group with no observation yet; returns its index.
+    pub fn add_group(&mut self) -> usize {
+        self.n.push(0.0);
+        self.ybar.push(0.0);
+        self.ss.push(0.0);
+        self.n.len() - 1
+    }
+
+    /// Adds observation `y` of weight `w` to group `k` (Welford; West 1979
+    /// for weights). The caller checks that `k` exists and `y` is finite.
+    pub fn observe(&mut self, k: usize, y: f64, w: f64) {
+        self.n[k] += w;
+        let delta = y - self.ybar[k];
+        self.ybar[k] += delta * w / self.n[k];
+        self.ss[k] += w * delta * (y - self.ybar[k]);
+    }
+
+    /// Adds the summary `(n, ybar, ss)` of some of group `k`'s observations:
+    /// `n = n_a + n_b`, the means weighted by count, and
+    /// `S = S_a + S_b + d^2 n_a n_b / n` with `d` the difference of the
+    /// means. Stable where `sum(y^2) - n ybar^2` would cancel.
+    pub fn combine(&mut self, k: usize, n: f64, ybar: f64, ss: f64) {
+        let na = self.n[k];
+        let total = na + n;
+        let d = ybar - self.ybar[k];
+        self.n[k] = total;
+        self.ybar[k] += d * (n / total);
+        self.ss[k] += ss + d * d * (na * n / total);
+    }
+
+    /// Counts (sums of weights) so far.
+    pub fn n(&self) -> &[f64] {
+        &self.n
+    }
+
+    /// Means so far.
+    pub fn ybar(&self) -> &[f64] {
+        &self.ybar
+    }
+
+    /// Sums of squares about the means so far.
+    pub fn ss(&self) -> &[f64] {
+        &self.ss
+    }
+
+    /// The statistics, if every group has an observation.
+    pub fn finish(mut self) -> Result<GroupStats, Error> {
+        if let Some(k) = self.n.iter().position(|&nk| nk == 0.0) {
+            return Err(Error::InvalidData(format!(
+                "group {} has no observations",
+                k + 1
+            )));
+        }
+        // With weights, `delta * w / n` may round past y and leave a sum
+        // of squares of -1e-17 where it is 0.
+        for s in self.ss.iter_mut() {
+            *s = s.max(0.0);
+        }
+        if let Some(k) =
+            (0..self.n.len()).find(|&k| !(self.ybar[k].is_finite() && self.ss[k].is_finite()))
+        {
+            return Err(Error::InvalidData(format!(
+                "the spread of the responses in group {} overflows double precision; \
+                 rescale the response",
+                k + 1
+            )));
+        }
+        Ok(GroupStats {
+            n: self.n,
+            ybar: self.ybar,
+            ss: self.ss,
+        })
     }
 }
 
@@ -239,7 +320,7 @@ mod tests {
     }
 
     #[test]
-    fn merging_parts_equals_reducing_all_at_once() {
+    fn pooling_parts_equals_reducing_all_at_once() {
         // Two chunks of three groups with a large common offset.
         let all: Vec<(usize, f64)> = (0..60)
             .map(|i| (i % 3, 1e8 + (i as f64 * 0.37).sin() * (1 + i % 3) as f64))
@@ -247,15 +328,40 @@ mod tests {
         let whole = GroupStats::from_observations(3, all.iter().copied()).unwrap();
         let a = GroupStats::from_observations(3, all[..25].iter().copied()).unwrap();
         let b = GroupStats::from_observations(3, all[25..].iter().copied()).unwrap();
-        let merged = a.merge(&b).unwrap();
+        let parts = |s: &GroupStats| {
+            (0..3)
+                .map(|k| (k, s.n()[k], s.ybar()[k], s.ss()[k]))
+                .collect::<Vec<_>>()
+        };
+        let merged = GroupStats::pool(3, parts(&a).into_iter().chain(parts(&b))).unwrap();
         for k in 0..3 {
             assert_eq!(merged.n()[k], whole.n()[k]);
             assert!((merged.ybar()[k] - whole.ybar()[k]).abs() < 1e-6);
             // both carry the rounding of y at 1e8 (~1e-8 each)
             assert!((merged.ss()[k] / whole.ss()[k] - 1.0).abs() < 1e-6);
         }
-        let other = GroupStats::from_observations(2, [(0, 1.0), (1, 2.0)]).unwrap();
-        assert!(a.merge(&other).is_err());
+        // a group given no part, a part out of range, a bad part
+        assert!(GroupStats::pool(4, parts(&a)).is_err());
+        assert!(GroupStats::pool(2, parts(&a)).is_err());
+        assert!(GroupStats::pool(1, [(0, 0.0, 1.0, 0.0)]).is_err());
+        assert!(GroupStats::pool(1, [(0, 2.0, f64::NAN, 0.0)]).is_err());
+        assert!(GroupStats::pool(0, []).is_err());
+    }
+
+    #[test]
+    fn running_statistics_grow_with_their_groups() {
+        let mut r = RunningStats::default();
+        let g = r.add_group();
+        let h = r.add_group();
+        for (k, y) in [(g, 1.0), (h, 10.0), (g, 2.0), (g, 4.0), (h, 12.0)] {
+            r.observe(k, y, 1.0);
+        }
+        let once =
+            GroupStats::from_observations(2, [(0, 1.0), (1, 10.0), (0, 2.0), (0, 4.0), (1, 12.0)])
+                .unwrap();
+        assert_eq!(r.clone().finish().unwrap(), once);
+        r.add_group();
+        assert!(r.finish().unwrap_err().to_string().contains("group 3"));
     }
 
     #[test]

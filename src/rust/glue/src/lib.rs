@@ -9,8 +9,8 @@ use std::ffi::{c_int, c_void};
 
 use extendr_api::prelude::*;
 use hiermod_core::{
-    GroupStats, HierPrior, InUnits, Model, Posterior, SamplerKind, SdPrior, Settings, Tree,
-    TreePrior, Units, Within, column_summaries, run_chains,
+    CsvReader, Fields, GroupStats, HierPrior, InUnits, Model, Posterior, SamplerKind, SdPrior,
+    Settings, Tree, TreePrior, Units, Within, column_summaries, run_chains,
 };
 
 unsafe extern "C" {
@@ -140,37 +140,198 @@ fn stats_to_r(stats: &GroupStats) -> std::result::Result<List, String> {
     .map_err(|e| e.to_string())
 }
 
-/// Group statistics from R's count, mean and sum-of-squares vectors.
-fn stats_from_r(n: &Robj, mean: &Robj, ss: &Robj) -> std::result::Result<GroupStats, String> {
-    let vector = |x: &Robj, name: &str| {
-        x.as_real_slice()
-            .map(<[f64]>::to_vec)
-            .ok_or(format!("{name} must be a double vector"))
-    };
-    GroupStats::from_summaries(vector(n, "n")?, vector(mean, "mean")?, vector(ss, "ss")?)
-        .map_err(|e| e.to_string())
+/// A double vector's values, or an error naming it.
+fn doubles<'a>(x: &'a Robj, name: &str) -> std::result::Result<&'a [f64], String> {
+    x.as_real_slice()
+        .ok_or(format!("{name} must be a double vector"))
 }
 
-/// Pools two sets of group statistics of the same groups (Chan's formula):
-/// `list(n, mean, ss)` or `list(error = <message>)`.
+/// Group statistics from R's count, mean and sum-of-squares vectors.
+fn stats_from_r(n: &Robj, mean: &Robj, ss: &Robj) -> std::result::Result<GroupStats, String> {
+    GroupStats::from_summaries(
+        doubles(n, "n")?.to_vec(),
+        doubles(mean, "mean")?.to_vec(),
+        doubles(ss, "ss")?.to_vec(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Pools summaries of parts of groups (Chan's formula): part `i`, of count
+/// `n[i]`, mean `mean[i]` and sum of squares `ss[i]`, belongs to group
+/// `group[i]` (1-based, of `n_groups`). Returns `list(n, mean, ss)` or
+/// `list(error = <message>)`.
 /// @keywords internal
 /// @noRd
 #[extendr]
-fn hm_merge_stats(
-    n_a: Robj,
-    mean_a: Robj,
-    ss_a: Robj,
-    n_b: Robj,
-    mean_b: Robj,
-    ss_b: Robj,
-) -> List {
+fn hm_pool_stats(n: Robj, mean: Robj, ss: Robj, group: Robj, n_groups: i32) -> List {
     let run = || -> std::result::Result<List, String> {
-        let merged = stats_from_r(&n_a, &mean_a, &ss_a)?
-            .merge(&stats_from_r(&n_b, &mean_b, &ss_b)?)
-            .map_err(|e| e.to_string())?;
-        stats_to_r(&merged)
+        let (n, mean, ss) = (
+            doubles(&n, "n")?,
+            doubles(&mean, "mean")?,
+            doubles(&ss, "ss")?,
+        );
+        let group = group
+            .as_integer_slice()
+            .ok_or("group must be an integer vector")?;
+        if [mean.len(), ss.len(), group.len()]
+            .iter()
+            .any(|&l| l != n.len())
+        {
+            return Err("n, mean, ss and group must have the same length".into());
+        }
+        let codes = group
+            .iter()
+            .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX));
+        let parts = codes
+            .zip(n.iter().zip(mean).zip(ss))
+            .map(|(k, ((&n, &m), &s))| (k, n, m, s));
+        let pooled =
+            GroupStats::pool(count(n_groups, "n_groups")?, parts).map_err(|e| e.to_string())?;
+        stats_to_r(&pooled)
     };
     run().unwrap_or_else(failure)
+}
+
+/// Starts reading the CSV file at `path` (R feeds its bytes): refuses
+/// anything but a regular file, which a read could wait on forever (a FIFO)
+/// or never finish (`/dev/zero`). Returns `list(reader = <external
+/// pointer>)` or `list(error = <message>)`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+fn hm_csv_reader(path: &str) -> List {
+    let run = || -> std::result::Result<List, String> {
+        let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+        if !meta.is_file() {
+            return Err(if meta.is_dir() {
+                "is a directory, not a CSV file".into()
+            } else {
+                "is not a regular file (a FIFO, device or socket?)".into()
+            });
+        }
+        let reader: Robj = ExternalPtr::new(CsvReader::new()).into();
+        List::from_names_and_values(["reader"], [reader]).map_err(|e| e.to_string())
+    };
+    run().unwrap_or_else(failure)
+}
+
+fn csv_reader(reader: &mut Robj) -> std::result::Result<&mut CsvReader, String> {
+    let ptr: &mut ExternalPtr<CsvReader> = reader
+        .try_into()
+        .map_err(|_| "reader must come from hm_csv_reader()".to_string())?;
+    ptr.try_addr_mut().map_err(|e| e.to_string())
+}
+
+fn strings(fields: &Fields) -> Robj {
+    Strings::from_values(fields.iter()).into()
+}
+
+fn done(result: std::result::Result<List, String>) -> List {
+    result.unwrap_or_else(failure)
+}
+
+/// Feeds `bytes` to the reader (NULL: none; an empty raw vector: the end of
+/// the file), then parses what it can. Returns `list(ready = TRUE, header,
+/// fields, lines, finished)` when it has the header (its names; NULL
+/// after) or a chunk of `max_rows` records, or of the file's last ones: the
+/// chosen response columns' fields (`hm_csv_select()`), each record's first
+/// line, and whether the file is read. Otherwise `list(ready = FALSE,
+/// progress = <records parsed>)`: feed more bytes. Or `list(error =
+/// <message naming the line>)`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+fn hm_csv_next(mut reader: Robj, bytes: Robj, max_rows: i32) -> List {
+    done((|| {
+        let reader = csv_reader(&mut reader)?;
+        if !bytes.is_null() {
+            reader.feed(bytes.as_raw_slice().ok_or("bytes must be a raw vector")?);
+        }
+        let before = reader.pending();
+        let max_rows = count(max_rows, "max_rows")?.max(1);
+        let Some(chunk) = reader.next_chunk(max_rows).map_err(|e| e.to_string())? else {
+            let progress = (reader.pending() - before) as f64;
+            return List::from_names_and_values(["ready", "progress"], [r!(false), r!(progress)])
+                .map_err(|e| e.to_string());
+        };
+        let header: Robj = match &chunk.header {
+            Some(names) => Strings::from_values(names).into(),
+            None => ().into(),
+        };
+        let fields = List::from_values(chunk.fields.iter().map(strings));
+        List::from_names_and_values(
+            ["ready", "header", "fields", "lines", "finished"],
+            [
+                r!(true),
+                header,
+                fields.into(),
+                r!(chunk.lines),
+                r!(chunk.finished),
+            ],
+        )
+        .map_err(|e| e.to_string())
+    })())
+}
+
+/// Chooses the reader's response columns and grouping columns (1-based
+/// positions in the header). Returns `list()` or `list(error = <message>)`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+fn hm_csv_select(mut reader: Robj, response: Robj, groups: Robj) -> List {
+    done((|| {
+        let positions = |x: &Robj| -> std::result::Result<Vec<usize>, String> {
+            let x = x
+                .as_integer_slice()
+                .ok_or("columns must be integer vectors")?;
+            x.iter()
+                .map(|&j| usize::try_from(j - 1).map_err(|_| "column positions start at 1".into()))
+                .collect()
+        };
+        let (response, groups) = (positions(&response)?, positions(&groups)?);
+        csv_reader(&mut reader)?
+            .select(response, groups)
+            .map_err(|e| e.to_string())?;
+        Ok(List::new(0))
+    })())
+}
+
+/// Gives the reader the response of each record of its last chunk (NA: the
+/// record is dropped). Returns `list()` or `list(error = <message>)`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+fn hm_csv_add(mut reader: Robj, y: Robj) -> List {
+    done((|| {
+        let y = y.as_real_slice().ok_or("y must be a double vector")?;
+        csv_reader(&mut reader)?.add(y).map_err(|e| e.to_string())?;
+        Ok(List::new(0))
+    })())
+}
+
+/// The groups the reader met, in the order first met: `list(values =
+/// <list of each grouping column's raw values>, n, mean, ss, line)`, `line`
+/// being the line of each group's first response (NaN for a group met only
+/// in dropped records, whose n is 0); or `list(error = <message>)`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+fn hm_csv_groups(mut reader: Robj) -> List {
+    done((|| {
+        let (fields, stats, lines) = csv_reader(&mut reader)?.groups();
+        let values = List::from_values(fields.iter().map(strings));
+        List::from_names_and_values(
+            ["values", "n", "mean", "ss", "line"],
+            [
+                values.into(),
+                r!(stats.n()),
+                r!(stats.ybar()),
+                r!(stats.ss()),
+                r!(lines),
+            ],
+        )
+        .map_err(|e| e.to_string())
+    })())
 }
 
 fn real(list: &List, name: &str) -> std::result::Result<f64, String> {
@@ -495,7 +656,12 @@ fn column_summaries_from_r(
 extendr_module! {
     mod hiermod;
     fn hm_group_stats;
-    fn hm_merge_stats;
+    fn hm_pool_stats;
+    fn hm_csv_reader;
+    fn hm_csv_next;
+    fn hm_csv_select;
+    fn hm_csv_add;
+    fn hm_csv_groups;
     fn hm_sample;
     fn hm_column_summaries;
 }
