@@ -38,7 +38,7 @@ select_pars <- function(x, pars, arg = "pars") {
 #'   parameters (`mu`, the standard deviations and, with `within = "group"`,
 #'   `sd_w0` and `nu0`).
 #' @param probs Quantiles to report.
-#' @param ... Not used.
+#' @param ... Not used: an argument given here is an error.
 #' @return An object of class `summary.hiermod_fit`: a list with `table` (a
 #'   data frame, one row per parameter), `diagnostics` (`"posterior"`: the
 #'   definitions used) and the fit's settings.
@@ -50,6 +50,7 @@ select_pars <- function(x, pars, arg = "pars") {
 summary.hiermod_fit <- function(object, pars = NULL,
                                 probs = c(0.025, 0.5, 0.975), ...) {
   check_fit(object, "object")
+  check_dots(list(...), "summary()")
   if (is.null(pars)) pars <- fit_meta(object)$globals
   pars <- select_pars(object, pars)
   if (!is.numeric(probs) || anyNA(probs) || any(probs < 0 | probs > 1)) {
@@ -326,6 +327,7 @@ name_list <- function(x, n = 5L) {
 
 #' @export
 print.summary.hiermod_fit <- function(x, digits = 3, ...) {
+  digits <- check_count(digits, "digits", 1L, 22L)
   meta <- x$meta
   s <- meta$settings
   cat(" Model: hierarchical normal, ", model_title(meta), "\n", sep = "")

@@ -23,7 +23,7 @@ test_that("fitted values and residuals are per row", {
 })
 
 test_that("predict gives group means and new observations with intervals", {
-  p <- predict(f, data.frame(school = c(1, 999)))
+  p <- predict(f, data.frame(school = c(1, 999)), allow_new_levels = TRUE)
   expect_identical(p$group, c("1", "999"))
   expect_equal(p$estimate[1], unname(coef(f)["1"]))
   expect_equal(p[1, c("lower", "upper")],
@@ -41,7 +41,8 @@ test_that("predict gives group means and new observations with intervals", {
 
 test_that("posterior_predict has one column per row and the right moments", {
   set.seed(1)
-  pp <- posterior_predict(f, newdata = data.frame(school = c(1, 1, 999)))
+  pp <- posterior_predict(f, newdata = data.frame(school = c(1, 1, 999)),
+                         allow_new_levels = TRUE)
   expect_identical(dim(pp), c(nrow(m), 3L))
   expect_equal(mean(pp[, 1]), mean(theta[, 1]), tolerance = 0.02)
   # An sd from n draws has a relative standard error of about 1/sqrt(2n):
