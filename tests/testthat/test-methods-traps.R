@@ -179,9 +179,146 @@ test_that("posterior_predict() takes a number of draws and refuses what memory c
 })
 
 test_that("summary() and print() validate their arguments", {
-  expect_hm_error(summary(f, prob = 0.9), "prob", "summary\\(\\)")
+  expect_hm_error(summary(f, quantiles = 0.9), "quantiles", "summary\\(\\)")
   expect_hm_error(summary(f, probs = c(0.1, NA)), "probs")
   expect_hm_error(summary(f, pars = 1), "pars")
   expect_hm_error(print(f, digits = 0), "digits")
   expect_hm_error(print(summary(f), digits = NA), "digits")
+})
+
+test_that("sigma() is the posterior mean of the within-group sd", {
+  # it returned numeric(0)
+  expect_equal(sigma(f), mean(m[, "sd_w"]))
+  one <- quick_fit(mathscore ~ 1)
+  expect_equal(sigma(one), mean(as.matrix(one)[, "sd"]))
+  grouped <- quick_fit(within = "group")
+  expect_equal(sigma(grouped), mean(as.matrix(grouped)[, "sd_w0"]))
+  expect_identical(sigma(quick_fit(y ~ school, hiermod::eight_schools, se = se)), NA_real_)
+  expect_equal(sigma(quick_fit(keep = "global")), sigma(quick_fit()))
+  expect_hm_error(sigma(f, 1), "...", "sigma\\(\\)")
+})
+
+test_that("ranef() has lme4's shape: one data frame per level", {
+  # ranef(f)$school failed: ranef() was a bare vector
+  re <- ranef(f)
+  expect_named(re, "school")
+  expect_s3_class(re$school, "data.frame")
+  expect_named(re$school, "(Intercept)")
+  expect_identical(rownames(re$school), as.character(1:100))
+  expect_equal(re$school[["(Intercept)"]] + fixef(f), unname(coef(f)))
+  n <- quick_fit(score ~ region / school, hiermod::regions)
+  rn <- ranef(n)
+  expect_named(rn, c("region", "school"))
+  expect_identical(nrow(rn$region), 8L)
+  expect_identical(nrow(rn$school), ngrps(n)[["school"]])
+  nm <- colMeans(as.matrix(n))
+  expect_equal(rn$school["A/1", "(Intercept)"],
+               unname(nm["theta_school[A/1]"] - nm["theta_region[A]"]))
+  expect_equal(rn$region["A", "(Intercept)"], unname(nm["theta_region[A]"] - nm["mu"]))
+  expect_hm_error(ranef(quick_fit(mathscore ~ 1)), "object", "no groups")
+  expect_hm_error(ranef(quick_fit(keep = "global")), "object", "keep")
+  expect_hm_error(ranef(f, condVar = TRUE), "condVar", "ranef\\(\\)")
+  expect_hm_error(VarCorr(f, 1), "...")
+  expect_hm_error(coef(f, complete = TRUE), "complete")
+})
+
+# The lines that attach `other` in a child of run_in_child(), which starts
+# with hiermod attached: `other` after it, or (`hiermod_last`) before it.
+attach_lines <- function(other, hiermod_last) {
+  library_line <- sprintf("suppressMessages(library(%s))", other)
+  if (!hiermod_last) return(library_line)
+  # unload hiermod to load and attach it after `other`
+  c("unloadNamespace('hiermod')", library_line, "suppressMessages(library(hiermod))")
+}
+
+test_that("ngrps() works on hiermod's and lme4's fits whichever is attached last", {
+  skip_on_cran()
+  skip_if_not_installed("lme4")
+  code <- c("f <- fit(mathscore ~ school, schools, chains = 1, iter = 100, seed = 1)",
+            "m <- lmer(Reaction ~ (1 | Subject), sleepstudy)",
+            "cat('ngrps', ngrps(f), ngrps(m), lme4::ngrps(f), hiermod::ngrps(m), '\\n')")
+  for (hiermod_last in c(TRUE, FALSE)) {
+    child <- run_in_child(c(attach_lines("lme4", hiermod_last), "cat(search()[2:3], '\\n')",
+                            code), 120)
+    expect_identical(child$status, 0L)
+    out <- child$output
+    expect_match(out[1L], if (hiermod_last) "package:hiermod package:lme4" else "package:lme4")
+    expect_true("ngrps 100 18 100 18 " %in% out, label = paste(out, collapse = "\n"))
+  }
+  expect_hm_error(ngrps(1), "object", "hiermod::fit\\(\\)")
+})
+
+test_that("compare() works for testthat and for hiermod whichever is attached last", {
+  skip_on_cran()
+  code <- c("f <- fit(mathscore ~ school, schools, chains = 1, iter = 100, seed = 1)",
+            "cat('testthat', compare(1, 1)$equal, compare(1, 2)$equal, '\\n')",
+            "cat('hiermod', class(compare(f)), nrow(compare(f, groups = 1:3)$ranks), '\\n')")
+  for (hiermod_last in c(TRUE, FALSE)) {
+    child <- run_in_child(c(attach_lines("testthat", hiermod_last),
+                            "cat(search()[2:3], '\\n')", code), 120)
+    expect_identical(child$status, 0L)
+    out <- child$output
+    expect_match(out[1L], if (hiermod_last) "package:hiermod package:testthat" else
+      "package:testthat package:hiermod")
+    expect_true("testthat TRUE FALSE " %in% out, label = paste(out, collapse = "\n"))
+    expect_true("hiermod hiermod_comparison 3 " %in% out, label = paste(out, collapse = "\n"))
+  }
+})
+
+test_that("compare() ranks the groups of the level of nesting asked for", {
+  n <- quick_fit(score ~ region / school, hiermod::regions, iter = 1000)
+  lowest <- compare(n)
+  expect_identical(lowest$by, "school")
+  expect_identical(nrow(lowest$ranks), ngrps(n)[["school"]])
+  expect_output(print(lowest), "groups of `school` \\(the lowest level of nesting; `by`")
+  regions <- compare(n, by = "region")
+  expect_identical(regions$by, "region")
+  expect_setequal(regions$ranks$group, LETTERS[1:8])
+  expect_equal(regions$ranks$theta[regions$ranks$group == "A"],
+               mean(as.matrix(n)[, "theta_region[A]"]))
+  expect_output(print(regions), "8 groups of `region`\n")
+  expect_identical(compare(n, by = 1), regions)
+  expect_identical(dim(compare(n, by = "region", groups = c("A", "C"))$prob_greater), c(2L, 2L))
+  expect_hm_error(compare(n, by = "district"), "by", "\"region\", \"school\"")
+  expect_hm_error(compare(n, by = 3), "by")
+  expect_hm_error(compare(n, by = "region", groups = c("A", "A/1")), "groups", "of `region`")
+  expect_hm_error(compare(quick_fit(mathscore ~ 1)), "x", "no groups")
+})
+
+test_that("compare() validates level, groups, pairs and its print's arguments", {
+  # level = 2 gave an unclassed error
+  for (bad in list(2, 0, NA_real_, c(0.5, 0.9), "0.9")) {
+    expect_hm_error(compare(f, level = bad), "level", "between 0 and 1")
+  }
+  expect_hm_error(compare(f, groups = "1"), "groups", "at least 2")
+  expect_hm_error(compare(f, groups = c("1", "1")), "groups", "more than once")
+  expect_hm_error(compare(f, groups = c("1", NA)), "groups")
+  expect_hm_error(compare(f, pairs = NA), "pairs")
+  expect_hm_error(compare(f, levels = 0.9), "levels", "compare\\(\\)")
+  expect_hm_error(print(compare(f), n = 0), "n")
+  expect_hm_error(compare(quick_fit(keep = "global")), "object", "keep")
+})
+
+test_that("compare() ranks as before, without a K x K matrix unless asked", {
+  theta <- m[, grep("^theta", colnames(m))]
+  cmp <- compare(f)
+  ranks <- t(apply(-theta, 1L, rank))
+  r <- cmp$ranks[match(as.character(1:100), cmp$ranks$group), ]
+  expect_equal(r$mean_rank, unname(colMeans(ranks)))
+  expect_equal(r$rank_lower, unname(apply(ranks, 2L, quantile, 0.025)))
+  expect_equal(r$p_best, unname(colMeans(ranks == 1)))
+  expect_equal(r$p_worst, unname(colMeans(ranks == 100)))
+  # 3,000 groups: the pairwise matrix would be 72 MB (18.6 GB at 50,000)
+  set.seed(5)
+  d <- data.frame(g = rep(1:3000, each = 2))
+  d$y <- stats::rnorm(3000)[d$g] + stats::rnorm(nrow(d))
+  big <- compare(quick_fit(y ~ g, d, iter = 600))
+  expect_lt(as.numeric(utils::object.size(big)), 2e6)
+  expect_identical(nrow(big$ranks), 3000L)
+  expect_equal(sum(big$ranks$p_best), 1)
+  expect_hm_error(big$prob_greater, "prob_greater", "compare\\(groups = \\)")
+  expect_hm_error(big[["prob_greater"]], "prob_greater")
+  expect_output(print(big), "not computed for 3000 groups")
+  expect_hm_error(compare(quick_fit(y ~ g, d, iter = 20), pairs = TRUE), "pairs", "at most 1000")
+  expect_null(.subset2(compare(f, pairs = FALSE), "prob_greater"))
 })
