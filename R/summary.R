@@ -76,8 +76,8 @@ summary.hiermod_fit <- function(object, pars = NULL,
 convergence <- function(x, pars) {
   chains <- lapply(x, unclass)
   n <- nrow(chains[[1L]])
-  # blocks of about 2^20 draws: each step's arrays stay small
-  block <- max(1L, 2^20 %/% (n * length(chains)))
+  # blocks of about 2^18 draws (2 MB): each step's arrays stay in cache
+  block <- max(1L, 2^18 %/% (n * length(chains)))
   starts <- seq(1L, length(pars), by = block)
   out <- do.call(rbind, lapply(starts, function(s) {
     cols <- pars[s:min(length(pars), s + block - 1L)]
