@@ -61,31 +61,52 @@ theta_summaries <- function(x, probs = numeric()) {
 #' `coef()` gives each group's mean \eqn{\theta_k}; `fixef()` the population
 #' mean \eqn{\mu}; `ranef()` each group's deviation \eqn{\theta_k - \mu};
 #' `VarCorr()` the between-group and within-group standard deviations
-#' (`sd_b`, `sd_w`) and variances; `ngrps()` the number of groups.
-#' `coef = fixef + ranef` holds exactly.
+#' (`sd_b`, `sd_w`) and variances; `sigma()` the within-group sd;
+#' `ngrps()` the number of groups. `coef = fixef + ranef` holds exactly.
 #'
-#' With nested groups (`y ~ region/school`), `coef()` gives the last
-#' level's group means (named by path, `"A/1"`), `ranef()` a list with one
-#' vector per level of each group's deviation from its parent's mean (as
-#' lme4's), `VarCorr()` one row per level (`sd_region`, `sd_school`, ...)
-#' and `ngrps()` the number of groups of each level. With `within =
-#' "group"`, the `Residual` row is `sd_w0`; with known standard errors there
-#' is none. For `y ~ 1`, `VarCorr()` has the one `sd`.
+#' `ranef()` has lme4's shape: a list with one data frame per level of
+#' groups, named by the grouping variable, whose rows are the groups
+#' (row names: their labels) and whose one column `(Intercept)` is the
+#' posterior mean of the deviation, so that `ranef(f)$school` works as with
+#' lme4. With nested groups (`y ~ region/school`) each group's deviation is
+#' from its parent's mean, and the rows of the lower levels are named by
+#' path (`"A/1"`).
+#'
+#' With nested groups `coef()` gives the last level's group means (named by
+#' path), `VarCorr()` one row per level (`sd_region`, `sd_school`, ...) and
+#' `ngrps()` the number of groups of each level. With `within = "group"`,
+#' the `Residual` row is `sd_w0`; with known standard errors there is none.
+#' For `y ~ 1`, `VarCorr()` has the one `sd`.
+#'
+#' `sigma()` is the posterior mean of `sd_w` (`sd` for `y ~ 1`). With
+#' group-specific variances (`within = "group"`) it is that of `sd_w0`, the
+#' centre of the groups' sds (each group's own are `sd_w[<group>]`); with
+#' known standard errors there is no within-group sd to estimate and it is
+#' `NA`.
+#'
+#' @section Living beside lme4: lme4 has its own `ngrps()` generic. hiermod's
+#'   `ngrps()` passes objects that are not hiermod fits on to lme4's, and its
+#'   method is registered on lme4's generic whenever lme4 is loaded, so that
+#'   `ngrps()` works on both kinds of fit whichever package is attached
+#'   last. `fixef()`, `ranef()` and `VarCorr()` are nlme's generics, which
+#'   lme4 uses too, and `sigma()` is stats'.
 #'
 #' @param object A `hiermod_fit`.
 #' @param x A `hiermod_fit` (for `VarCorr()`).
-#' @param ... Not used.
-#' @return `coef()`, `ranef()`: named numeric vectors, one value per group
-#'   (`ranef()`: a list of them, one per level, for nested groups).
-#'   `fixef()`: a named number. `VarCorr()`: a data frame with one row per
-#'   level (`group`, `Residual`) and columns `term`, `sd` and `variance`
-#'   (posterior means). `ngrps()`: integers named by the grouping variables.
+#' @param ... Not used: an argument given here is an error.
+#' @return `coef()`: a named numeric vector, one value per group. `ranef()`:
+#'   a named list of data frames, one per level, with the column
+#'   `(Intercept)`. `fixef()`: a named number. `sigma()`: a number.
+#'   `VarCorr()`: a data frame with one row per level (`group`, `Residual`)
+#'   and columns `term`, `sd` and `variance` (posterior means). `ngrps()`:
+#'   integers named by the grouping variables.
 #' @examples
 #' f <- fit(mathscore ~ school, schools, chains = 2, iter = 1000, seed = 1)
 #' fixef(f)
 #' head(coef(f))
-#' head(ranef(f))
+#' head(ranef(f)$school)
 #' VarCorr(f)
+#' sigma(f)
 #' ngrps(f)
 #' n <- fit(score ~ region/school, regions, chains = 2, iter = 1000, seed = 1)
 #' ranef(n)$region
@@ -95,14 +116,32 @@ NULL
 
 #' @rdname extractors
 #' @export
-coef.hiermod_fit <- function(object, ...) theta_summaries(object)[, "mean"]
+coef.hiermod_fit <- function(object, ...) {
+  check_fit(object, "object")
+  check_dots(list(...), "coef()")
+  theta_summaries(object)[, "mean"]
+}
 
 #' @rdname extractors
 #' @importFrom nlme fixef
 #' @method fixef hiermod_fit
 #' @export
 fixef.hiermod_fit <- function(object, ...) {
-  c(mu = mean(as.matrix(object[, "mu"])))
+  check_fit(object, "object")
+  check_dots(list(...), "fixef()")
+  c(mu = mean(draws_of_column(object, "mu")))
+}
+
+#' @rdname extractors
+#' @importFrom stats sigma
+#' @export
+sigma.hiermod_fit <- function(object, ...) {
+  check_fit(object, "object")
+  check_dots(list(...), "sigma()")
+  meta <- fit_meta(object)
+  column <- switch(meta$within, known = return(NA_real_), group = "sd_w0",
+                   common = if (length(meta$levels)) "sd_w" else "sd")
+  mean(draws_of_column(object, column))
 }
 
 #' @rdname extractors
@@ -110,16 +149,19 @@ fixef.hiermod_fit <- function(object, ...) {
 #' @method ranef hiermod_fit
 #' @export
 ranef.hiermod_fit <- function(object, ...) {
+  check_fit(object, "object")
+  check_dots(list(...), "ranef()")
   meta <- fit_meta(object)
   depth <- length(meta$levels)
-  if (depth <= 1L) return(stats::coef(object) - fixef(object))
+  effect_names(object) # a one-sample model has no groups: an error
   means <- lapply(seq_len(depth), function(l) {
-    s <- column_summaries(object, numeric(), effect_columns(object, l))
-    stats::setNames(s[, 1L], meta$nodes[[l]]$label)
+    column_summaries(object, numeric(), stored_effect_columns(object, l))[, 1L]
   })
   parents <- c(list(fixef(object)), means[-depth])
   out <- lapply(seq_len(depth), function(l) {
-    means[[l]] - unname(parents[[l]][meta$nodes[[l]]$parent])
+    deviation <- unname(means[[l]] - parents[[l]][meta$nodes[[l]]$parent])
+    data.frame(`(Intercept)` = deviation, row.names = meta$nodes[[l]]$label,
+               check.names = FALSE)
   })
   stats::setNames(out, meta$levels)
 }
@@ -129,6 +171,8 @@ ranef.hiermod_fit <- function(object, ...) {
 #' @method VarCorr hiermod_fit
 #' @export
 VarCorr.hiermod_fit <- function(x, ...) {
+  check_fit(x)
+  check_dots(list(...), "VarCorr()")
   meta <- fit_meta(x)
   depth <- length(meta$levels)
   terms <- if (depth == 0L) {
@@ -150,10 +194,32 @@ ngrps <- function(object, ...) UseMethod("ngrps")
 
 #' @rdname extractors
 #' @export
+#' @rawNamespace S3method(lme4::ngrps, hiermod_fit)
 ngrps.hiermod_fit <- function(object, ...) {
+  check_fit(object, "object")
+  check_dots(list(...), "ngrps()")
   meta <- fit_meta(object)
   if (length(meta$levels) == 0L) return(stats::setNames(integer(), character()))
   stats::setNames(vapply(meta$nodes, nrow, 1L), meta$levels)
+}
+
+# ngrps() of anything else that lme4 has a method for (by its S3 dispatch
+# classes: an S4 lmerMod's include merMod) goes on to lme4's generic, so
+# that attaching hiermod after lme4 leaves ngrps(<merMod>) working.
+# Registered as the default method under another name: were it called
+# ngrps.default, lme4's dispatch from inside this namespace would find it
+# again, forever.
+#' @rawNamespace S3method(ngrps, default, ngrps_elsewhere)
+ngrps_elsewhere <- function(object, ...) {
+  if (requireNamespace("lme4", quietly = TRUE) &&
+      any(vapply(.class2(object), function(cls) {
+        !is.null(utils::getS3method("ngrps", cls, optional = TRUE,
+                                    envir = asNamespace("lme4")))
+      }, TRUE))) {
+    return(lme4::ngrps(object, ...))
+  }
+  hm_abort("object", "must be a fit made by hiermod::fit() (or, with lme4 ",
+           "installed, one of lme4's), not ", describe(object), ".")
 }
 
 #' @importFrom stats getCall

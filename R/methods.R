@@ -63,6 +63,8 @@ formula.hiermod_fit <- function(x, ...) fit_meta(x)$formula
 #' print(f, digits = 4)
 #' @export
 print.hiermod_fit <- function(x, digits = 3, ...) {
+  check_fit(x)
+  digits <- check_count(digits, "digits", 1L, 22L)
   meta <- fit_meta(x)
   s <- meta$settings
   n_kept <- coda::niter(x)
@@ -142,4 +144,44 @@ prior_line <- function(meta, indent) {
   ))
   if (meta$within == "known") lines <- c(lines, "within-group sds: known se")
   paste(lines, collapse = paste0("\n", strrep(" ", indent)))
+}
+
+# Arguments a method does not take are refused, not dropped: predict(f,
+# interval = "confidence") or predict(f, allow.new.levels = TRUE) would
+# otherwise return something else than what was asked for. `dots` is
+# list(...) of the method `fun`.
+check_dots <- function(dots, fun) {
+  if (length(dots) == 0L) return(invisible())
+  names <- names(dots)
+  if (is.null(names)) names <- rep("", length(dots))
+  unknown <- names[nzchar(names)]
+  unnamed <- sum(!nzchar(names))
+  hint <- c(allow.new.levels = "allow_new_levels", REform = "re.form",
+            prob = "level", probs = "level", conf.level = "level",
+            ndraws = "draws", nsamples = "draws")
+  hints <- unname(hint[intersect(unknown, names(hint))])
+  also <- c(if (length(unknown) > 1L) paste0("`", unknown[-1L], "`"),
+            if (unnamed && length(unknown)) paste(unnamed, "unnamed argument(s)"))
+  hm_abort(
+    if (length(unknown)) unknown[1L] else "...",
+    if (length(unknown)) "is not an argument of " else
+      paste("holds", unnamed, "unnamed argument(s) not taken by "),
+    fun, " for a hiermod fit",
+    if (length(also)) paste0(" (nor ", name_list(also), ")"),
+    if (length(hints)) paste0("; did you mean ", name_list(paste0("`", hints, "`")), "?") else "."
+  )
+}
+
+check_flag <- function(x, arg) {
+  if (!is.logical(x) || length(x) != 1L || is.na(x)) {
+    hm_abort(arg, "must be TRUE or FALSE, not ", describe(x), ".")
+  }
+}
+
+# A single probability strictly between 0 and 1 (an interval's level).
+check_probability <- function(x, arg) {
+  if (!is.numeric(x) || length(x) != 1L || is.na(x) || !(x > 0 && x < 1)) {
+    hm_abort(arg, "must be a single probability between 0 and 1 (such as 0.95), not ",
+             describe(x), ".")
+  }
 }

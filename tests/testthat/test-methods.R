@@ -6,7 +6,9 @@ test_that("extractors are the posterior means, in lme4's vocabulary", {
   expect_equal(fixef(f), c(mu = mean(m[, "mu"])))
   expect_equal(unname(coef(f)), unname(colMeans(theta)))
   expect_identical(names(coef(f)), as.character(1:100))
-  expect_equal(ranef(f) + fixef(f), coef(f))
+  # ranef() has lme4's shape: a data frame per level, column (Intercept)
+  expect_equal(ranef(f)$school[["(Intercept)"]] + fixef(f), unname(coef(f)))
+  expect_identical(rownames(ranef(f)$school), names(coef(f)))
   vc <- VarCorr(f)
   expect_equal(vc$sd, unname(colMeans(m[, c("sd_b", "sd_w")])))
   expect_equal(vc$variance, unname(colMeans(m[, c("sd_b", "sd_w")]^2)))
@@ -23,7 +25,7 @@ test_that("fitted values and residuals are per row", {
 })
 
 test_that("predict gives group means and new observations with intervals", {
-  p <- predict(f, data.frame(school = c(1, 999)))
+  p <- predict(f, data.frame(school = c(1, 999)), allow_new_levels = TRUE)
   expect_identical(p$group, c("1", "999"))
   expect_equal(p$estimate[1], unname(coef(f)["1"]))
   expect_equal(p[1, c("lower", "upper")],
@@ -41,7 +43,8 @@ test_that("predict gives group means and new observations with intervals", {
 
 test_that("posterior_predict has one column per row and the right moments", {
   set.seed(1)
-  pp <- posterior_predict(f, newdata = data.frame(school = c(1, 1, 999)))
+  pp <- posterior_predict(f, newdata = data.frame(school = c(1, 1, 999)),
+                         allow_new_levels = TRUE)
   expect_identical(dim(pp), c(nrow(m), 3L))
   expect_equal(mean(pp[, 1]), mean(theta[, 1]), tolerance = 0.02)
   # An sd from n draws has a relative standard error of about 1/sqrt(2n):
