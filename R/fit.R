@@ -115,6 +115,15 @@
 #'   data are read once to compute the per-group statistics.
 #' @section Interrupting: Esc or Ctrl-C stops the chains within a fraction
 #'   of a second and raises an error of class `hiermod_interrupt`.
+#' @section Beside tidymodels: `fit()` shares its name with the `fit()`
+#'   generic of the generics package, which tidymodels (parsnip, workflows)
+#'   attaches; whichever package is attached last masks the other's. hiermod's
+#'   `fit()` is a plain function, not a method of that generic, so it never
+#'   receives tidymodels objects and tidymodels never receives formulas meant
+#'   for hiermod: code that uses both should call `hiermod::fit()` (and
+#'   `parsnip::fit()`) explicitly. `ngrps()` and `compare()` are registered
+#'   on lme4's and testthat's generics, so that those work whichever package
+#'   is attached last.
 #'
 #' @seealso [hier_prior()], [plot.hiermod_fit()], [schools]
 #' @examples
