@@ -202,7 +202,8 @@ test_that("CSV files are summarised in chunks, with bounded memory", {
   # NA or empty: a missing response, whose row is dropped, saying so
   writeLines(c("g,y", "1,2.5", "1,3", "2,NA", "2,4", "2,"), bad)
   expect_message(s <- group_summaries(y ~ g, bad, chunk_size = 2),
-                 "Dropped 2 of 5 row\\(s\\) with a missing response `y` \\(NA or empty\\), first on line 4",
+                 paste("Dropped 2 of 5 row\\(s\\) with a missing response `y`",
+                       "\\(NA or empty\\), first on line 4"),
                  class = "hiermod_dropped_rows")
   summaries_equal(s, group_summaries(y ~ g, data.frame(g = c(1, 1, 2), y = c(2.5, 3, 4))))
   writeLines(c("g,y", "1,NA", "2,"), bad)
