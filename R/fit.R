@@ -29,7 +29,8 @@
 #'   fractional values there is refused, as it is a covariate (write
 #'   `(1 | x)` to group by its values). Covariates, varying slopes and
 #'   crossed groups are refused with a message saying so. The response may
-#'   be an expression such as `log(y)`. A group may be a factor (its levels, in their order, are the groups; levels with no
+#'   be an expression such as `log(y)`. A group may be a factor (its
+#'   levels, in their order, are the groups; levels with no
 #'   rows are dropped with a message), a character, integer or numeric vector
 #'   (groups sorted by value), or a logical. Nested groups are identified by
 #'   their path: school 1 of region A is not school 1 of region B.
