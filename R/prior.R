@@ -171,37 +171,7 @@ resolve_prior <- function(prior, scale, depth = 1L, within = "common",
              paste0("`", c(sd_names, within_name), "`", collapse = ", "), ".")
   }
   lecture <- if (is.null(prior$lecture)) c(levels = TRUE, within = TRUE) else prior$lecture
-  # b and beta are filled even where the default replaces the lecture's
-  # Gamma (explore() starts from them); only what is used is reported
-  defaults <- c("mu0", "tau0", "b", if (within == "common" && depth > 0L) "beta",
-                if (within == "group") "b0")
-  needed <- defaults[vapply(defaults, function(n) is.null(prior[[n]]), TRUE)]
-  # the sds with neither their own prior nor the lecture's take the default,
-  # half-Cauchy(0, sd(y))
-  defaulted <- if (depth == 0L) {
-    if (!lecture[["levels"]] && within != "known" &&
-        !any(c("sd", "sd_w") %in% names(dists))) "sd"
-  } else {
-    c(if (!lecture[["levels"]]) setdiff(sd_names, names(dists)),
-      if (!lecture[["within"]] && within == "common" && !"sd_w" %in% names(dists)) "sd_w")
-  }
-  if (length(needed) > 0L || length(defaulted) > 0L) {
-    v <- scale$var
-    if (!(is.finite(v) && v > 0)) {
-      hm_abort("prior", "cannot be scaled to the data: the response has no ",
-               "variance. Give ", paste(c(needed, defaulted), collapse = ", "),
-               " in hier_prior().")
-    }
-    scaled <- list(mu0 = scale$mean, tau0 = 1 / v, b = v / 2, beta = v / 2,
-                   b0 = 1 / v)
-    for (n in needed) prior[[n]] <- scaled[[n]]
-    # what the sds' own priors replace is not used
-    replaced <- c(if (!lecture[["levels"]] ||
-                        all(c(sd_names, if (depth == 0L) "sd") %in% names(dists)) ||
-                        (depth == 0L && "sd_w" %in% names(dists))) "b",
-                  if (!lecture[["within"]] || "sd_w" %in% names(dists)) "beta")
-    attr(prior, "from_data") <- c(setdiff(needed, replaced), defaulted)
-  }
+  prior <- fill_from_data(prior, scale, depth, within, sd_names, lecture)
   levels <- max(depth, 1L)
   for (n in c("a", "b")) {
     if (!length(prior[[n]]) %in% c(1L, levels)) {
@@ -215,6 +185,47 @@ resolve_prior <- function(prior, scale, depth = 1L, within = "common",
   attr(prior, "model") <- list(depth = depth, within = within,
                                sd_names = sd_names)
   prior
+}
+
+# The values of the lecture's priors left NULL, from the data's scale; the
+# attribute `from_data` lists those used, and the sds that take the default.
+fill_from_data <- function(prior, scale, depth, within, sd_names, lecture) {
+  dists <- prior$dists
+  # b and beta are filled even where the default replaces the lecture's
+  # Gamma (explore() starts from them); only what is used is reported
+  defaults <- c("mu0", "tau0", "b", if (within == "common" && depth > 0L) "beta",
+                if (within == "group") "b0")
+  needed <- defaults[vapply(defaults, function(n) is.null(prior[[n]]), TRUE)]
+  defaulted <- defaulted_sds(names(dists), depth, within, sd_names, lecture)
+  if (length(needed) > 0L || length(defaulted) > 0L) {
+    v <- scale$var
+    if (!(is.finite(v) && v > 0)) {
+      hm_abort("prior", "cannot be scaled to the data: the response has no ",
+               "variance. Give ", paste(c(needed, defaulted), collapse = ", "),
+               " in hier_prior().")
+    }
+    scaled <- list(mu0 = scale$mean, tau0 = 1 / v, b = v / 2, beta = v / 2,
+                   b0 = 1 / v)
+    for (n in needed) prior[[n]] <- scaled[[n]]
+    # what the sds' own priors or the default replace is not used
+    own <- names(dists)
+    replaced <- c(if (!lecture[["levels"]] || all(c(sd_names, if (depth == 0L) "sd") %in% own) ||
+                        (depth == 0L && "sd_w" %in% own)) "b",
+                  if (!lecture[["within"]] || "sd_w" %in% own) "beta")
+    attr(prior, "from_data") <- c(setdiff(needed, replaced), defaulted)
+  }
+  prior
+}
+
+# The sds with neither their own prior (`own`: the names given) nor the
+# lecture's: they take the default, a half-Cauchy scaled by sd(y).
+defaulted_sds <- function(own, depth, within, sd_names, lecture) {
+  if (depth == 0L) {
+    return(if (!lecture[["levels"]] && within != "known" &&
+                 !any(c("sd", "sd_w") %in% own)) "sd")
+  }
+  c(if (!lecture[["levels"]]) setdiff(sd_names, own),
+    if (!lecture[["within"]] && within == "common" && !"sd_w" %in% own) "sd_w")
 }
 
 # Each sd's own prior where one is given, else the lecture's Gamma: the
