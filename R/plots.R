@@ -177,8 +177,15 @@ plot_conditional <- function(x, ...) {
   mu_at <- stats::quantile(mu_draws, at, names = FALSE)
   precision <- n * tau_at + p$tau0
   mu_n <- (n * tau_at * st$mean + p$tau0 * p$mu0) / precision
-  shape <- p$a[1L] + n / 2
-  rate <- p$b[1L] + (st$ss + n * (st$mean - mu_at)^2) / 2
+  # tau | y, mu: Gamma under the lecture's prior, else normalised numerically
+  sd_prior <- p$within_prior
+  gamma <- identical(sd_prior$family, "gamma_precision")
+  residual <- st$ss + n * (st$mean - mu_at)^2
+  shape <- if (gamma) sd_prior$shape + n / 2 else NA_real_
+  rate <- if (gamma) sd_prior$rate + residual / 2 else rep(NA_real_, length(at))
+  tau_density <- lapply(residual, function(r) {
+    precision_conditional_density(sd_prior, n, r)
+  })
   colours <- c("steelblue", "black", "firebrick")
   old <- graphics::par(mfrow = c(1, 2))
   on.exit(graphics::par(old))
@@ -195,7 +202,7 @@ plot_conditional <- function(x, ...) {
   graphics::legend("topright", bty = "n", lwd = 2, col = colours, cex = 0.8,
                    legend = paste0("tau = ", signif(tau_at, 3), " (",
                                    100 * at, "%)"))
-  panel(tau_draws, function(v, j) stats::dgamma(v, shape, rate = rate[j]),
+  panel(tau_draws, function(v, j) tau_density[[j]](v),
         expression(tau == 1 / sd^2), expression(tau ~ "|" ~ y * "," ~ mu))
   graphics::legend("topright", bty = "n", lwd = 2, col = colours, cex = 0.8,
                    legend = paste0("mu = ", signif(mu_at, 4), " (",

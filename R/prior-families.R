@@ -158,6 +158,40 @@ sd_quantiles <- function(p, probs) {
   )
 }
 
+# Log density of the standard deviation under a resolved sd prior.
+sd_log_density <- function(p, sd) {
+  switch(p$family,
+    # tau = sd^-2 ~ G(shape, rate), |d tau / d sd| = 2 sd^-3
+    gamma_precision = stats::dgamma(sd^-2, p$shape, rate = p$rate, log = TRUE) +
+      log(2) - 3 * log(sd),
+    half_normal = log(2) + stats::dnorm(sd, 0, p$scale, log = TRUE),
+    half_student_t = log(2) + stats::dt(sd / p$scale, p$df, log = TRUE) - log(p$scale),
+    exponential = stats::dexp(sd, p$rate, log = TRUE),
+    uniform = stats::dunif(sd, 0, p$upper, log = TRUE)
+  )
+}
+
+# The density of a precision tau = 1/sd^2 given `n` normal deviations with
+# sum of squares `ss`, under a resolved sd prior: Gamma under the lecture's
+# prior, otherwise normalised by numerical integration.
+precision_conditional_density <- function(p, n, ss) {
+  if (p$family == "gamma_precision") {
+    return(function(tau) stats::dgamma(tau, p$shape + n / 2, rate = p$rate + ss / 2))
+  }
+  # on log tau, where the density is smooth and unimodal
+  log_f <- function(x) {
+    n / 2 * x - ss / 2 * exp(x) + sd_log_density(p, exp(-x / 2)) - x / 2
+  }
+  mode <- stats::optimize(log_f, c(-50, 50), maximum = TRUE)
+  top <- mode$objective
+  # the conditional of log tau has sd about sqrt(2 / n): integrate over
+  # many of them around the mode, where all of its mass is
+  width <- 40 * sqrt(2 / max(n, 1))
+  total <- stats::integrate(function(x) exp(log_f(x) - top), mode$maximum - width,
+                            mode$maximum + width, subdivisions = 1000L)$value
+  function(tau) exp(log_f(log(tau)) - top) / (total * tau)
+}
+
 # One draw of the standard deviation from a resolved sd prior.
 sd_draw <- function(p) {
   switch(p$family,

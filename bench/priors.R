@@ -150,7 +150,10 @@ fit_hiermod <- function(s, prior = hiermod::hier_prior()) {
 }
 
 fitters <- list(REML = fit_reml, rstanarm = fit_rstanarm,
-                brms = if (have_brms) fit_brms, hiermod = NULL)
+                brms = if (have_brms) fit_brms, hiermod = fit_hiermod,
+                hiermod_lecture = function(s) {
+                  fit_hiermod(s, hiermod::hier_prior(a = 1 / 2, alpha = 1 / 2))
+                })
 
 ## Run ---------------------------------------------------------------------------
 cached <- if (reuse) utils::read.csv(out_csv, stringsAsFactors = FALSE)
@@ -204,9 +207,23 @@ table <- data.frame(
   data = paste0(sub("^inst/extdata/", "", keys$source), ": `", keys$formula, "`"),
   parameter = keys$parameter, n = keys$n, K = keys$k, REML = cell("REML"),
   rstanarm = cell("rstanarm"), brms = cell("brms"), hiermod = cell("hiermod"),
-  check.names = FALSE
+  `hiermod, the lecture's Gamma` = cell("hiermod_lecture"), check.names = FALSE
 )
-names(table)[6:8] <- paste(names(table)[6:8], "median [5%, 95%]")
+names(table)[6:9] <- paste(names(table)[6:9], "median [5%, 95%]")
+# Does each prior's 90% interval hold REML where REML is positive, and
+# where REML is 0, how far down does the 5% quantile reach (as a share of
+# the residual sd's REML estimate)?
+reml <- results[results$method == "REML", ]
+coverage <- do.call(rbind, lapply(setdiff(unique(results$method), "REML"), function(m) {
+  r <- merge(reml[c("source", "formula", "parameter", "median")],
+             results[results$method == m, c("source", "formula", "parameter", "q05", "q95")])
+  positive <- r$median > 0
+  data.frame(method = m, `REML inside the 90% interval` =
+               paste(sum(r$median[positive] >= r$q05[positive] &
+                           r$median[positive] <= r$q95[positive]), "of", sum(positive)),
+             `where REML is 0: 5% quantile` = paste(num(r$q05[!positive]), collapse = ", "),
+             check.names = FALSE)
+}))
 
 fits <- unique(results[results$method != "REML", c("source", "formula", "method")])
 diag <- do.call(rbind, lapply(seq_len(nrow(fits)), function(i) {
@@ -247,6 +264,12 @@ md <- c(
          "K is the number of groups at that level (for sd_w the innermost level's)."),
   "",
   md_table(table),
+  "",
+  paste0("hiermod's default puts a half-Cauchy with scale sd(y) on every sd; ",
+         "`hier_prior(a = 1/2, alpha = 1/2)` is the lecture's Gamma on each precision, ",
+         "G(1/2, var(y)/2), hiermod's default before it."),
+  "",
+  md_table(coverage),
   "",
   "## Sampler diagnostics",
   "",
