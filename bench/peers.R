@@ -99,7 +99,7 @@ say("")
 ## 2. Hard regimes -------------------------------------------------------------
 hard_chains <- if (quick) 4L else 16L
 hard_iter <- if (quick) 2000L else 10000L
-say("## 2. Hard regimes (samplers.md): bulk ESS per iteration, ", hard_chains,
+say("## 2. Hard regimes: bulk ESS per iteration, ", hard_chains,
     " chains x ", hard_iter, " draws after 1000 warm-up")
 say("")
 say("i: K = 100 groups of 20, between sd 5, within sd 9, a = b = alpha = beta = 1; ",

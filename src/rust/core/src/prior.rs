@@ -8,7 +8,7 @@ use crate::slice::slice_step;
 /// observations within groups), written for the precision `tau = 1/sd^2`
 /// that the samplers move. The lecture's Gamma on the precision is
 /// conjugate; the others (Gelman 2006; the exponential is the PC prior) are
-/// sampled by slice steps on `log tau` (MATHS.md section 2.6).
+/// sampled by slice steps on `log tau` (MATHS.md section 12).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SdPrior {
     /// `tau ~ G(shape, rate)`.
