@@ -53,7 +53,7 @@ bench-models: install-code
 
 # The reference for hiermod's default prior on the sds: lme4's REML and the
 # default posteriors of rstanarm and brms on 12 of R's grouped data sets,
-# bench/PRIORS.md and bench/priors-reference.csv. About 12 minutes on 2 cores,
+# bench/PRIORS.md and inst/extdata/priors-reference.csv. About 12 minutes on 2 cores,
 # nearly 10 of them brms compiling and sampling one model per data set; needs no
 # hiermod install.
 bench-priors: deps

@@ -3,7 +3,7 @@
 # factor or two nested ones, no covariates), every sd by lme4's REML and the
 # posterior median and 90% central interval under rstanarm's and brms's
 # default priors. Writes bench/PRIORS.md (one table) and
-# bench/priors-reference.csv (the same numbers, long, for tests and the
+# inst/extdata/priors-reference.csv (the same numbers, long, for tests and the
 # vignette). Run from the package root:
 #   make bench-priors     (about 12 minutes on 2 cores, nearly 10 of them brms's: it
 #                          compiles each model, about 30 s)
@@ -23,7 +23,7 @@ suppressPackageStartupMessages({
 })
 source("bench/common.R")
 out_md <- "bench/PRIORS.md"
-out_csv <- "bench/priors-reference.csv"
+out_csv <- "inst/extdata/priors-reference.csv"
 chains <- 4L
 iter <- 2000L
 seed <- 1L
@@ -245,7 +245,7 @@ md <- c(
   "# Priors on the standard deviations: the reference",
   "",
   paste0("Written by `bench/priors.R` (`make bench-priors`); the numbers are also in ",
-         "`bench/priors-reference.csv`. ", R.version.string, "; ",
+         "`inst/extdata/priors-reference.csv`. ", R.version.string, "; ",
          paste(versions, collapse = ", "), ". ", chains, " chains of ", iter,
          " iterations (half warm-up), seed ", seed, ". The fits took ",
          paste(sprintf("%.1f minutes (%s)", fit_minutes, names(fit_minutes)), collapse = ", "),
