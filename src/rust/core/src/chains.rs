@@ -27,6 +27,21 @@ pub trait Posterior: Sync {
     fn sweep(&self, chain: &mut Self::Chain, rng: &mut Pcg64, warmup: bool) -> Result<(), Error>;
     /// Writes the first `out.len()` reported values.
     fn report(&self, chain: &Self::Chain, out: &mut [f64]);
+    /// `(shift, factor)` per reported value, if `report` writes them in
+    /// other units than the caller's (`InUnits`): the chains store
+    /// `shift + factor * value`, in the same pass that copies them.
+    fn report_map(&self) -> Option<&[(f64, f64)]> {
+        None
+    }
+}
+
+/// `values` in the caller's units (`Posterior::report_map`).
+fn map_values(maps: Option<&[(f64, f64)]>, values: &mut [f64]) {
+    if let Some(maps) = maps {
+        for (value, &(shift, factor)) in values.iter_mut().zip(maps) {
+            *value = shift + factor * *value;
+        }
+    }
 }
 
 impl Posterior for Model {
@@ -244,8 +259,10 @@ fn run_one_chain<P: Posterior>(
 ) -> Result<ChainOutput, Error> {
     let mut rng = chain_rng(settings.seed, chain);
     let mut state = model.start(settings.sampler, &mut rng);
+    let maps = model.report_map();
     let mut init = vec![0.0; model.n_reported(true)];
     model.report(&state, &mut init);
+    map_values(maps, &mut init);
     let width = model.n_reported(settings.keep_groups);
 
     let n_kept = settings.n_kept();
@@ -273,15 +290,33 @@ fn run_one_chain<P: Posterior>(
         model.sweep(&mut state, &mut rng, it <= settings.warmup)?;
         if it > settings.warmup && (it - settings.warmup - 1) % settings.thin == 0 {
             model.report(&state, &mut row);
-            if let Some(e) = non_finite(it, &row) {
-                return Err(e);
+            // One pass maps, checks and stores each value.
+            let mut finite = true;
+            let columns = out.chunks_exact_mut(n_kept).zip(row.iter_mut());
+            match maps {
+                Some(maps) => {
+                    for ((column, value), &(shift, factor)) in columns.zip(maps) {
+                        *value = shift + factor * *value;
+                        finite &= value.is_finite();
+                        column[kept] = *value;
+                    }
+                }
+                None => {
+                    for (column, value) in columns {
+                        finite &= value.is_finite();
+                        column[kept] = *value;
+                    }
+                }
             }
-            for (column, value) in out.chunks_exact_mut(n_kept).zip(&row) {
-                column[kept] = *value;
+            if !finite {
+                return Err(non_finite(it, &row).unwrap_or(Error::Internal(
+                    "a non-finite value was not found again".into(),
+                )));
             }
             kept += 1;
         } else {
             model.report(&state, &mut globals);
+            map_values(maps, &mut globals);
             if let Some(e) = non_finite(it, &globals) {
                 return Err(e);
             }

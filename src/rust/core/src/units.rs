@@ -221,8 +221,8 @@ impl Units {
     }
 }
 
-/// A model sampled on the standardised response whose reports are in the
-/// data's units.
+/// A model sampled on the standardised response whose draws the chains
+/// store in the data's units (`Posterior::report_map`).
 #[derive(Debug, Clone)]
 pub struct InUnits<P> {
     inner: P,
@@ -267,11 +267,13 @@ impl<P: Posterior> Posterior for InUnits<P> {
         self.inner.sweep(chain, rng, warmup)
     }
 
+    /// The standardised values; `report_map` maps them to the data's units.
     fn report(&self, chain: &Self::Chain, out: &mut [f64]) {
         self.inner.report(chain, out);
-        for (value, &(shift, factor)) in out.iter_mut().zip(&self.maps) {
-            *value = shift + factor * *value;
-        }
+    }
+
+    fn report_map(&self) -> Option<&[(f64, f64)]> {
+        Some(&self.maps)
     }
 }
 
