@@ -15,12 +15,26 @@ run_in_child <- function(code, seconds) {
        output = readLines(out, warn = FALSE))
 }
 
-# The class of the condition `expr` raises, or "ok" with the share of
-# non-finite draws when it returns a fit.
-fit_outcome <- function(expr) {
-  tryCatch({
-    x <- as.matrix(expr)
-    if (all(is.finite(x))) "ok" else "non-finite draws"
-  }, hiermod_error = function(e) "hiermod_error",
-  error = function(e) paste("unclassed error:", conditionMessage(e)))
+# Starts `code` (R lines) in a background Rscript that has the test's
+# library path, to be interrupted: returns its pid, the file its output goes
+# to, and wait_for(pattern, seconds), TRUE once a line matches.
+start_child <- function(code) {
+  script <- tempfile(fileext = ".R")
+  out <- tempfile()
+  writeLines(code, script)
+  rscript <- file.path(R.home("bin"), "Rscript")
+  libs <- paste(.libPaths(), collapse = .Platform$path.sep)
+  pid <- as.integer(system(sprintf(
+    "R_LIBS=%s %s --vanilla %s > %s 2>&1 & echo $!",
+    shQuote(libs), shQuote(rscript), shQuote(script), shQuote(out)
+  ), intern = TRUE))
+  wait_for <- function(pattern, seconds) {
+    deadline <- Sys.time() + seconds
+    while (Sys.time() < deadline) {
+      if (any(grepl(pattern, readLines(out, warn = FALSE)))) return(TRUE)
+      Sys.sleep(0.02)
+    }
+    FALSE
+  }
+  list(pid = pid, out = out, wait_for = wait_for)
 }

@@ -150,3 +150,16 @@ quadrature_one_sample <- function(y, prior) {
   }
   quadrature_1d(log_post, given)
 }
+
+# A two-level fit against quadrature with its own prior: each parameter's
+# posterior mean as a z-score in Monte Carlo standard errors, and the
+# posterior sds of the fit and of the quadrature.
+two_level_against_quadrature <- function(f) {
+  st <- group_stats(f)
+  exact <- quadrature_posterior(st$n, st$mean, st$ss, fit_info(f)$prior)
+  rownames(exact)[-(1:3)] <- paste0("theta[", st$group, "]")
+  m <- as.matrix(f)[, rownames(exact)]
+  mcse <- apply(m, 2, stats::sd) / sqrt(coda::effectiveSize(f[, rownames(exact)]))
+  list(z = (colMeans(m) - exact[, "mean"]) / mcse, sd = apply(m, 2, stats::sd),
+       exact_sd = exact[, "sd"])
+}

@@ -105,31 +105,17 @@ test_that("an interrupt while a progress function runs stops the fit", {
   skip_on_cran()
   skip_on_covr()
   skip_on_os("windows")
-  script <- tempfile(fileext = ".R")
-  out <- tempfile()
-  writeLines(c(
+  child <- start_child(c(
     "library(hiermod)",
     "cat('started\\n')",
     "r <- tryCatch(fit(mathscore ~ school, schools, chains = 2, iter = 2e9,",
     "  warmup = 2e9 - 1, seed = 1, progress = function(p) Sys.sleep(0.1)),",
     "  interrupt = function(e) e)",
     "cat('caught', class(r)[1], '\\n')"
-  ), script)
-  rscript <- file.path(R.home("bin"), "Rscript")
-  libs <- paste(.libPaths(), collapse = .Platform$path.sep)
-  pid <- as.integer(system(sprintf(
-    "R_LIBS=%s %s --vanilla %s > %s 2>&1 & echo $!",
-    shQuote(libs), shQuote(rscript), shQuote(script), shQuote(out)
-  ), intern = TRUE))
+  ))
+  pid <- child$pid
   on.exit(tools::pskill(pid, tools::SIGKILL))
-  wait_for <- function(pattern, seconds) {
-    deadline <- Sys.time() + seconds
-    while (Sys.time() < deadline) {
-      if (any(grepl(pattern, readLines(out, warn = FALSE)))) return(TRUE)
-      Sys.sleep(0.05)
-    }
-    FALSE
-  }
+  wait_for <- child$wait_for
   expect_true(wait_for("started", 30))
   Sys.sleep(1)
   tools::pskill(pid, tools::SIGINT)
@@ -225,29 +211,16 @@ test_that("every model and kernel stops within a second of an interrupt", {
     "fit(mathscore ~ 1, schools, ITER)"
   )
   long <- "chains = 2, iter = 2e9, warmup = 2e9 - 1, seed = 1, progress = FALSE"
-  script <- tempfile(fileext = ".R")
-  out <- tempfile()
-  writeLines(c(
+  child <- start_child(c(
     "library(hiermod)",
     sprintf(paste0("cat('start %d\\n'); r <- tryCatch(%s, interrupt = function(e) e); ",
                    "cat('caught %d', class(r)[1], '\\n')"),
             seq_along(cases), sub("ITER", long, cases, fixed = TRUE), seq_along(cases))
-  ), script)
-  rscript <- file.path(R.home("bin"), "Rscript")
-  libs <- paste(.libPaths(), collapse = .Platform$path.sep)
-  pid <- as.integer(system(sprintf(
-    "R_LIBS=%s %s --vanilla %s > %s 2>&1 & echo $!",
-    shQuote(libs), shQuote(rscript), shQuote(script), shQuote(out)
-  ), intern = TRUE))
+  ))
+  pid <- child$pid
+  out <- child$out
   on.exit(tools::pskill(pid, tools::SIGKILL))
-  wait_for <- function(pattern, seconds) {
-    deadline <- Sys.time() + seconds
-    while (Sys.time() < deadline) {
-      if (any(grepl(pattern, readLines(out, warn = FALSE)))) return(TRUE)
-      Sys.sleep(0.02)
-    }
-    FALSE
-  }
+  wait_for <- child$wait_for
   for (i in seq_along(cases)) {
     expect_true(wait_for(sprintf("^start %d$", i), 30), info = cases[i])
     Sys.sleep(0.5) # inside the sampling loop

@@ -2,9 +2,7 @@ test_that("an interrupt stops a long run quickly and R survives", {
   skip_on_cran()
   skip_on_covr() # a killed child leaves a partial coverage file
   skip_on_os("windows")
-  script <- tempfile(fileext = ".R")
-  out <- tempfile()
-  writeLines(c(
+  child <- start_child(c(
     "library(hiermod)",
     "threads <- function() length(list.files('/proc/self/task'))",
     "before <- threads()",
@@ -14,21 +12,10 @@ test_that("an interrupt stops a long run quickly and R survives", {
     "cat('caught', class(r)[1], '\\n')",
     "cat('threads', before, threads(), '\\n')",
     "cat('alive', 1 + 1, '\\n')"
-  ), script)
-  rscript <- file.path(R.home("bin"), "Rscript")
-  libs <- paste(.libPaths(), collapse = .Platform$path.sep)
-  pid <- as.integer(system(sprintf(
-    "R_LIBS=%s %s --vanilla %s > %s 2>&1 & echo $!",
-    shQuote(libs), shQuote(rscript), shQuote(script), shQuote(out)
-  ), intern = TRUE))
-  wait_for <- function(pattern, seconds) {
-    deadline <- Sys.time() + seconds
-    while (Sys.time() < deadline) {
-      if (any(grepl(pattern, readLines(out, warn = FALSE)))) return(TRUE)
-      Sys.sleep(0.05)
-    }
-    FALSE
-  }
+  ))
+  pid <- child$pid
+  out <- child$out
+  wait_for <- child$wait_for
   expect_true(wait_for("started", 30))
   Sys.sleep(1) # let the chains run
   tools::pskill(pid, tools::SIGINT)
