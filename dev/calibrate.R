@@ -79,15 +79,15 @@ describe_design <- function(d) {
     paste0(depth + 1L, " levels (", paste(vapply(d$parents, length, 1L),
                                           collapse = " / "), " groups)")
   }
-  within <- switch(d$within, common = "", known = paste0(
-    ", known se ", paste(signif(d$se, 3), collapse = ", ")),
-    group = sprintf(", group-specific variances: a0 = %g, b0 = %g, lambda = %g, nu0 <= %g",
-                    p$a0, p$b0, p$lambda, p$nu_max))
-  sprintf("- **%s**: %s, sizes %s; mu0 = %g, tau0 = %g, a = %s, b = %s%s%s",
-          d$name, model, paste(d$sizes, collapse = ", "), p$mu0, p$tau0,
-          paste(p$a, collapse = "/"), paste(p$b, collapse = "/"),
-          if (d$within == "common" && depth) sprintf(", alpha = %g, beta = %g", p$alpha, p$beta) else "",
-          within)
+  # every prior as the fit resolves it (the designs give every value)
+  resolved <- hiermod:::resolve_prior(p, list(mean = 0, var = 1), depth, d$within,
+                                      hiermod:::sd_parameter_names(depth, paste0("g", seq_len(depth))))
+  priors <- hiermod:::prior_table(resolved)
+  within <- if (d$within == "known") {
+    paste0("; known se ", paste(signif(d$se, 3), collapse = ", "))
+  } else ""
+  sprintf("- **%s**: %s, sizes %s; %s%s", d$name, model, paste(d$sizes, collapse = ", "),
+          paste(priors$parameter, "~", priors$prior, collapse = ", "), within)
 }
 
 md <- c(
