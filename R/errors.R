@@ -70,6 +70,8 @@ glue_result <- function(out, arg, doing) {
 # free (on systems that say: Linux's MemAvailable), before any of it is
 # allocated: an error naming `arg`, what needs the memory and what to change.
 check_memory <- function(bytes, arg, what, advice) {
+  # below 64 MB a request is not worth reading /proc/meminfo for
+  if (bytes < 2^26) return(invisible(bytes))
   free <- available_memory()
   if (is.finite(free) && bytes > free) {
     hm_abort(arg, "asks for ", what, ": ", format_bytes(bytes), ", more than ",

@@ -50,7 +50,7 @@ hm_csv_add <- function(reader, y) .Call(wrap__hm_csv_add, reader, y)
 
 #' The groups the reader met, in the order first met: `list(values =
 #' <list of each grouping column's raw values>, n, mean, ss, line)`, `line`
-#' being the line of each group's first response (NA for a group met only
+#' being the line of each group's first response (NaN for a group met only
 #' in dropped records, whose n is 0); or `list(error = <message>)`.
 #' @keywords internal
 #' @noRd
@@ -74,5 +74,14 @@ hm_sample <- function(parents, n, ybar, ss, prior, sampler, chains, iter, warmup
 #' @keywords internal
 #' @noRd
 hm_column_summaries <- function(chains, columns, probs) .Call(wrap__hm_column_summaries, chains, columns, probs)
+
+#' Convergence diagnostics of the columns `columns` (1-based) of the chains'
+#' draw matrices, as the posterior package defines them: a columns x 5
+#' matrix (sd, ess_mean, ess_bulk, ess_tail, rhat; NaN where posterior
+#' gives NA), or `list(error = <message>)`. `normal_scores` is the table of
+#' `hiermod_core::diagnostics`.
+#' @keywords internal
+#' @noRd
+hm_diagnostics <- function(chains, columns, normal_scores) .Call(wrap__hm_diagnostics, chains, columns, normal_scores)
 
 

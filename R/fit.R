@@ -295,8 +295,8 @@ model_from_rows <- function(terms, data, formula, se) {
     weights <- 1 / as.double(se)^2
   }
   names <- level_names(terms)
-  groups <- Map(function(g, e) encode_groups(g, n, e, terms$bars), raw_groups,
-                terms$levels)
+  groups <- Map(function(g, e) encode_groups(g, n, e, terms$bars, checked = TRUE),
+                raw_groups, terms$levels)
   tree <- build_tree(groups, names, n, "formula")
   nodes <- tree$nodes
   codes <- tree$codes
@@ -451,7 +451,7 @@ check_group <- function(group, n, expr, bars) {
     hm_abort("formula", "group `", name, "` has length ", length(group),
              " but the response has length ", n, ".")
   }
-  if (is.numeric(group)) {
+  if (is.double(group)) {
     bad <- which(is.infinite(group))
     if (length(bad) > 0L) {
       hm_abort("formula", "group `", name, "` has ", length(bad),
@@ -470,9 +470,9 @@ check_group <- function(group, n, expr, bars) {
 # Maps the grouping variable to codes 1..K and labels, in the user's order.
 # `bars`: the formula said `(1 | group)`, so a numeric variable is meant as
 # groups.
-encode_groups <- function(group, n, expr, bars = TRUE) {
+encode_groups <- function(group, n, expr, bars = TRUE, checked = FALSE) {
   name <- deparse1(expr)
-  group <- check_group(group, n, expr, bars)
+  if (!checked) group <- check_group(group, n, expr, bars)
   bad <- which(is.na(group))
   if (length(bad) > 0L) {
     hm_abort("formula", "group `", name, "` has ", length(bad),

@@ -35,6 +35,6 @@ pub use random::{GammaRate, chain_rng};
 pub use samplers::{Kernel, SamplerKind};
 pub use slice::{Pseudo, TunedSlices, quantile_slice_step, slice_step};
 pub use stats::{GroupStats, RunningStats};
-pub use summaries::column_summaries;
+pub use summaries::{Diagnostics, column_summaries, diagnostics};
 pub use tree::{Tree, TreeChain, TreePrior, TreeState, Within};
 pub use units::{InUnits, Quantity, Units};

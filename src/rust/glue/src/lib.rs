@@ -10,7 +10,7 @@ use std::ffi::{c_int, c_void};
 use extendr_api::prelude::*;
 use hiermod_core::{
     CsvReader, Fields, GroupStats, HierPrior, InUnits, Model, Posterior, SamplerKind, SdPrior,
-    Settings, Tree, TreePrior, Units, Within, column_summaries, run_chains,
+    Settings, Tree, TreePrior, Units, Within, column_summaries, diagnostics, run_chains,
 };
 
 unsafe extern "C" {
@@ -614,11 +614,16 @@ fn hm_column_summaries(chains: List, columns: Robj, probs: Robj) -> Robj {
     }
 }
 
-fn column_summaries_from_r(
+/// The chains' draw matrices, their number of rows, and the 0-based indices
+/// of the columns asked for.
+type ChainsAndColumns = (Vec<RMatrix<f64>>, usize, Vec<usize>);
+
+/// The chains' draw matrices (a list of equally sized double matrices) and
+/// the 0-based indices of the 1-based `columns`.
+fn chains_and_columns(
     chains: &List,
     columns: &Robj,
-    probs: &Robj,
-) -> std::result::Result<RMatrix<f64>, String> {
+) -> std::result::Result<ChainsAndColumns, String> {
     let matrices: Vec<RMatrix<f64>> = chains
         .values()
         .map(|m| RMatrix::<f64>::try_from(m).map_err(|e| e.to_string()))
@@ -631,12 +636,6 @@ fn column_summaries_from_r(
     {
         return Err("chains must have the same dimensions".into());
     }
-    let probs = probs
-        .as_real_slice()
-        .ok_or("probs must be a double vector")?;
-    if probs.iter().any(|p| !(0.0..=1.0).contains(p)) {
-        return Err("probs must lie in [0, 1]".into());
-    }
     let columns: Vec<usize> = columns
         .as_integer_slice()
         .ok_or("columns must be an integer vector")?
@@ -644,6 +643,21 @@ fn column_summaries_from_r(
         .map(|&j| usize::try_from(j - 1).ok().filter(|&j| j < n_cols))
         .collect::<Option<_>>()
         .ok_or("columns out of range")?;
+    Ok((matrices, n_rows, columns))
+}
+
+fn column_summaries_from_r(
+    chains: &List,
+    columns: &Robj,
+    probs: &Robj,
+) -> std::result::Result<RMatrix<f64>, String> {
+    let (matrices, n_rows, columns) = chains_and_columns(chains, columns)?;
+    let probs = probs
+        .as_real_slice()
+        .ok_or("probs must be a double vector")?;
+    if probs.iter().any(|p| !(0.0..=1.0).contains(p)) {
+        return Err("probs must lie in [0, 1]".into());
+    }
     let slices: Vec<&[f64]> = matrices.iter().map(|m| m.data()).collect();
     let rows = column_summaries(&slices, n_rows, &columns, probs);
     Ok(RMatrix::new_matrix(
@@ -651,6 +665,36 @@ fn column_summaries_from_r(
         1 + probs.len(),
         |i, j| rows[i][j],
     ))
+}
+
+/// Convergence diagnostics of the columns `columns` (1-based) of the chains'
+/// draw matrices, as the posterior package defines them: a columns x 5
+/// matrix (sd, ess_mean, ess_bulk, ess_tail, rhat; NaN where posterior
+/// gives NA), or `list(error = <message>)`. `normal_scores` is the table of
+/// `hiermod_core::diagnostics`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+fn hm_diagnostics(chains: List, columns: Robj, normal_scores: Robj) -> Robj {
+    let run = || -> std::result::Result<RMatrix<f64>, String> {
+        let (matrices, n_rows, columns) = chains_and_columns(&chains, &columns)?;
+        let scores = normal_scores
+            .as_real_slice()
+            .ok_or("normal_scores must be a double vector")?;
+        let slices: Vec<&[f64]> = matrices.iter().map(|m| m.data()).collect();
+        let rows: Vec<hiermod_core::Diagnostics> = columns
+            .iter()
+            .map(|&j| diagnostics(&slices, n_rows, j, scores))
+            .collect();
+        Ok(RMatrix::new_matrix(columns.len(), 5, |i, j| {
+            let d = &rows[i];
+            [d.sd, d.ess_mean, d.ess_bulk, d.ess_tail, d.rhat][j]
+        }))
+    };
+    match run() {
+        Ok(m) => m.into_robj(),
+        Err(message) => failure(message).into_robj(),
+    }
 }
 
 extendr_module! {
@@ -664,4 +708,5 @@ extendr_module! {
     fn hm_csv_groups;
     fn hm_sample;
     fn hm_column_summaries;
+    fn hm_diagnostics;
 }
