@@ -73,7 +73,7 @@ check_memory <- function(bytes, arg, what, advice) {
   # below 64 MB a request is not worth reading /proc/meminfo for
   if (bytes < 2^26) return(invisible(bytes))
   free <- available_memory()
-  if (is.finite(free) && bytes > free) {
+  if (!is.na(free) && bytes > free) {
     hm_abort(arg, "asks for ", what, ": ", format_bytes(bytes), ", more than ",
              "the ", format_bytes(free), " of memory available; ", advice, ".",
              class = "hiermod_memory_error")
@@ -81,16 +81,20 @@ check_memory <- function(bytes, arg, what, advice) {
   invisible(bytes)
 }
 
+# Bytes of memory available, or NA when unknown: the option
+# `hiermod.memory_limit`, else MemAvailable of /proc/meminfo (Linux).
 available_memory <- function() {
+  limit <- getOption("hiermod.memory_limit")
+  if (!is.null(limit)) return(as.double(limit))
   info <- tryCatch(readLines("/proc/meminfo", n = 5L, warn = FALSE),
                    error = function(e) character(), warning = function(w) character())
   line <- grep("^MemAvailable:", info, value = TRUE)
-  if (length(line) != 1L) return(Inf)
+  if (length(line) != 1L) return(NA_real_)
   as.double(gsub("[^0-9]", "", line)) * 1024
 }
 
 format_bytes <- function(bytes) {
   units <- c("bytes", "kB", "MB", "GB", "TB")
-  i <- max(1L, min(length(units), floor(log(max(bytes, 1), 1000)) + 1L))
-  paste(signif(bytes / 1000^(i - 1L), 3L), units[i])
+  power <- min(length(units) - 1L, max(0L, floor(log(bytes, 1000))))
+  paste(format(signif(bytes / 1000^power, 3)), units[power + 1L])
 }

@@ -222,24 +222,6 @@ chunks <- function(n, width) {
 # Draws per chunk: 2^22 values (32 MB) at a time.
 chunk_width <- function(draws) max(1L, 2^22 %/% draws)
 
-# Bytes of memory available, or NA when unknown: the option
-# `hiermod.memory_limit`, else MemAvailable of /proc/meminfo (Linux).
-available_memory <- function() {
-  limit <- getOption("hiermod.memory_limit")
-  if (!is.null(limit)) return(as.double(limit))
-  info <- tryCatch(readLines("/proc/meminfo", warn = FALSE), error = function(e) character(),
-                   warning = function(w) character())
-  line <- grep("^MemAvailable:", info, value = TRUE)
-  if (length(line) != 1L) return(NA_real_)
-  as.double(gsub("[^0-9]", "", line)) * 1024
-}
-
-format_bytes <- function(bytes) {
-  units <- c("bytes", "kB", "MB", "GB", "TB")
-  power <- min(length(units) - 1L, max(0L, floor(log(bytes, 1000))))
-  paste(format(signif(bytes / 1000^power, 3)), units[power + 1L])
-}
-
 #' Draws from the posterior predictive distribution
 #'
 #' For each row of `newdata` (or of the fitted data), draws a new
