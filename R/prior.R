@@ -294,12 +294,21 @@ print.hier_prior <- function(x, digits = 4, ...) {
   cat("  mu    ~ N(mu0 = ", show("mu0"), ", 1/tau0), tau0 = ", show("tau0"),
       "\n", sep = "")
   given <- names(x$dists)
+  lecture <- if (is.null(x$lecture)) c(levels = TRUE, within = TRUE) else x$lecture
+  default <- "half-Cauchy(0, sd(y)) (the default; see ?hier_prior)"
   if (!"sd_b" %in% given) {
-    cat("  tau_b ~ G(a = ", show("a"), ", b = ", show("b"), ")\n", sep = "")
+    cat(if (lecture[["levels"]]) {
+      paste0("  tau_b ~ G(a = ", show("a"), ", b = ", show("b"), ")")
+    } else {
+      paste("  each level's sd ~", default)
+    }, "\n", sep = "")
   }
   if (!"sd_w" %in% given) {
-    cat("  tau_w ~ G(alpha = ", show("alpha"), ", beta = ", show("beta"), ")\n",
-        sep = "")
+    cat(if (lecture[["within"]]) {
+      paste0("  tau_w ~ G(alpha = ", show("alpha"), ", beta = ", show("beta"), ")")
+    } else {
+      paste("  sd_w ~", default)
+    }, "\n", sep = "")
   }
   for (name in setdiff(given, "mu")) {
     cat("  ", name, " ~ ", format_dist(x$dists[[name]]), "\n", sep = "")
