@@ -36,11 +36,9 @@ pub trait Posterior: Sync {
 }
 
 /// `values` in the caller's units (`Posterior::report_map`).
-fn map_values(maps: Option<&[(f64, f64)]>, values: &mut [f64]) {
-    if let Some(maps) = maps {
-        for (value, &(shift, factor)) in values.iter_mut().zip(maps) {
-            *value = shift + factor * *value;
-        }
+fn map_values(maps: &[(f64, f64)], values: &mut [f64]) {
+    for (value, &(shift, factor)) in values.iter_mut().zip(maps) {
+        *value = shift + factor * *value;
     }
 }
 
@@ -259,7 +257,15 @@ fn run_one_chain<P: Posterior>(
 ) -> Result<ChainOutput, Error> {
     let mut rng = chain_rng(settings.seed, chain);
     let mut state = model.start(settings.sampler, &mut rng);
-    let maps = model.report_map();
+    // a model that reports in the caller's units maps by the identity
+    let identity;
+    let maps = match model.report_map() {
+        Some(maps) => maps,
+        None => {
+            identity = vec![(0.0, 1.0); model.n_reported(true)];
+            &identity
+        }
+    };
     let mut init = vec![0.0; model.n_reported(true)];
     model.report(&state, &mut init);
     map_values(maps, &mut init);
@@ -293,20 +299,10 @@ fn run_one_chain<P: Posterior>(
             // One pass maps, checks and stores each value.
             let mut finite = true;
             let columns = out.chunks_exact_mut(n_kept).zip(row.iter_mut());
-            match maps {
-                Some(maps) => {
-                    for ((column, value), &(shift, factor)) in columns.zip(maps) {
-                        *value = shift + factor * *value;
-                        finite &= value.is_finite();
-                        column[kept] = *value;
-                    }
-                }
-                None => {
-                    for (column, value) in columns {
-                        finite &= value.is_finite();
-                        column[kept] = *value;
-                    }
-                }
+            for ((column, value), &(shift, factor)) in columns.zip(maps) {
+                *value = shift + factor * *value;
+                finite &= value.is_finite();
+                column[kept] = *value;
             }
             if !finite {
                 return Err(non_finite(it, &row).unwrap_or(Error::Internal(

@@ -44,9 +44,10 @@ pub struct Model {
     tau_b_conditional: PrecisionConditional,
     /// tau_w given theta (N deviations).
     tau_w_conditional: PrecisionConditional,
-    /// `G(a + (K-1)/2, .)`: the proposal of the interweaving sampler's
-    /// joint (mu, tau_b) step, when the prior on tau_b is Gamma.
-    tau_b_joint_shape: Option<GammaRate>,
+    /// `G(a + (K-1)/2, .)` and the prior's rate `b`: the proposal of the
+    /// interweaving sampler's joint (mu, tau_b) step, when the prior on
+    /// tau_b is Gamma.
+    tau_b_joint: Option<(GammaRate, f64)>,
     total_ss: f64,
     n_total: f64,
     /// `sum_k log n_k`.
@@ -121,8 +122,8 @@ impl Model {
         let k = stats.n_groups() as f64;
         let tau_b_conditional = PrecisionConditional::new(prior.between, k)?;
         let tau_w_conditional = PrecisionConditional::new(prior.within, stats.n_total())?;
-        let tau_b_joint_shape = match prior.between.conjugate() {
-            Some((a, _)) => Some(GammaRate::new(a + (k - 1.0) / 2.0)?),
+        let tau_b_joint = match prior.between.conjugate() {
+            Some((a, b)) => Some((GammaRate::new(a + (k - 1.0) / 2.0)?, b)),
             None => None,
         };
         let total_ss = stats.ss().iter().sum();
@@ -161,7 +162,7 @@ impl Model {
             prior,
             tau_b_conditional,
             tau_w_conditional,
-            tau_b_joint_shape,
+            tau_b_joint,
             total_ss,
             n_total,
             sum_count_log_n,
@@ -353,7 +354,7 @@ impl Model {
         let ss: f64 = st.theta.iter().map(|t| (t - thetabar).powi(2)).sum();
         let p = &self.prior;
         let d = thetabar - p.mu0;
-        let Some(proposal) = &self.tau_b_joint_shape else {
+        let Some((proposal, prior_rate)) = &self.tau_b_joint else {
             // log tau_b | theta: the prior, tau_b^((K-1)/2) exp(-tau_b SS/2)
             // and mu's integral, sqrt(r) exp(-d^2 tau0 r / 2).
             let log_f = |x: f64| {
@@ -368,7 +369,7 @@ impl Model {
             self.draw_mu_given_theta(st, rng);
             return Ok(());
         };
-        let rate = self.tau_b_conditional_rate() + ss / 2.0;
+        let rate = prior_rate + ss / 2.0;
         for _ in 0..20 {
             let t = proposal.sample(rng, rate);
             let r = k * t / (k * t + p.tau0);
@@ -382,12 +383,6 @@ impl Model {
         self.draw_tau_b_given_theta(st, rng)?;
         self.draw_mu_given_theta(st, rng);
         Ok(())
-    }
-
-    /// The Gamma prior's rate on tau_b (0 for other families, which do not
-    /// use it).
-    fn tau_b_conditional_rate(&self) -> f64 {
-        self.prior.between.conjugate().map_or(0.0, |(_, rate)| rate)
     }
 
     /// `P = sum_k p_k + tau0` and `(sum_k p_k ybar_k + tau0 mu0) / P` with

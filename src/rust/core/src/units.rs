@@ -104,12 +104,15 @@ impl Units {
         stats: &GroupStats,
         within: &Within,
     ) -> Result<GroupStats, Error> {
-        let s2 = self.scale * self.scale;
         let (n, ss): (Vec<f64>, Vec<f64>) = match within {
             // Precisions 1/se^2 grow by s^2; their weighted sums of squares
             // are pure numbers.
             Within::Known => (
-                stats.n().iter().map(|w| w * s2).collect(),
+                stats
+                    .n()
+                    .iter()
+                    .map(|w| w * self.scale * self.scale)
+                    .collect(),
                 stats.ss().to_vec(),
             ),
             _ => (
