@@ -56,6 +56,16 @@ hm_csv_add <- function(reader, y) .Call(wrap__hm_csv_add, reader, y)
 #' @noRd
 hm_csv_groups <- function(reader) .Call(wrap__hm_csv_groups, reader)
 
+#' The columns a model's draws report, in storage order: `list(role,
+#' level, node, global)` with one entry per column (`level` and `node`
+#' 1-based; `level` 0 for the root and the within-group model), for
+#' `level_sizes` groups per level (top first) and the within-group model
+#' `within` ("common", "known" or "group"). Or `list(error = <message>,
+#' kind = <kind>)`.
+#' @keywords internal
+#' @noRd
+hm_layout <- function(level_sizes, within) .Call(wrap__hm_layout, level_sizes, within)
+
 #' Sample a model of the family. `parents[[l]]` gives, for each group of
 #' level l (top to bottom), the 1-based index of its parent in level l - 1
 #' (all 1 for the first level); `n`, `ybar`, `ss` are the last level's

@@ -362,29 +362,32 @@ scale_of_stats <- function(n, mean, ss) {
 
 scale_of_values <- function(y) list(mean = mean(y), var = stats::var(y))
 
-# Column names: the global parameters (stored with keep = "global") and all.
+# Column names, from the core's layout of the draws (its order is the
+# draws'): the global parameters (stored with keep = "global") and all.
 parameter_names <- function(model, within) {
   levels <- model$levels
   depth <- length(levels)
+  layout <- hm_layout(vapply(model$nodes, function(l) length(l$label), 1L),
+                      within)
+  glue_result(layout, "data", "described")
   bracket <- function(prefix, labels) paste0(prefix, "[", labels, "]")
-  if (depth == 0L) {
-    # y ~ 1 with known standard errors pools the estimates: mu alone
-    global <- c("mu", if (within != "known") "sd")
-    return(list(global = global, all = global))
+  level_sd <- sd_parameter_names(depth, levels)
+  effect_prefix <- if (depth == 1L) "theta" else paste0("theta_", levels)
+  names <- character(length(layout$role))
+  for (j in seq_along(names)) {
+    l <- layout$level[j]
+    node <- layout$node[j]
+    names[j] <- switch(layout$role[j],
+      mean = "mu",
+      level_sd = level_sd[l],
+      within_sd = if (depth == 0L) "sd" else "sd_w",
+      within_sd_centre = "sd_w0",
+      within_df = "nu0",
+      effect = bracket(effect_prefix[l], model$nodes[[l]]$label[node]),
+      group_sd = bracket("sd_w", model$stats$group[node])
+    )
   }
-  sds <- sd_parameter_names(depth, levels)
-  within_global <- switch(within, common = "sd_w", known = character(),
-                          group = c("sd_w0", "nu0"))
-  effects <- if (depth == 1L) {
-    bracket("theta", model$nodes[[1L]]$label)
-  } else {
-    unlist(lapply(seq_len(depth), function(l) {
-      bracket(paste0("theta_", levels[l]), model$nodes[[l]]$label)
-    }))
-  }
-  group_sds <- if (within == "group") bracket("sd_w", model$stats$group)
-  global <- c("mu", sds, within_global)
-  list(global = global, all = c(global, effects, group_sds))
+  list(global = names[layout$global], all = names)
 }
 
 # The variables an expression reads: as all.vars(), but the names after `$`

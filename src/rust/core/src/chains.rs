@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rand_pcg::Pcg64;
 
-use crate::{Error, Kernel, Model, Quantity, SamplerKind, State, chain_rng};
+use crate::{Error, Quantity, SamplerKind, chain_rng};
 
 /// A model the chains can run: how a chain starts, moves and reports.
 pub trait Posterior: Sync {
@@ -39,36 +39,6 @@ pub trait Posterior: Sync {
 fn map_values(maps: &[(f64, f64)], values: &mut [f64]) {
     for (value, &(shift, factor)) in values.iter_mut().zip(maps) {
         *value = shift + factor * *value;
-    }
-}
-
-impl Posterior for Model {
-    type Chain = (State, Kernel);
-
-    fn n_reported(&self, keep_groups: bool) -> usize {
-        State::n_reported(self.stats().n_groups(), keep_groups)
-    }
-
-    fn quantities(&self) -> Vec<Quantity> {
-        let mut q = vec![Quantity::Location, Quantity::Spread, Quantity::Spread];
-        q.resize(self.n_reported(true), Quantity::Location);
-        q
-    }
-
-    fn supports(&self, _sampler: SamplerKind) -> bool {
-        true
-    }
-
-    fn start(&self, sampler: SamplerKind, rng: &mut Pcg64) -> Self::Chain {
-        (self.initial_state(rng), Kernel::new(sampler))
-    }
-
-    fn sweep(&self, chain: &mut Self::Chain, rng: &mut Pcg64, warmup: bool) -> Result<(), Error> {
-        chain.1.sweep(self, &mut chain.0, rng, warmup)
-    }
-
-    fn report(&self, chain: &Self::Chain, out: &mut [f64]) {
-        chain.0.report(out);
     }
 }
 
@@ -333,13 +303,22 @@ fn run_one_chain<P: Posterior>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{GroupStats, HierPrior};
+    use crate::{GroupStats, SdPrior, Tree, TreePrior, Within};
 
-    fn model() -> Model {
+    fn model() -> Tree {
         let obs = (0..40).map(|i| (i % 4, (i % 7) as f64 + 3.0 * (i % 4) as f64));
         let stats = GroupStats::from_observations(4, obs).unwrap();
-        let prior = HierPrior::lecture(5.0, 0.01, [1.0, 1.0], [1.0, 1.0]);
-        Model::new(stats, prior).unwrap()
+        let gamma = SdPrior::GammaPrecision {
+            shape: 1.0,
+            rate: 1.0,
+        };
+        let prior = TreePrior {
+            mu0: 5.0,
+            tau0: 0.01,
+            levels: vec![gamma],
+            within: Within::Common { prior: gamma },
+        };
+        Tree::new(vec![vec![0; 4]], stats, prior).unwrap()
     }
 
     fn settings() -> Settings {
@@ -368,11 +347,7 @@ mod tests {
         Ok(bufs)
     }
 
-    const SAMPLERS: [SamplerKind; 3] = [
-        SamplerKind::Gibbs,
-        SamplerKind::Collapsed,
-        SamplerKind::Asis,
-    ];
+    const SAMPLERS: [SamplerKind; 3] = SamplerKind::ALL;
 
     #[test]
     fn draws_do_not_depend_on_threads() {
@@ -427,7 +402,7 @@ mod tests {
         let all = run(1, &thin1).unwrap();
         let thinned = run(1, &s).unwrap();
         let n_all = thin1.n_kept();
-        for j in 0..State::n_reported(4, true) {
+        for j in 0..model().n_reported(true) {
             for r in 0..s.n_kept() {
                 assert_eq!(thinned[0][j * s.n_kept() + r], all[0][j * n_all + 3 * r]);
             }

@@ -14,27 +14,28 @@
 //! section.
 
 mod chains;
+mod classes;
 mod csv;
+mod engine;
 mod error;
-mod model;
+mod kernels;
 mod prior;
 mod random;
-mod samplers;
 mod slice;
+mod spec;
 mod stats;
 mod summaries;
-mod tree;
 mod units;
 
 pub use chains::{ChainOutput, Posterior, Settings, run_chains};
 pub use csv::{Chunk, CsvError, CsvReader, Fields};
+pub use engine::{Tree, TreeChain, TreeState};
 pub use error::Error;
-pub use model::{Model, MuMarginal, State, Workspace};
-pub use prior::{HierPrior, SdPrior};
+pub use kernels::SamplerKind;
+pub use prior::SdPrior;
 pub use random::{GammaRate, chain_rng};
-pub use samplers::{Kernel, SamplerKind};
 pub use slice::{Pseudo, TunedSlices, quantile_slice_step, slice_step};
+pub use spec::{Column, Layout, Role, TreePrior, Within, WithinKind};
 pub use stats::{GroupStats, RunningStats};
 pub use summaries::{Diagnostics, column_summaries, diagnostics};
-pub use tree::{Tree, TreeChain, TreePrior, TreeState, Within};
 pub use units::{InUnits, Quantity, Units};

@@ -151,51 +151,6 @@ impl PrecisionConditional {
     }
 }
 
-/// The priors of the two-level model: `mu ~ N(mu0, 1/tau0)` and a prior on
-/// each standard deviation, `sd_b` (`between`) and `sd_w` (`within`). The
-/// lecture's are Gamma on the precisions, `tau_b ~ G(a, b)` and
-/// `tau_w ~ G(alpha, beta)`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct HierPrior {
-    pub mu0: f64,
-    pub tau0: f64,
-    pub between: SdPrior,
-    pub within: SdPrior,
-}
-
-impl HierPrior {
-    /// The lecture's priors.
-    pub fn lecture(mu0: f64, tau0: f64, [a, b]: [f64; 2], [alpha, beta]: [f64; 2]) -> Self {
-        Self {
-            mu0,
-            tau0,
-            between: SdPrior::GammaPrecision { shape: a, rate: b },
-            within: SdPrior::GammaPrecision {
-                shape: alpha,
-                rate: beta,
-            },
-        }
-    }
-
-    /// Checks that `mu0` is finite and every other value finite and positive.
-    pub fn validate(&self) -> Result<(), Error> {
-        if !self.mu0.is_finite() {
-            return Err(Error::InvalidPrior(format!(
-                "mu0 must be finite, not {}",
-                self.mu0
-            )));
-        }
-        if !(self.tau0.is_finite() && self.tau0 > 0.0) {
-            return Err(Error::InvalidPrior(format!(
-                "tau0 must be finite and positive, not {}",
-                self.tau0
-            )));
-        }
-        self.between.validate("sd_b")?;
-        self.within.validate("sd_w")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,21 +229,5 @@ mod tests {
                 assert!((d - base).abs() < 1e-9, "{prior:?} at {sd}: {d} vs {base}");
             }
         }
-    }
-
-    #[test]
-    fn validate_names_the_bad_value() {
-        let ok = HierPrior::lecture(0.0, 1.0, [1.0, 1.0], [1.0, 1.0]);
-        assert!(ok.validate().is_ok());
-        let bad = HierPrior {
-            within: SdPrior::HalfNormal { scale: 0.0 },
-            ..ok
-        };
-        assert!(bad.validate().unwrap_err().to_string().contains("sd_w"));
-        let bad = HierPrior {
-            mu0: f64::NAN,
-            ..ok
-        };
-        assert!(bad.validate().unwrap_err().to_string().contains("mu0"));
     }
 }

@@ -352,7 +352,11 @@ mod tests {
         let mut rng = crate::chain_rng(4, 0);
         let (n, m) = (1000, 4);
         let chains: Vec<Vec<f64>> = (0..m)
-            .map(|_| (0..n).map(|_| crate::model::std_normal(&mut rng)).collect())
+            .map(|_| {
+                (0..n)
+                    .map(|_| crate::engine::std_normal(&mut rng))
+                    .collect()
+            })
             .collect();
         let slices: Vec<&[f64]> = chains.iter().map(Vec::as_slice).collect();
         let d = diagnostics(&slices, n, 0, &scores(n * m));

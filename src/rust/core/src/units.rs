@@ -16,7 +16,7 @@
 
 use crate::chains::Posterior;
 use crate::prior::SdPrior;
-use crate::tree::{TreePrior, Within};
+use crate::spec::{TreePrior, Within};
 use crate::{Error, GroupStats, SamplerKind};
 use rand_pcg::Pcg64;
 

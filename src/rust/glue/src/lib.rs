@@ -9,8 +9,8 @@ use std::ffi::{c_int, c_void};
 
 use extendr_api::prelude::*;
 use hiermod_core::{
-    CsvReader, Fields, GroupStats, HierPrior, InUnits, Model, Posterior, SamplerKind, SdPrior,
-    Settings, Tree, TreePrior, Units, Within, column_summaries, diagnostics, run_chains,
+    CsvReader, Fields, GroupStats, InUnits, Layout, Posterior, SamplerKind, SdPrior, Settings,
+    Tree, TreePrior, Units, Within, WithinKind, column_summaries, diagnostics, run_chains,
 };
 
 unsafe extern "C" {
@@ -387,15 +387,20 @@ fn tree_prior(prior: &List, depth: usize) -> std::result::Result<TreePrior, Stri
     if levels.len() != depth {
         return Err("prior$levels needs one prior per level".into());
     }
-    let within = match prior.dollar("within").ok().and_then(|w| w.as_str()) {
-        Some("common") => Within::Common {
+    let kind = prior
+        .dollar("within")
+        .ok()
+        .and_then(|w| w.as_str().map(str::to_string))
+        .ok_or("prior$within must be a string")?;
+    let within = match WithinKind::from_name(&kind).map_err(|e| e.to_string())? {
+        WithinKind::Common => Within::Common {
             prior: sd_prior(
                 prior.dollar("within_prior").map_err(|e| e.to_string())?,
                 "prior$within_prior",
             )?,
         },
-        Some("known") => Within::Known,
-        Some("group") => Within::Group {
+        WithinKind::Known => Within::Known,
+        WithinKind::Group => Within::Group {
             a0: real(prior, "a0")?,
             b0: real(prior, "b0")?,
             lambda: real(prior, "lambda")?,
@@ -405,7 +410,6 @@ fn tree_prior(prior: &List, depth: usize) -> std::result::Result<TreePrior, Stri
                 .ok_or("prior$nu_max must be a whole number from 1 to 1e7")?
                 as usize,
         },
-        _ => return Err("prior$within must be \"common\", \"known\" or \"group\"".into()),
     };
     Ok(TreePrior {
         mu0: real(prior, "mu0")?,
@@ -413,6 +417,43 @@ fn tree_prior(prior: &List, depth: usize) -> std::result::Result<TreePrior, Stri
         levels,
         within,
     })
+}
+
+/// The columns a model's draws report, in storage order: `list(role,
+/// level, node, global)` with one entry per column (`level` and `node`
+/// 1-based; `level` 0 for the root and the within-group model), for
+/// `level_sizes` groups per level (top first) and the within-group model
+/// `within` ("common", "known" or "group"). Or `list(error = <message>,
+/// kind = <kind>)`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+fn hm_layout(level_sizes: Robj, within: &str) -> List {
+    let run = || -> std::result::Result<List, Failure> {
+        let sizes: Vec<usize> = level_sizes
+            .as_integer_slice()
+            .ok_or("level_sizes must be an integer vector")?
+            .iter()
+            .map(|&n| usize::try_from(n).map_err(|_| "level_sizes must be counts"))
+            .collect::<std::result::Result<_, _>>()?;
+        let layout = Layout::new(&sizes, WithinKind::from_name(within)?);
+        let columns = layout.columns();
+        let global = layout.width(false);
+        List::from_names_and_values(
+            ["role", "level", "node", "global"],
+            [
+                r!(columns.iter().map(|c| c.role.name()).collect::<Vec<_>>()),
+                r!(columns.iter().map(|c| c.level as i32).collect::<Vec<_>>()),
+                r!(columns
+                    .iter()
+                    .map(|c| c.node as i32 + 1)
+                    .collect::<Vec<_>>()),
+                r!((0..columns.len()).map(|j| j < global).collect::<Vec<_>>()),
+            ],
+        )
+        .map_err(|e| e.to_string().into())
+    };
+    run().unwrap_or_else(Failure::into_list)
 }
 
 /// Sample a model of the family. `parents[[l]]` gives, for each group of
@@ -484,23 +525,7 @@ fn hm_sample(
         let units = Units::of(&stats, &prior.within)?;
         let stats = units.standardise_stats(&stats, &prior.within)?;
         let prior = units.standardise_prior(&prior)?;
-        // Building the tree checks its shape whichever engine runs it.
-        let tree = Tree::new(parents, stats.clone(), prior.clone())?;
-        // The two-level model with a common within-group variance has its
-        // own implementation, which groups the data by size (core/MATHS.md
-        // section 9).
-        match (&prior.levels[..], prior.within) {
-            (&[between], Within::Common { prior: within }) => {
-                let hier = HierPrior {
-                    mu0: prior.mu0,
-                    tau0: prior.tau0,
-                    between,
-                    within,
-                };
-                run.sample(&InUnits::new(Model::new(stats, hier)?, units))
-            }
-            _ => run.sample(&InUnits::new(tree, units)),
-        }
+        run.sample(&InUnits::new(Tree::new(parents, stats, prior)?, units))
     };
     run().unwrap_or_else(Failure::into_list)
 }
@@ -706,6 +731,7 @@ extendr_module! {
     fn hm_csv_select;
     fn hm_csv_add;
     fn hm_csv_groups;
+    fn hm_layout;
     fn hm_sample;
     fn hm_column_summaries;
     fn hm_diagnostics;

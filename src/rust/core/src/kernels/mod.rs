@@ -1,0 +1,100 @@
+//! The transition kernels. Each leaves the same posterior invariant and
+//! is built from the engine's shared pieces (the collapsed density, the
+//! exact draws of the locations, the conditionals of the variance
+//! parameters); they differ in how fast they mix (MATHS.md sections 3, 6
+//! and 7).
+
+mod asis;
+mod collapsed;
+mod gibbs;
+
+use rand_pcg::Pcg64;
+
+use crate::Error;
+use crate::engine::{Tree, TreeState};
+
+/// Which transition kernel moves the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SamplerKind {
+    /// The lecture's centred Gibbs sweep, level by level from the root
+    /// (MATHS.md section 3): each level's effects given their neighbours,
+    /// then that level's precision; the within-group variances last.
+    Gibbs,
+    /// Every precision by a slice step on its density with every location
+    /// integrated out (the last level's jointly with tau_w), then all
+    /// locations jointly and exactly (MATHS.md sections 4 to 6).
+    Collapsed,
+    /// Ancillarity-sufficiency interweaving (Yu and Meng 2011; MATHS.md
+    /// section 7), for two levels with a common within-group variance:
+    /// theta, (mu, tau_b) given theta, (mu, tau_b) given the standardised
+    /// effects, tau_w.
+    Asis,
+}
+
+impl SamplerKind {
+    /// The sampler's name as the R interface spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SamplerKind::Gibbs => "gibbs",
+            SamplerKind::Collapsed => "collapsed",
+            SamplerKind::Asis => "asis",
+        }
+    }
+
+    /// Parses the R interface's name.
+    pub fn from_name(name: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| Error::InvalidSettings(format!("unknown sampler {name:?}")))
+    }
+
+    pub const ALL: [SamplerKind; 3] = [
+        SamplerKind::Collapsed,
+        SamplerKind::Asis,
+        SamplerKind::Gibbs,
+    ];
+}
+
+/// One chain's kernel, with the working memory it reuses between sweeps.
+pub(crate) trait Kernel: std::fmt::Debug {
+    /// One sweep; `warmup` lets the kernel tune itself.
+    fn sweep(
+        &mut self,
+        tree: &Tree,
+        st: &mut TreeState,
+        rng: &mut Pcg64,
+        warmup: bool,
+    ) -> Result<(), Error>;
+}
+
+/// Whether `kind` can move `tree`'s model.
+pub(crate) fn supports(tree: &Tree, kind: SamplerKind) -> bool {
+    match kind {
+        SamplerKind::Gibbs | SamplerKind::Collapsed => true,
+        SamplerKind::Asis => asis::Asis::applies(tree),
+    }
+}
+
+/// A fresh kernel of `kind` for `tree` (which `supports` it).
+pub(crate) fn new(tree: &Tree, kind: SamplerKind) -> Box<dyn Kernel> {
+    match kind {
+        SamplerKind::Gibbs => Box::new(gibbs::Gibbs::default()),
+        SamplerKind::Collapsed => Box::new(collapsed::Collapsed::new(tree)),
+        SamplerKind::Asis => Box::new(asis::Asis::new(tree)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampler_names_round_trip() {
+        for kind in SamplerKind::ALL {
+            assert_eq!(SamplerKind::from_name(kind.name()).unwrap(), kind);
+        }
+        assert!(SamplerKind::from_name("nuts").is_err());
+    }
+}
