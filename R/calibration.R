@@ -19,8 +19,7 @@ sbc_design <- function(name, sizes, prior, parents = list(rep(1L, length(sizes))
 
 # The samplers that apply to a design's model.
 sbc_samplers <- function(design) {
-  two_level <- length(design$parents) == 1L && design$within == "common"
-  c("collapsed", if (two_level) "asis", "gibbs")
+  model_samplers(length(design$parents), design$within)
 }
 
 # Parameters from the prior and data from the model: the data frame, the

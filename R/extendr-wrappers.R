@@ -66,6 +66,12 @@ hm_csv_groups <- function(reader) .Call(wrap__hm_csv_groups, reader)
 #' @noRd
 hm_layout <- function(level_sizes, within) .Call(wrap__hm_layout, level_sizes, within)
 
+#' The names of the samplers that can move a model with `depth` grouping
+#' levels and the within-group model `within`, the default first.
+#' @keywords internal
+#' @noRd
+hm_samplers <- function(depth, within) .Call(wrap__hm_samplers, depth, within)
+
 #' Sample a model of the family. `parents[[l]]` gives, for each group of
 #' level l (top to bottom), the 1-based index of its parent in level l - 1
 #' (all 1 for the first level); `n`, `ybar`, `ss` are the last level's

@@ -191,10 +191,11 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
   thin <- check_count(thin, "thin", 1L)
   cores <- check_count(cores, "cores", 1L, 1024L)
   sampler <- check_choice(sampler, "sampler", c("collapsed", "asis", "gibbs"))
-  if (sampler == "asis" && !(length(model$levels) == 1L && within == "common")) {
-    hm_abort("sampler", "\"asis\" is available only for the two-level model ",
-             "with a common within-group variance; use \"collapsed\" or ",
-             "\"gibbs\".")
+  allowed <- model_samplers(length(model$levels), within)
+  if (!sampler %in% allowed) {
+    hm_abort("sampler", "\"", sampler, "\" is available only for the two-level ",
+             "model with a common within-group variance; use ",
+             paste0("\"", allowed, "\"", collapse = " or "), ".")
   }
   keep <- check_choice(keep, "keep", c("all", "global"))
   keep_groups <- keep == "all"
@@ -361,6 +362,12 @@ scale_of_stats <- function(n, mean, ss) {
 }
 
 scale_of_values <- function(y) list(mean = mean(y), var = stats::var(y))
+
+# The samplers the core can run on a model with `depth` grouping levels and
+# this within-group model, the default first.
+model_samplers <- function(depth, within) {
+  glue_result(hm_samplers(depth, within), "within", "sampled")$samplers
+}
 
 # Column names, from the core's layout of the draws (its order is the
 # draws'): the global parameters (stored with keep = "global") and all.

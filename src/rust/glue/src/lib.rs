@@ -456,6 +456,25 @@ fn hm_layout(level_sizes: Robj, within: &str) -> List {
     run().unwrap_or_else(Failure::into_list)
 }
 
+/// The names of the samplers that can move a model with `depth` grouping
+/// levels and the within-group model `within`, the default first.
+/// @keywords internal
+/// @noRd
+#[extendr]
+fn hm_samplers(depth: i32, within: &str) -> List {
+    let run = || -> std::result::Result<List, Failure> {
+        let depth = count(depth, "depth")?;
+        let within = WithinKind::from_name(within)?;
+        let names: Vec<&str> = SamplerKind::ALL
+            .into_iter()
+            .filter(|k| k.applies(depth, within))
+            .map(SamplerKind::name)
+            .collect();
+        List::from_names_and_values(["samplers"], [r!(names)]).map_err(|e| e.to_string().into())
+    };
+    run().unwrap_or_else(Failure::into_list)
+}
+
 /// Sample a model of the family. `parents[[l]]` gives, for each group of
 /// level l (top to bottom), the 1-based index of its parent in level l - 1
 /// (all 1 for the first level); `n`, `ybar`, `ss` are the last level's
@@ -732,6 +751,7 @@ extendr_module! {
     fn hm_csv_add;
     fn hm_csv_groups;
     fn hm_layout;
+    fn hm_samplers;
     fn hm_sample;
     fn hm_column_summaries;
     fn hm_diagnostics;

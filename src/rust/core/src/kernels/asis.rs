@@ -11,7 +11,6 @@ use crate::Error;
 use crate::engine::{Messages, Tree, TreeState, std_normal};
 use crate::random::GammaRate;
 use crate::slice::slice_step;
-use crate::spec::Within;
 
 #[derive(Debug)]
 pub(crate) struct Asis {
@@ -27,10 +26,6 @@ pub(crate) struct Asis {
 }
 
 impl Asis {
-    pub fn applies(tree: &Tree) -> bool {
-        tree.depth() == 1 && matches!(tree.prior().within, Within::Common { .. })
-    }
-
     pub fn new(tree: &Tree) -> Self {
         let k = tree.stats().n_groups() as f64;
         let tau_b_joint = tree.prior().levels[0]

@@ -12,6 +12,7 @@ use rand_pcg::Pcg64;
 
 use crate::Error;
 use crate::engine::{Tree, TreeState};
+use crate::spec::WithinKind;
 
 /// Which transition kernel moves the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,12 +70,21 @@ pub(crate) trait Kernel: std::fmt::Debug {
     ) -> Result<(), Error>;
 }
 
+impl SamplerKind {
+    /// Whether this kernel can move a model with `depth` grouping levels
+    /// and this within-group model: interweaving needs exactly one level
+    /// and a common within-group variance.
+    pub fn applies(self, depth: usize, within: WithinKind) -> bool {
+        match self {
+            SamplerKind::Gibbs | SamplerKind::Collapsed => true,
+            SamplerKind::Asis => depth == 1 && within == WithinKind::Common,
+        }
+    }
+}
+
 /// Whether `kind` can move `tree`'s model.
 pub(crate) fn supports(tree: &Tree, kind: SamplerKind) -> bool {
-    match kind {
-        SamplerKind::Gibbs | SamplerKind::Collapsed => true,
-        SamplerKind::Asis => asis::Asis::applies(tree),
-    }
+    kind.applies(tree.depth(), tree.prior().within.kind())
 }
 
 /// A fresh kernel of `kind` for `tree` (which `supports` it).
