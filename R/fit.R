@@ -377,24 +377,25 @@ parameter_names <- function(model, within) {
   layout <- hm_layout(vapply(model$nodes, function(l) length(l$label), 1L),
                       within)
   glue_result(layout, "data", "described")
-  bracket <- function(prefix, labels) paste0(prefix, "[", labels, "]")
   level_sd <- sd_parameter_names(depth, levels)
   effect_prefix <- if (depth == 1L) "theta" else paste0("theta_", levels)
-  names <- character(length(layout$role))
-  for (j in seq_along(names)) {
-    l <- layout$level[j]
-    node <- layout$node[j]
-    names[j] <- switch(layout$role[j],
-      mean = "mu",
-      level_sd = level_sd[l],
-      within_sd = if (depth == 0L) "sd" else "sd_w",
-      within_sd_centre = "sd_w0",
-      within_df = "nu0",
-      effect = bracket(effect_prefix[l], model$nodes[[l]]$label[node]),
-      group_sd = bracket("sd_w", model$stats$group[node])
-    )
+  role <- layout$role
+  out <- character(length(role))
+  fixed <- c(mean = "mu", within_sd = if (depth == 0L) "sd" else "sd_w",
+             within_sd_centre = "sd_w0", within_df = "nu0")
+  is_fixed <- role %in% names(fixed)
+  out[is_fixed] <- fixed[role[is_fixed]]
+  is_sd <- role == "level_sd"
+  out[is_sd] <- level_sd[layout$level[is_sd]]
+  # effects level by level, each level's labels indexed by node at once
+  for (l in seq_len(depth)) {
+    at <- role == "effect" & layout$level == l
+    out[at] <- paste0(effect_prefix[l], "[",
+                        model$nodes[[l]]$label[layout$node[at]], "]")
   }
-  list(global = names[layout$global], all = names)
+  at <- role == "group_sd"
+  out[at] <- paste0("sd_w[", model$stats$group[layout$node[at]], "]")
+  list(global = out[layout$global], all = out)
 }
 
 # The variables an expression reads: as all.vars(), but the names after `$`
