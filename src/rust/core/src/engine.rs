@@ -25,7 +25,8 @@ use rand_pcg::Pcg64;
 use crate::chains::Posterior;
 use crate::classes::{SizeClasses, SizeTerms};
 use crate::kernels::{self, Kernel};
-use crate::prior::PrecisionConditional;
+use crate::prior::{PrecisionConditional, SdPrior};
+use crate::slice::slice_step;
 use crate::spec::{Layout, TreePrior, Within};
 use crate::{Error, GroupStats, Quantity, SamplerKind};
 
@@ -191,8 +192,8 @@ impl Tree {
                 "group-specific variances need at least one grouping level".into(),
             ));
         }
-        if let Within::Group { a0, .. } = prior.within {
-            check_group_variances_proper(&stats, a0)?;
+        if let Within::Group { centre, .. } = prior.within {
+            check_group_variances_proper(&stats, centre.variance_power_at_zero())?;
         }
         let mut children = Vec::with_capacity(depth);
         let mut size = 1;
@@ -658,7 +659,7 @@ impl Tree {
                     st.tau_w = conditional.draw(st.tau_w, ss, rng)?;
                 }
             }
-            Within::Group { a0, b0, lambda, .. } => {
+            Within::Group { centre, lambda, .. } => {
                 let nu0 = st.nu0 as f64;
                 for j in 0..s.n_groups() {
                     let shape = (nu0 + s.n()[j]) / 2.0;
@@ -667,7 +668,12 @@ impl Tree {
                 }
                 let k = s.n_groups() as f64;
                 let sum_precision: f64 = st.group_precision.iter().sum();
-                st.sigma0_sq = gamma_rate(a0 + k * nu0 / 2.0, b0 + nu0 / 2.0 * sum_precision, rng);
+                st.sigma0_sq = draw_sigma0_sq(
+                    &centre,
+                    st.sigma0_sq,
+                    [k * nu0 / 2.0, nu0 / 2.0 * sum_precision],
+                    rng,
+                )?;
                 let sum_log_precision: f64 = st.group_precision.iter().map(|p| p.ln()).sum();
                 st.nu0 = self.draw_nu0(
                     st.sigma0_sq,
@@ -762,10 +768,11 @@ impl Tree {
             _ => spread(rng) / pooled,
         };
         let (group_precision, sigma0_sq, nu0) = match self.prior.within {
-            Within::Group { nu_max, .. } => {
+            Within::Group { nu_max, centre, .. } => {
                 let g = (0..s.n_groups()).map(|_| spread(rng) / pooled).collect();
                 let nu0 = 1 + rng.random_range(0..nu_max.min(10));
-                (g, pooled * spread(rng), nu0)
+                let sigma0_sq = 1.0 / centre.in_support(1.0 / (pooled * spread(rng)));
+                (g, sigma0_sq, nu0)
             }
             _ => (Vec::new(), 1.0, 1),
         };
@@ -809,9 +816,10 @@ fn half_integer_lgamma(nu_max: usize) -> Vec<f64> {
 /// integrated out, a group of `n_j` equal values contributes a factor
 /// `(sigma0^2)^(-(n_j - 1)/2)` to the posterior of `sigma0^2` near 0, a group
 /// with spread at most `(sigma0^2)^(nu0/2)`, and the prior
-/// `(sigma0^2)^(a0 - 1)`. The posterior is integrable at 0 only if
-/// `a0 + K_spread nu0 / 2 > sum_zero (n_j - 1) / 2`, and `nu0 = 1` is allowed
-/// (MATHS.md section 10.3).
+/// `(sigma0^2)^(a0 - 1)` (`a0` the Gamma's shape on the variance, 1/2 for a
+/// prior on sigma0 with a finite positive density at 0). The posterior is
+/// integrable at 0 only if `a0 + K_spread nu0 / 2 > sum_zero (n_j - 1) / 2`,
+/// and `nu0 = 1` is allowed (MATHS.md section 10.3).
 fn check_group_variances_proper(stats: &GroupStats, a0: f64) -> Result<(), Error> {
     let (mut with_spread, mut pull) = (0.0, 0.0);
     for (&n, &ss) in stats.n().iter().zip(stats.ss()) {
@@ -827,11 +835,36 @@ fn check_group_variances_proper(stats: &GroupStats, a0: f64) -> Result<(), Error
         Err(Error::InvalidData(format!(
             "with group-specific variances the posterior is improper: {} group(s) have \
              no spread within them (all their values equal), which drives the variances \
-             to 0; use a common within-group variance, or a larger a0 (above {})",
+             to 0; use a common within-group variance, or a Gamma prior on sd_w0^2 with \
+             a larger shape a0 (above {})",
             stats.ss().iter().filter(|&&ss| ss == 0.0).count(),
             pull - with_spread / 2.0
         )))
     }
+}
+
+/// `sigma0^2` given the group precisions: the likelihood
+/// `(sigma0^2)^half_count exp(-rate sigma0^2)` (`half_count = K nu0 / 2`,
+/// `rate = nu0 / 2 sum_j 1/sigma_j^2`) times the prior on sigma0. A Gamma
+/// draw with Hoff's Gamma on the variance, a slice step on `log sigma0^2`
+/// (`-log tau` of the prior's precision) otherwise (MATHS.md section 10.1).
+fn draw_sigma0_sq(
+    prior: &SdPrior,
+    current: f64,
+    [half_count, rate]: [f64; 2],
+    rng: &mut Pcg64,
+) -> Result<f64, Error> {
+    if let Some((a0, b0)) = prior.conjugate_variance() {
+        return Ok(gamma_rate(a0 + half_count, b0 + rate, rng));
+    }
+    let log_f = |v: f64| {
+        let variance = v.exp();
+        half_count * v - rate * variance + prior.log_density_log_precision(-v, 1.0 / variance)
+    };
+    let v0 = current.ln();
+    // the conditional of log sigma0^2 has sd about 1/sqrt(half_count)
+    let width = (2.0 / half_count.max(0.25).sqrt()).min(10.0);
+    Ok(slice_step(v0, log_f(v0), log_f, width, rng)?.0.exp())
 }
 
 /// One `G(shape, rate)` draw with a shape that changes from draw to draw.
@@ -940,8 +973,10 @@ mod tests {
     }
 
     const GROUP: Within = Within::Group {
-        a0: 2.0,
-        b0: 0.2,
+        centre: SdPrior::GammaVariance {
+            shape: 2.0,
+            rate: 0.2,
+        },
         lambda: 0.5,
         nu_max: 30,
     };
@@ -1167,7 +1202,18 @@ mod tests {
         for (parents, within) in [
             (nested.clone(), common),
             (nested.clone(), Within::Known),
-            (nested, GROUP),
+            (nested.clone(), GROUP),
+            (
+                nested,
+                Within::Group {
+                    centre: SdPrior::HalfStudentT {
+                        df: 1.0,
+                        scale: 2.0,
+                    },
+                    lambda: 0.5,
+                    nu_max: 30,
+                },
+            ),
             (two_level.clone(), common),
             (
                 two_level,

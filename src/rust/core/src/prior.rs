@@ -21,6 +21,9 @@ pub enum SdPrior {
     Exponential { rate: f64 },
     /// `sd ~ U(0, upper)`.
     Uniform { upper: f64 },
+    /// `sd^2 ~ G(shape, rate)`: Hoff's prior on the centre of group-specific
+    /// variances, `sigma0^2 ~ G(a0, b0)`.
+    GammaVariance { shape: f64, rate: f64 },
 }
 
 impl SdPrior {
@@ -30,6 +33,27 @@ impl SdPrior {
         match *self {
             SdPrior::GammaPrecision { shape, rate } => Some((shape, rate)),
             _ => None,
+        }
+    }
+
+    /// The Gamma prior `(shape, rate)` on the variance, if that is the
+    /// family.
+    pub fn conjugate_variance(&self) -> Option<(f64, f64)> {
+        match *self {
+            SdPrior::GammaVariance { shape, rate } => Some((shape, rate)),
+            _ => None,
+        }
+    }
+
+    /// The power `a` of the prior density of the variance `v = sd^2` near
+    /// 0, `p(v) ~ v^(a - 1)`: the Gamma's shape on the variance; `1/2` for a
+    /// density of the sd that is positive and finite at 0; unbounded for the
+    /// Gamma on the precision, whose density vanishes faster than any power.
+    pub fn variance_power_at_zero(&self) -> f64 {
+        match *self {
+            SdPrior::GammaVariance { shape, .. } => shape,
+            SdPrior::GammaPrecision { .. } => f64::INFINITY,
+            _ => 0.5,
         }
     }
 
@@ -51,6 +75,8 @@ impl SdPrior {
                     f64::NEG_INFINITY
                 }
             }
+            // v = 1/tau = e^(-x), |dv/dx| = v: v^shape exp(-rate v)
+            SdPrior::GammaVariance { shape, rate } => -shape * x - rate / tau,
         }
     }
 
@@ -85,6 +111,10 @@ impl SdPrior {
             SdPrior::Uniform { upper } => SdPrior::Uniform {
                 upper: upper / scale,
             },
+            SdPrior::GammaVariance { shape, rate } => SdPrior::GammaVariance {
+                shape,
+                rate: rate * scale * scale,
+            },
         }
     }
 
@@ -96,6 +126,7 @@ impl SdPrior {
             SdPrior::HalfStudentT { df, scale } => vec![("df", df), ("scale", scale)],
             SdPrior::Exponential { rate } => vec![("rate", rate)],
             SdPrior::Uniform { upper } => vec![("upper", upper)],
+            SdPrior::GammaVariance { shape, rate } => vec![("shape", shape), ("rate", rate)],
         }
     }
 
@@ -156,7 +187,7 @@ mod tests {
     use super::*;
     use crate::chain_rng;
 
-    const FAMILIES: [SdPrior; 5] = [
+    const FAMILIES: [SdPrior; 6] = [
         SdPrior::GammaPrecision {
             shape: 1.5,
             rate: 2.0,
@@ -168,6 +199,10 @@ mod tests {
         },
         SdPrior::Exponential { rate: 1.3 },
         SdPrior::Uniform { upper: 1.1 },
+        SdPrior::GammaVariance {
+            shape: 2.0,
+            rate: 1.5,
+        },
     ];
 
     /// E[sd] under `tau^(count/2) exp(-tau ss/2) p(tau)`, by quadrature on

@@ -15,11 +15,11 @@ pub enum Within {
     /// Known precisions: the statistics' weights are the precisions
     /// `sum_i 1/se_i^2` and there is nothing to sample.
     Known,
-    /// `1/sigma_j^2 ~ G(nu0/2, nu0 sigma0^2/2)`, `sigma0^2 ~ G(a0, b0)` and
-    /// `p(nu0) ∝ exp(-lambda nu0)` on `1..=nu_max` (Hoff 2009, 8.5).
+    /// `1/sigma_j^2 ~ G(nu0/2, nu0 sigma0^2/2)`, `centre` the prior on
+    /// sigma0 (Hoff 2009, 8.5: `sigma0^2 ~ G(a0, b0)`, `SdPrior::GammaVariance`)
+    /// and `p(nu0) ∝ exp(-lambda nu0)` on `1..=nu_max`.
     Group {
-        a0: f64,
-        b0: f64,
+        centre: SdPrior,
         lambda: f64,
         nu_max: usize,
     },
@@ -92,13 +92,11 @@ impl TreePrior {
             Within::Common { prior } => prior.validate("sd_w"),
             Within::Known => Ok(()),
             Within::Group {
-                a0,
-                b0,
+                centre,
                 lambda,
                 nu_max,
             } => {
-                positive("a0", a0)?;
-                positive("b0", b0)?;
+                centre.validate("sd_w0")?;
                 positive("lambda", lambda)?;
                 if nu_max == 0 {
                     return Err(Error::InvalidPrior("nu_max must be at least 1".into()));

@@ -193,15 +193,12 @@ impl Units {
                 prior: sd_prior("sd_w", &prior)?,
             },
             Within::Known => Within::Known,
-            // sigma0^2 is a variance: G(a0, b0) on it has rate b0 s^2.
             Within::Group {
-                a0,
-                b0,
+                centre,
                 lambda,
                 nu_max,
             } => Within::Group {
-                a0: shape("a0", a0)?,
-                b0: bounded("b0", b0, b0 * sd * sd)?,
+                centre: sd_prior("sd_w0", &centre)?,
                 lambda: shape("lambda", lambda)?,
                 nu_max,
             },

@@ -368,6 +368,10 @@ fn sd_prior(x: Robj, what: &str) -> std::result::Result<SdPrior, String> {
         Some("uniform") => SdPrior::Uniform {
             upper: value("upper")?,
         },
+        Some("gamma_variance") => SdPrior::GammaVariance {
+            shape: value("shape")?,
+            rate: value("rate")?,
+        },
         _ => return Err(format!("{what}$family is not a known family")),
     })
 }
@@ -400,9 +404,15 @@ fn tree_prior(prior: &List, depth: usize) -> std::result::Result<TreePrior, Stri
             )?,
         },
         WithinKind::Known => Within::Known,
+        // sd_w0's prior: a family of its own, or Hoff's G(a0, b0) on sd_w0^2
         WithinKind::Group => Within::Group {
-            a0: real(prior, "a0")?,
-            b0: real(prior, "b0")?,
+            centre: match prior.dollar("within_prior") {
+                Ok(p) if !p.is_null() => sd_prior(p, "prior$within_prior")?,
+                _ => SdPrior::GammaVariance {
+                    shape: real(prior, "a0")?,
+                    rate: real(prior, "b0")?,
+                },
+            },
             lambda: real(prior, "lambda")?,
             nu_max: real(prior, "nu_max")
                 .ok()
