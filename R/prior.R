@@ -20,7 +20,8 @@
 #'   \eqn{1/\sigma_k^2 \sim G(\nu_0/2, \nu_0\sigma_0^2/2)},
 #'   \eqn{\sigma_0^2 \sim G(a_0, b_0)} and
 #'   \eqn{p(\nu_0) \propto e^{-\lambda\nu_0}} on \eqn{1, \ldots, \nu_{max}};
-#'   `alpha` and `beta` are not used.
+#'   `alpha` and `beta` are not used; `sd_w0 =` gives \eqn{\sigma_0} a prior
+#'   of another family instead of the Gamma on \eqn{\sigma_0^2}.
 #'
 #' Each standard deviation can instead be given a prior of its own, by the
 #' name of its parameter: `mu = normal(0, 5)`, `sd_b = cauchy(0, 5)`,
@@ -74,8 +75,10 @@
 #' @param mu A [normal()] prior on \eqn{\mu}, instead of `mu0` and `tau0`.
 #' @param sd_b,sd_w,... Priors ([prior_distributions]) on the between-group
 #'   sd (one level of groups), the within-group sd, and by name on each
-#'   level's sd with nested groups (`sd_region =`) or the sd of `y ~ 1`
-#'   (`sd =`), instead of the Gamma on the matching precision.
+#'   level's sd with nested groups (`sd_region =`), the sd of `y ~ 1`
+#'   (`sd =`) or the centre of group-specific sds (`sd_w0 =`, `within =
+#'   "group"`), instead of the Gamma on the matching precision (on
+#'   \eqn{\sigma_0^2} for `sd_w0`).
 #' @return An object of class `hier_prior`: a list of the values, `NULL`
 #'   where they are to be set from the data.
 #' @references Hoff, P. D. (2009). *A First Course in Bayesian Statistical
@@ -136,7 +139,7 @@ prior_dists <- function(dists, given) {
              "`sd_region = cauchy(0, 5)`.")
   }
   clash <- list(mu = c("mu0", "tau0"), sd_b = c("a", "b"),
-                sd_w = c("alpha", "beta"))
+                sd_w = c("alpha", "beta"), sd_w0 = c("a0", "b0"))
   for (d in intersect(names(dists), names(clash))) {
     both <- intersect(clash[[d]], given)
     if (length(both)) {
@@ -163,7 +166,11 @@ resolve_prior <- function(prior, scale, depth = 1L, within = "common",
     prior$mu0 <- dists$mu$location
     if (!is.null(dists$mu$scale)) prior$tau0 <- 1 / dists$mu$scale^2
   }
-  within_name <- if (depth == 0L) c("sd", "sd_w") else if (within == "common") "sd_w"
+  within_name <- if (depth == 0L) {
+    c("sd", "sd_w")
+  } else {
+    switch(within, common = "sd_w", group = "sd_w0", known = character())
+  }
   unknown <- setdiff(names(dists), c("mu", sd_names, within_name))
   if (length(unknown)) {
     hm_abort("prior", "gives `", unknown[1L], "`, which is not a parameter ",
@@ -211,7 +218,8 @@ fill_from_data <- function(prior, scale, depth, within, sd_names, lecture) {
     own <- names(dists)
     replaced <- c(if (!lecture[["levels"]] || all(c(sd_names, if (depth == 0L) "sd") %in% own) ||
                         (depth == 0L && "sd_w" %in% own)) "b",
-                  if (!lecture[["within"]] || "sd_w" %in% own) "beta")
+                  if (!lecture[["within"]] || "sd_w" %in% own) "beta",
+                  if ("sd_w0" %in% own) "b0")
     attr(prior, "from_data") <- c(setdiff(needed, replaced), defaulted)
   }
   prior
@@ -247,9 +255,13 @@ resolve_sd_priors <- function(prior, s, depth, within, sd_names, within_name,
     }
   } else {
     prior$levels <- Map(sd_prior, sd_names, prior$a, prior$b, lecture[["levels"]])
-    prior$within_prior <- if (within == "common") {
-      sd_prior("sd_w", prior$alpha, prior$beta, lecture[["within"]])
-    }
+    # sd_w0 keeps Hoff's G(a0, b0) on sd_w0^2 unless given a prior of its own
+    prior$within_prior <- switch(within,
+      common = sd_prior("sd_w", prior$alpha, prior$beta, lecture[["within"]]),
+      group = if ("sd_w0" %in% names(dists)) {
+        resolve_sd_dist(dists$sd_w0, s, "sd_w0")
+      }
+    )
   }
   prior
 }
@@ -349,10 +361,10 @@ prior_table <- function(x) {
   rows <- list(data.frame(parameter = "mu",
                           prior = paste0("normal(", f(x$mu0), ", ", f(1 / sqrt(x$tau0)), ")"),
                           median = NA_real_, q05 = NA_real_, q95 = NA_real_))
+  within_name <- if (model$depth == 0L) "sd" else if (identical(model$within, "group")) "sd_w0" else "sd_w"
   sds <- c(stats::setNames(x$levels, model$sd_names),
            if (!is.null(x$within_prior)) {
-             stats::setNames(list(x$within_prior),
-                             if (model$depth == 0L) "sd" else "sd_w")
+             stats::setNames(list(x$within_prior), within_name)
            })
   for (name in names(sds)) {
     q <- sd_quantiles(sds[[name]], c(0.5, 0.05, 0.95))
@@ -362,9 +374,10 @@ prior_table <- function(x) {
     )
   }
   if (identical(model$within, "group")) {
+    hoff <- is.null(x$within_prior)
     rows[[length(rows) + 1L]] <- data.frame(
-      parameter = c("sd_w0^2", "nu0"),
-      prior = c(paste0("Gamma(", f(x$a0), ", ", f(x$b0), ")"),
+      parameter = c(if (hoff) "sd_w0^2", "nu0"),
+      prior = c(if (hoff) paste0("Gamma(", f(x$a0), ", ", f(x$b0), ")"),
                 paste0("exp(-", f(x$lambda), " nu0) on nu0 = 1..", x$nu_max)),
       median = NA_real_, q05 = NA_real_, q95 = NA_real_
     )

@@ -99,3 +99,23 @@ test_that("known standard errors and one sample match quadrature with other fami
     (apply(m, 2, stats::sd) / sqrt(coda::effectiveSize(g)))
   expect_true(all(abs(z) < 4), label = paste(round(z, 2), collapse = " "))
 })
+
+test_that("sd_w0 takes a prior family of its own with group-specific variances", {
+  skip_on_cran()
+  set.seed(11)
+  g <- rep(1:6, each = 8)
+  d <- data.frame(g = g, y = rnorm(48, g, sqrt(rep(c(0.5, 1, 2), 16))))
+  p <- hier_prior(mu = normal(3, 10), sd_b = cauchy(0, 2), sd_w0 = cauchy(0, 1),
+                  lambda = 0.5, nu_max = 30)
+  f <- fit(y ~ g, d, within = "group", prior = p, chains = 2, iter = 6000, seed = 4)
+  tab <- prior_summary(f)
+  expect_equal(tab$parameter, c("mu", "sd_b", "sd_w0", "nu0"))
+  expect_match(tab$prior[3], "half-Cauchy\\(0, 1\\)")
+  # the draws of sd_w0 are calibrated in the SBC design "group variances,
+  # half-Cauchy sd_w0" (test-calibration.R, make calibrate)
+  expect_true(all(is.finite(as.matrix(f)[, "sd_w0"])))
+  expect_hm_error(fit(y ~ g, d, within = "group",
+                      prior = hier_prior(sd_w0 = cauchy(0, 1), b0 = 2)), "sd_w0")
+  expect_hm_error(fit(y ~ g, d, prior = hier_prior(sd_w0 = cauchy(0, 1))), "prior",
+                  "sd_w0")
+})
