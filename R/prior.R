@@ -361,7 +361,13 @@ prior_table <- function(x) {
   rows <- list(data.frame(parameter = "mu",
                           prior = paste0("normal(", f(x$mu0), ", ", f(1 / sqrt(x$tau0)), ")"),
                           median = NA_real_, q05 = NA_real_, q95 = NA_real_))
-  within_name <- if (model$depth == 0L) "sd" else if (identical(model$within, "group")) "sd_w0" else "sd_w"
+  within_name <- if (model$depth == 0L) {
+    "sd"
+  } else if (identical(model$within, "group")) {
+    "sd_w0"
+  } else {
+    "sd_w"
+  }
   sds <- c(stats::setNames(x$levels, model$sd_names),
            if (!is.null(x$within_prior)) {
              stats::setNames(list(x$within_prior), within_name)
