@@ -559,6 +559,39 @@ fn hm_sample(
     run().unwrap_or_else(Failure::into_list)
 }
 
+/// Asks Linux to back a large output buffer with huge pages where it can:
+/// the workers' first writes to freshly allocated memory otherwise fault in
+/// one 4 KB page at a time, which on this kind of virtual machine costs
+/// more than the sampling (a 4 x 5000 x 103 schools fit spent 6 of its 18
+/// ms there). A hint only: where it is refused nothing changes.
+fn advise_huge_pages(buffer: &[f64]) {
+    #[cfg(target_os = "linux")]
+    {
+        unsafe extern "C" {
+            fn madvise(addr: *mut c_void, length: usize, advice: c_int) -> c_int;
+        }
+        const MADV_HUGEPAGE: c_int = 14;
+        const HUGE_PAGE: usize = 2 << 20;
+        let start = buffer.as_ptr() as usize;
+        let end = start + std::mem::size_of_val(buffer);
+        // the whole huge pages inside the buffer
+        let (first, last) = (
+            start.next_multiple_of(HUGE_PAGE),
+            end / HUGE_PAGE * HUGE_PAGE,
+        );
+        if last > first {
+            // SAFETY: the range lies inside memory R allocated for the
+            // buffer; the advice changes how pages are backed, not their
+            // contents.
+            unsafe {
+                madvise(first as *mut c_void, last - first, MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buffer;
+}
+
 /// What a run needs besides the model.
 struct Run {
     settings: Settings,
@@ -586,6 +619,9 @@ impl Run {
             .map(|_| RMatrix::new(n_kept, width))
             .collect();
         let outputs: Vec<&mut [f64]> = draws.iter_mut().map(|m| m.data_mut()).collect();
+        for out in &outputs {
+            advise_huge_pages(out);
+        }
         // `progress` is NULL or an R function of the sweeps done so far; it
         // runs here, on R's thread, between polls for an interrupt, and
         // returns TRUE when the user interrupted it (an interrupt inside
