@@ -145,7 +145,7 @@ plot.hiermod_fit <- function(x, type = c("trace", "theta", "shrinkage", "graph",
                                        "conditional"))
   switch(type,
     trace = {
-      if (is.null(pars)) pars <- trace_pars(fit_meta(x))
+      if (is.null(pars)) pars <- trace_pars(fit_spec(x))
       draws <- x[, select_pars(x, pars), drop = FALSE]
       plot(draws, ask = ask, ...)
       invisible(draws)
@@ -162,16 +162,16 @@ plot.hiermod_fit <- function(x, type = c("trace", "theta", "shrinkage", "graph",
 # quantiles of the other parameter, over the histogram of the marginal
 # posterior draws, which they average to.
 plot_conditional <- function(x, ...) {
-  meta <- fit_meta(x)
-  if (length(meta$levels) > 0L || meta$within != "common") {
+  spec <- fit_spec(x)
+  if (has_groups(spec) || spec$within != "common") {
     hm_abort("type", "\"conditional\" shows the one-sample model's ",
              "conditionals: fit `y ~ 1` (without `se`) for it.")
   }
-  st <- meta$stats
-  p <- meta$prior
+  st <- spec$stats
+  p <- fit_meta(x)$prior
   n <- st$n
   mu_draws <- draws_of_column(x, "mu")
-  tau_draws <- 1 / draws_of_column(x, "sd")^2
+  tau_draws <- 1 / draws_of_column(x, spec_within_sd(spec))^2
   at <- c(0.1, 0.5, 0.9)
   tau_at <- stats::quantile(tau_draws, at, names = FALSE)
   mu_at <- stats::quantile(mu_draws, at, names = FALSE)
@@ -212,11 +212,13 @@ plot_conditional <- function(x, ...) {
                        tau_shape = shape, tau_rate = rate))
 }
 
-# The lecture's trace plots show mu, sd_w, sd_b in that order.
-trace_pars <- function(meta) {
-  g <- meta$globals
-  within <- intersect(g, c("sd", "sd_w", "sd_w0", "nu0"))
-  c("mu", within, setdiff(g, c("mu", within)))
+# The lecture's trace plots show mu, sd_w, sd_b in that order: the mean,
+# the within-group model's parameters, then the rest.
+trace_pars <- function(spec) {
+  cols <- spec$columns[spec$columns$global, , drop = FALSE]
+  mean <- cols$role == "mean"
+  within <- cols$role %in% c("within_sd", "within_sd_centre", "within_df")
+  c(cols$name[mean], cols$name[within], cols$name[!mean & !within])
 }
 
 plot_theta <- function(x, ...) {
@@ -226,7 +228,7 @@ plot_theta <- function(x, ...) {
   o <- order(est)
   k <- length(est)
   graphics::plot(c(1, k), range(q), type = "n", xaxt = if (k > 30) "s" else "n",
-                 xlab = paste0(fit_meta(x)$group, " (ordered by posterior mean)"),
+                 xlab = paste0(fit_spec(x)$group, " (ordered by posterior mean)"),
                  ylab = "theta", main = "Group means theta: 50% and 95% intervals",
                  ...)
   if (k <= 30) graphics::axis(1, at = seq_len(k), labels = names(est)[o], las = 2)
@@ -254,8 +256,8 @@ shrinkage_key <- function(n, within) {
 }
 
 plot_shrinkage <- function(x, ...) {
-  meta <- fit_meta(x)
-  st <- meta$stats
+  spec <- fit_spec(x)
+  st <- spec$stats
   est <- stats::coef(x)
   mu <- fixef(x)
   size <- function(n) 0.4 + 1.6 * sqrt(n / max(st$n))
@@ -264,7 +266,7 @@ plot_shrinkage <- function(x, ...) {
                  main = expression(theta ~ "vs" ~ bar(y)), asp = 1, ...)
   graphics::abline(0, 1, lty = 1)
   graphics::abline(h = mu, lty = 2, col = "red")
-  key <- shrinkage_key(st$n, meta$within)
+  key <- shrinkage_key(st$n, spec$within)
   graphics::legend("topleft", bty = "n", pch = 21, pt.bg = grDevices::grey(0.7),
                    pt.cex = size(key$n), legend = key$label)
   invisible(data.frame(group = st$group, n = st$n, ybar = st$mean,
@@ -272,8 +274,7 @@ plot_shrinkage <- function(x, ...) {
 }
 
 plot_graph <- function(x) {
-  meta <- fit_meta(x)
-  g <- model_graph(meta)
+  g <- model_graph(fit_spec(x), nobs(x))
   nodes <- g$nodes
   edges <- g$edges
   plates <- g$plates
@@ -353,12 +354,13 @@ plot_graph <- function(x) {
 }
 
 # The nodes (constants, parameters, data), edges and plates of a model's
-# graph: rows from the prior's constants down to the data, one row of group
-# means per level, nested plates. The two-level model reproduces the
-# lecture's figure.
-model_graph <- function(meta) {
-  levels <- meta$levels
-  depth <- length(levels)
+# graph (`n`: the number of observations): rows from the prior's constants
+# down to the data, one row of group means per level, nested plates. The
+# two-level model reproduces the lecture's figure, in its notation (tau_b,
+# theta_k, K groups); deeper models name each level's by its variable.
+model_graph <- function(spec, n) {
+  levels <- spec$levels
+  depth <- spec$depth
   tag <- gsub("[^A-Za-z0-9]", "", levels)
   # paste0() would turn the empty `tag` of `y ~ 1` into one name
   per_level <- function(...) if (depth == 0L) character() else paste0(...)
@@ -367,7 +369,7 @@ model_graph <- function(meta) {
   ab <- if (depth == 1L) "a*','~b" else per_level("a[", tag, "]*','~b[", tag, "]")
   theta <- if (depth == 1L) "theta_k" else paste0("theta_", tag)
   theta_label <- if (depth == 1L) "theta[k]" else paste0("theta[", tag, "]")
-  within <- if (depth == 0L) "one" else meta$within
+  within <- if (has_groups(spec)) spec$within else "one"
   data_node <- if (depth) "y_ik" else "y_i"
   top <- depth + 3
   row <- data.frame(
@@ -417,11 +419,11 @@ model_graph <- function(meta) {
     size <- if (depth == 1L) "K" else toupper(substr(tag[l], 1L, 1L))
     list(x0 = 1.05 + inset, x1 = right - inset, y1 = top - 1 - l + 0.45,
          label = paste0(if (depth == 1L) "k" else tag[l], " = 1, ..., ", size,
-                        " (", size, " = ", nrow(meta$nodes[[l]]), ")"))
+                        " (", size, " = ", nrow(spec$nodes[[l]]), ")"))
   })
   plates <- c(plates, list(list(
     x0 = if (depth) 1.8 else 1.05, x1 = if (depth) 2.95 else 2.2, y1 = 1.4,
     label = if (depth) "i = 1, ..., n_k" else
-      paste0("i = 1, ..., n (n = ", nobs_of(meta), ")"))))
+      paste0("i = 1, ..., n (n = ", n, ")"))))
   list(nodes = nodes, edges = edges, plates = plates)
 }
