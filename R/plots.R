@@ -359,32 +359,26 @@ plot_graph <- function(x) {
 # two-level model reproduces the lecture's figure, in its notation (tau_b,
 # theta_k, K groups); deeper models name each level's by its variable.
 model_graph <- function(spec, n) {
-  levels <- spec$levels
   depth <- spec$depth
-  tag <- gsub("[^A-Za-z0-9]", "", levels)
-  # paste0() would turn the empty `tag` of `y ~ 1` into one name
-  per_level <- function(...) if (depth == 0L) character() else paste0(...)
-  tau <- if (depth == 1L) "tau_b" else per_level("tau_", tag)
-  tau_label <- if (depth == 1L) "tau[b]" else per_level("tau[", tag, "]")
-  ab <- if (depth == 1L) "a*','~b" else per_level("a[", tag, "]*','~b[", tag, "]")
-  theta <- if (depth == 1L) "theta_k" else paste0("theta_", tag)
-  theta_label <- if (depth == 1L) "theta[k]" else paste0("theta[", tag, "]")
-  within <- if (has_groups(spec)) spec$within else "one"
-  data_node <- if (depth) "y_ik" else "y_i"
+  sym <- spec_symbols(spec)
+  tau <- sym$tau
+  theta <- sym$theta
+  grouped <- has_groups(spec)
+  within <- if (grouped) spec$within else "one"
+  data_node <- if (grouped) "y_ik" else "y_i"
   top <- depth + 3
   row <- data.frame(
-    name = c("mu0, tau0", if (depth == 1L) "a, b" else per_level("a, b (", tag, ")"),
-             switch(within,
+    name = c("mu0, tau0", sym$ab, switch(within,
       one = "a, b", common = "alpha, beta", known = character(),
       group = c("a0, b0", "lambda"))),
-    label = c("mu[0]*','~tau[0]", ab, switch(within,
+    label = c("mu[0]*','~tau[0]", sym$ab_label, switch(within,
       one = "a*','~b", common = "alpha*','~beta", known = character(),
       group = c("a[0]*','~b[0]", "lambda"))),
     stringsAsFactors = FALSE
   )
   params <- c("mu", tau, switch(within, one = "tau", common = "tau_w",
                                 known = character(), group = c("sigma0", "nu0")))
-  param_labels <- c("mu", tau_label, switch(within, one = "tau",
+  param_labels <- c("mu", sym$tau_label, switch(within, one = "tau",
     common = "tau[w]", known = character(), group = c("sigma[0]^2", "nu[0]")))
   m <- length(params)
   nodes <- rbind(
@@ -392,20 +386,20 @@ model_graph <- function(spec, n) {
                fixed = TRUE, stringsAsFactors = FALSE),
     data.frame(name = params, label = param_labels, x = seq_len(m), y = top - 1,
                fixed = FALSE, stringsAsFactors = FALSE),
-    if (depth) data.frame(name = theta, label = theta_label, x = 1.5,
-                          y = top - 1 - seq_len(depth), fixed = FALSE,
-                          stringsAsFactors = FALSE),
+    if (grouped) data.frame(name = theta, label = sym$theta_label, x = 1.5,
+                            y = top - 1 - seq_len(depth), fixed = FALSE,
+                            stringsAsFactors = FALSE),
     switch(within,
       known = data.frame(name = "se_k", label = "se[k]", x = 3, y = 2,
                          fixed = TRUE),
       group = data.frame(name = "sigma_k", label = "sigma[k]^2", x = 3, y = 2,
                          fixed = FALSE)),
-    data.frame(name = data_node, label = if (depth) "y[ik]" else "y[i]",
-               x = if (depth) 2.25 else 1.5, y = 1, fixed = FALSE)
+    data.frame(name = data_node, label = if (grouped) "y[ik]" else "y[i]",
+               x = if (grouped) 2.25 else 1.5, y = 1, fixed = FALSE)
   )
-  edges <- data.frame(from = c(row$name, if (depth) c("mu", theta[-depth]), tau),
-                      to = c(params, if (depth) c(theta, theta)))
-  last <- if (depth) theta[depth] else "mu"
+  edges <- data.frame(from = c(row$name, if (grouped) c("mu", theta[-depth]), tau),
+                      to = c(params, if (grouped) c(theta, theta)))
+  last <- if (grouped) theta[depth] else "mu"
   edges <- rbind(edges, data.frame(from = c(last, switch(within,
     one = "tau", common = "tau_w", known = "se_k", group = "sigma_k")),
     to = data_node))
@@ -416,14 +410,14 @@ model_graph <- function(spec, n) {
   # Plates from the outermost in; plot_graph() places their bottoms and labels.
   plates <- lapply(seq_len(depth), function(l) {
     inset <- 0.1 * (l - 1)
-    size <- if (depth == 1L) "K" else toupper(substr(tag[l], 1L, 1L))
+    size <- sym$size[l]
     list(x0 = 1.05 + inset, x1 = right - inset, y1 = top - 1 - l + 0.45,
-         label = paste0(if (depth == 1L) "k" else tag[l], " = 1, ..., ", size,
+         label = paste0(sym$index[l], " = 1, ..., ", size,
                         " (", size, " = ", nrow(spec$nodes[[l]]), ")"))
   })
   plates <- c(plates, list(list(
-    x0 = if (depth) 1.8 else 1.05, x1 = if (depth) 2.95 else 2.2, y1 = 1.4,
-    label = if (depth) "i = 1, ..., n_k" else
+    x0 = if (grouped) 1.8 else 1.05, x1 = if (grouped) 2.95 else 2.2, y1 = 1.4,
+    label = if (grouped) "i = 1, ..., n_k" else
       paste0("i = 1, ..., n (n = ", n, ")"))))
   list(nodes = nodes, edges = edges, plates = plates)
 }

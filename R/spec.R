@@ -142,3 +142,23 @@ spec_level <- function(spec, by, arg = "by") {
            paste0("\"", spec$levels, "\"", collapse = ", "), ") or give its ",
            "position from the top (1 to ", depth, "), not ", describe(by), ".")
 }
+
+# The symbols of each level (top first) in the model's graph: the lecture's
+# for the two-level model (tau_b, theta_k, plate k = 1, ..., K), else named
+# by each level's variable (tau_region, theta_region, plate region = 1,
+# ..., R); none for y ~ 1.
+spec_symbols <- function(spec) {
+  tag <- gsub("[^A-Za-z0-9]", "", spec$levels)
+  if (spec$depth == 1L) {
+    return(list(tag = tag, tau = "tau_b", tau_label = "tau[b]", ab = "a, b",
+                ab_label = "a*','~b", theta = "theta_k", theta_label = "theta[k]",
+                index = "k", size = "K"))
+  }
+  # recycle0: no level, no symbol (paste0() would make one of the prefix)
+  per_level <- function(...) paste0(..., recycle0 = TRUE)
+  list(tag = tag, tau = per_level("tau_", tag), tau_label = per_level("tau[", tag, "]"),
+       ab = per_level("a, b (", tag, ")"),
+       ab_label = per_level("a[", tag, "]*','~b[", tag, "]"),
+       theta = per_level("theta_", tag), theta_label = per_level("theta[", tag, "]"),
+       index = tag, size = toupper(substr(tag, 1L, 1L)))
+}
