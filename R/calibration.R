@@ -17,17 +17,35 @@ sbc_design <- function(name, sizes, prior, parents = list(rep(1L, length(sizes))
        within = within, se = se, draws = draws, thin = thin, warmup = warmup)
 }
 
-# The samplers that apply to a design's model.
-sbc_samplers <- function(design) {
-  model_samplers(length(design$parents), design$within)
+# The spec of a design's model (model_spec()): levels g1, g2, ..., each
+# group labelled by its index (paths below the top level), as the fit of
+# the simulated data labels them.
+sbc_spec <- function(design) {
+  depth <- length(design$parents)
+  nodes <- lapply(seq_len(depth), function(l) {
+    data.frame(label = as.character(seq_along(design$parents[[l]])),
+               parent = design$parents[[l]])
+  })
+  for (l in seq_len(depth)[-1L]) {
+    nodes[[l]]$label <- paste(nodes[[l - 1L]]$label[nodes[[l]]$parent],
+                              nodes[[l]]$label, sep = "/")
+  }
+  levels <- if (depth) paste0("g", seq_len(depth)) else character()
+  model_spec(list(levels = levels, nodes = nodes,
+                  stats = data.frame(group = if (depth) nodes[[depth]]$label else "(all)")),
+             design$within)
 }
+
+# The samplers that apply to a design's model.
+sbc_samplers <- function(design) sbc_spec(design)$samplers
 
 # Parameters from the prior and data from the model: the data frame, the
 # formula and the true values in the order of the fit's columns.
 sbc_simulate <- function(design) {
-  depth <- length(design$parents)
+  spec <- sbc_spec(design)
+  depth <- spec$depth
   p <- resolve_prior(design$prior, list(mean = 0, var = 1), depth,
-                     design$within, sd_parameter_names(depth, paste0("g", seq_len(depth))))
+                     spec$within, spec_level_sd(spec))
   mu <- stats::rnorm(1L, p$mu0, 1 / sqrt(p$tau0))
   sds <- vapply(p$levels, sd_draw, 1)
   values <- list(mu)
@@ -60,11 +78,11 @@ sbc_simulate <- function(design) {
   # order the fit sorts the groups.
   index <- node
   for (l in rev(seq_len(depth))) {
-    data[[paste0("g", l)]] <- index
+    data[[spec$levels[l]]] <- index
     index <- design$parents[[l]][index]
   }
   if (design$within == "known") data$se <- sd_rows
-  rhs <- if (depth) paste0("g", seq_len(depth), collapse = "/") else "1"
+  rhs <- if (depth) spec$group else "1"
   truth <- c(mu, sds, within_globals,
              unlist(values[-1L]), group_sds)
   list(data = data, formula = stats::as.formula(paste("y ~", rhs)),
@@ -103,21 +121,7 @@ sbc_ranks <- function(design, sampler, reps, seed, fit_prior = design$prior) {
 
 sbc_n_parameters <- function(design) length(sbc_parameter_names(design))
 
-sbc_parameter_names <- function(design) {
-  depth <- length(design$parents)
-  nodes <- lapply(seq_len(depth), function(l) {
-    data.frame(label = as.character(seq_along(design$parents[[l]])),
-               parent = design$parents[[l]])
-  })
-  for (l in seq_len(depth)[-1L]) {
-    nodes[[l]]$label <- paste(nodes[[l - 1L]]$label[nodes[[l]]$parent],
-                              nodes[[l]]$label, sep = "/")
-  }
-  levels <- if (depth) paste0("g", seq_len(depth)) else character()
-  model <- list(levels = levels, nodes = nodes,
-                stats = data.frame(group = if (depth) nodes[[depth]]$label else "(all)"))
-  parameter_names(model, design$within)$all
-}
+sbc_parameter_names <- function(design) sbc_spec(design)$columns$name
 
 # Evaluates `code` after set.seed(seed), then puts R's random stream back.
 with_seed <- function(seed, code) {

@@ -60,14 +60,13 @@ compare.hiermod_fit <- function(x, groups = NULL, level = 0.95, by = NULL,
   check_dots(list(...), "compare()")
   check_probability(level, "level")
   if (!is.null(pairs)) check_flag(pairs, "pairs")
-  meta <- fit_meta(x)
-  depth <- length(meta$levels)
-  if (depth == 0L) {
+  spec <- fit_spec(x)
+  if (!has_groups(spec)) {
     hm_abort("x", "is a one-sample model (`y ~ 1`): it has no groups to compare.")
   }
-  l <- comparison_level(meta, by)
+  l <- spec_level(spec, by)
   cols <- stored_effect_columns(x, l)
-  labels <- meta$nodes[[l]]$label
+  labels <- spec_labels(spec, l)
   if (!is.null(groups)) {
     if (!(is.character(groups) || is.numeric(groups) || is.factor(groups)) ||
         anyNA(groups) || length(groups) < 2L) {
@@ -77,7 +76,7 @@ compare.hiermod_fit <- function(x, groups = NULL, level = 0.95, by = NULL,
     groups <- as.character(groups)
     unknown <- setdiff(groups, labels)
     if (length(unknown)) {
-      hm_abort("groups", "names unknown group(s) of `", meta$levels[l], "`: ",
+      hm_abort("groups", "names unknown group(s) of `", spec$levels[l], "`: ",
                name_list(unknown), ".")
     }
     if (anyDuplicated(groups)) {
@@ -107,8 +106,8 @@ compare.hiermod_fit <- function(x, groups = NULL, level = 0.95, by = NULL,
   table <- table[order(table$mean_rank), ]
   rownames(table) <- NULL
   structure(list(prob_greater = if (pairwise) prob_greater(x, cols, labels),
-                 ranks = table, level = level, by = meta$levels[l],
-                 lowest = l == depth, nested = depth > 1L),
+                 ranks = table, level = level, by = spec$levels[l],
+                 lowest = l == spec$depth, nested = spec$depth > 1L),
             class = "hiermod_comparison")
 }
 
@@ -120,21 +119,6 @@ compare.hiermod_fit <- function(x, groups = NULL, level = 0.95, by = NULL,
 compare_elsewhere <- function(x, ...) {
   if (requireNamespace("testthat", quietly = TRUE)) return(testthat::compare(x, ...))
   hm_abort("x", "must be a fit made by hiermod::fit(), not ", describe(x), ".")
-}
-
-# The level (1 = top) whose groups compare() ranks.
-comparison_level <- function(meta, by) {
-  depth <- length(meta$levels)
-  if (is.null(by)) return(depth)
-  if (is.character(by) && length(by) == 1L && by %in% meta$levels) {
-    return(match(by, meta$levels))
-  }
-  if (is.numeric(by) && length(by) == 1L && !is.na(by) && by %in% seq_len(depth)) {
-    return(as.integer(by))
-  }
-  hm_abort("by", "must name a level of groups of the fit (",
-           paste0("\"", meta$levels, "\"", collapse = ", "), ") or give its ",
-           "position from the top (1 to ", depth, "), not ", describe(by), ".")
 }
 
 # Each draw's ranks of the columns `cols` (1 = highest), as integers

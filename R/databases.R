@@ -197,9 +197,8 @@ note_dropped_rows <- function(dropped, total, missing, where = NULL) {
 # pooled.
 summaries_from_csv <- function(terms, path, formula, chunk_size) {
   chunk_size <- check_count(chunk_size, "chunk_size", 1L)
-  opened <- hm_csv_reader(enc2native(path.expand(path)))
-  if (!is.null(opened$error)) hm_abort("data", "(", path, ") ", opened$error, ".")
-  reader <- opened$reader
+  reader <- glue_result(hm_csv_reader(enc2native(path.expand(path))), "data",
+                        paste0("read (", path, ")"))$reader
   # gzfile() reads plain files too, and those compressed by gzip, bzip2 or xz
   con <- gzfile(path, open = "rb")
   on.exit(close(con))

@@ -63,17 +63,18 @@ explore_app <- function(x, data = NULL, data_name = deparse1(substitute(data))) 
 explore_source <- function(x, data, data_name) {
   if (inherits(x, "hiermod_fit")) {
     meta <- fit_meta(x)
-    if (length(meta$levels) != 1L || meta$within != "common") {
+    spec <- meta$spec
+    if (spec$depth != 1L || spec$within != "common") {
       hm_abort("x", "must be a fit of the lecture's two-level model with a common ",
                "within-group variance, which explore() refits; this fit is ",
-               model_title(meta), ".")
+               spec_title(spec), ".")
     }
     if (is.null(meta$rows)) {
       hm_abort("x", "was fitted from group summaries; explore() needs the rows.")
     }
     terms <- parse_hier_formula(meta$formula)
     # groups keep the fit's order, so the app's fits match the code box's
-    labels <- meta$stats$group
+    labels <- spec$stats$group
     y <- meta$rows$y
     group <- factor(labels[meta$rows$group], levels = labels)
     data_name <- deparse1(meta$call$data)

@@ -3,14 +3,11 @@
 # The names of the group means of level `level` (default: the last), whether
 # or not they were stored.
 effect_names <- function(x, level = NULL) {
-  meta <- fit_meta(x)
-  depth <- length(meta$levels)
-  if (depth == 0L) {
+  spec <- fit_spec(x)
+  if (!has_groups(spec)) {
     hm_abort("object", "is a one-sample model (`y ~ 1`): it has no groups.")
   }
-  if (is.null(level)) level <- depth
-  prefix <- if (depth == 1L) "theta" else paste0("theta_", meta$levels[level])
-  paste0(prefix, "[", meta$nodes[[level]]$label, "]")
+  spec_effects(spec, if (is.null(level)) spec$depth else level)
 }
 
 effect_columns <- function(x, level = NULL) {
@@ -36,22 +33,16 @@ stacked_draws <- function(x, cols) {
 # by group.
 effect_draws <- function(x, level = NULL) {
   m <- stacked_draws(x, stored_effect_columns(x, level))
-  meta <- fit_meta(x)
-  colnames(m) <- meta$nodes[[if (is.null(level)) length(meta$levels) else level]]$label
+  spec <- fit_spec(x)
+  colnames(m) <- spec_labels(spec, if (is.null(level)) spec$depth else level)
   m
-}
-
-# Names of the sd columns of the levels, top to bottom.
-level_sd_names <- function(meta) {
-  depth <- length(meta$levels)
-  if (depth == 1L) "sd_b" else paste0("sd_", meta$levels)
 }
 
 # Posterior summaries of every theta (mean, then quantiles), rows named by
 # group, without stacking the draws.
 theta_summaries <- function(x, probs = numeric()) {
   s <- column_summaries(x, probs, stored_effect_columns(x))
-  rownames(s) <- fit_meta(x)$stats$group
+  rownames(s) <- fit_spec(x)$stats$group
   s
 }
 
@@ -138,9 +129,8 @@ fixef.hiermod_fit <- function(object, ...) {
 sigma.hiermod_fit <- function(object, ...) {
   check_fit(object, "object")
   check_dots(list(...), "sigma()")
-  meta <- fit_meta(object)
-  column <- switch(meta$within, known = return(NA_real_), group = "sd_w0",
-                   common = if (length(meta$levels)) "sd_w" else "sd")
+  column <- spec_within_sd(fit_spec(object))
+  if (is.null(column)) return(NA_real_)
   mean(draws_of_column(object, column))
 }
 
@@ -151,19 +141,19 @@ sigma.hiermod_fit <- function(object, ...) {
 ranef.hiermod_fit <- function(object, ...) {
   check_fit(object, "object")
   check_dots(list(...), "ranef()")
-  meta <- fit_meta(object)
-  depth <- length(meta$levels)
+  spec <- fit_spec(object)
   effect_names(object) # a one-sample model has no groups: an error
-  means <- lapply(seq_len(depth), function(l) {
+  levels <- seq_len(spec$depth)
+  means <- lapply(levels, function(l) {
     column_summaries(object, numeric(), stored_effect_columns(object, l))[, 1L]
   })
-  parents <- c(list(fixef(object)), means[-depth])
-  out <- lapply(seq_len(depth), function(l) {
-    deviation <- unname(means[[l]] - parents[[l]][meta$nodes[[l]]$parent])
-    data.frame(`(Intercept)` = deviation, row.names = meta$nodes[[l]]$label,
+  parents <- c(list(fixef(object)), means[-spec$depth])
+  out <- lapply(levels, function(l) {
+    deviation <- unname(means[[l]] - parents[[l]][spec$nodes[[l]]$parent])
+    data.frame(`(Intercept)` = deviation, row.names = spec_labels(spec, l),
                check.names = FALSE)
   })
-  stats::setNames(out, meta$levels)
+  stats::setNames(out, spec$levels)
 }
 
 #' @rdname extractors
@@ -173,16 +163,11 @@ ranef.hiermod_fit <- function(object, ...) {
 VarCorr.hiermod_fit <- function(x, ...) {
   check_fit(x)
   check_dots(list(...), "VarCorr()")
-  meta <- fit_meta(x)
-  depth <- length(meta$levels)
-  terms <- if (depth == 0L) {
-    if (meta$within == "known") character() else "sd"
-  } else {
-    c(level_sd_names(meta), switch(meta$within, common = "sd_w",
-                                   group = "sd_w0", known = character()))
-  }
-  groups <- c(if (depth == 1L) meta$group else meta$levels,
-              if (length(terms) > depth) "Residual")
+  spec <- fit_spec(x)
+  residual <- spec_within_sd(spec)
+  terms <- c(spec_level_sd(spec), residual)
+  # one row per level, named by its grouping variable, then the residual
+  groups <- c(spec$levels, if (length(residual)) "Residual")
   m <- stacked_draws(x, terms)
   data.frame(group = groups, term = terms, sd = colMeans(m),
              variance = colMeans(m^2), row.names = NULL)
@@ -198,9 +183,7 @@ ngrps <- function(object, ...) UseMethod("ngrps")
 ngrps.hiermod_fit <- function(object, ...) {
   check_fit(object, "object")
   check_dots(list(...), "ngrps()")
-  meta <- fit_meta(object)
-  if (length(meta$levels) == 0L) return(stats::setNames(integer(), character()))
-  stats::setNames(vapply(meta$nodes, nrow, 1L), meta$levels)
+  spec_group_counts(fit_spec(object))
 }
 
 # ngrps() of anything else that lme4 has a method for (by its S3 dispatch

@@ -145,6 +145,20 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
                 progress = getOption("hiermod.progress", interactive()),
                 se = NULL, within = c("common", "group")) {
   call <- match.call()
+  frame <- fit_frame(formula, data, substitute(se), within)
+  spec <- model_spec(frame$model, fit_within(frame$model, frame$within))
+  prior <- resolve_prior(prior, frame$model$scale, spec$depth, spec$within,
+                         spec_level_sd(spec))
+  settings <- fit_settings(spec, chains, iter, warmup, thin, cores, sampler,
+                           keep, seed)
+  out <- fit_run(spec, prior, settings, progress)
+  fit_result(out, call, frame, spec, prior, settings)
+}
+
+# fit()'s first step: the formula parsed and the data (rows, group
+# summaries, or what group_summaries() reads) turned into the model's tree
+# of groups and statistics; `within` checked.
+fit_frame <- function(formula, data, se_expr, within) {
   if (inherits(formula, "hiermod_summaries") && is.null(data)) {
     data <- formula
     formula <- attr(data, "formula")
@@ -154,7 +168,6 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
     data <- group_summaries(formula, data)
   }
   within <- check_choice(within, "within", c("common", "group"))
-  se_expr <- substitute(se)
   model <- if (inherits(data, "hiermod_summaries")) {
     if (!is.null(se_expr)) {
       hm_abort("se", "cannot be used with group summaries; give the rows ",
@@ -167,20 +180,32 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
     }
     model_from_rows(terms, data, formula, se)
   }
+  list(formula = formula, terms = terms, model = model, se_expr = se_expr,
+       within = within)
+}
+
+# The within-group model of the spec: "known" when the rows came with
+# standard errors, else the one asked for, if the model can have it.
+fit_within <- function(model, within) {
   if (!is.null(model$rows$se)) {
     if (within == "group") {
       hm_abort("within", "\"group\" cannot be combined with `se`: known ",
                "standard errors fix the within-group variances.")
     }
-    within <- "known"
+    return("known")
   }
   if (within == "group" && length(model$levels) == 0L) {
     hm_abort("within", "\"group\" needs groups: the one-sample model `y ~ 1` ",
              "has a single variance.")
   }
-  prior <- resolve_prior(prior, model$scale, length(model$levels), within,
-                         sd_parameter_names(length(model$levels), model$levels))
+  within
+}
 
+# fit()'s settings, checked: the counts, the sampler (one the core allows
+# for this model), what to keep, the seed; and the draws must fit in a
+# matrix and in memory.
+fit_settings <- function(spec, chains, iter, warmup, thin, cores, sampler, keep,
+                         seed) {
   chains <- check_count(chains, "chains", 1L, 1000L)
   iter <- check_count(iter, "iter", 1L)
   warmup <- check_count(warmup, "warmup", 0L)
@@ -191,18 +216,15 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
   thin <- check_count(thin, "thin", 1L)
   cores <- check_count(cores, "cores", 1L, 1024L)
   sampler <- check_choice(sampler, "sampler", c("collapsed", "asis", "gibbs"))
-  allowed <- model_samplers(length(model$levels), within)
-  if (!sampler %in% allowed) {
+  if (!sampler %in% spec$samplers) {
     hm_abort("sampler", "\"", sampler, "\" is available only for the two-level ",
              "model with a common within-group variance; use ",
-             paste0("\"", allowed, "\"", collapse = " or "), ".")
+             paste0("\"", spec$samplers, "\"", collapse = " or "), ".")
   }
   keep <- check_choice(keep, "keep", c("all", "global"))
-  keep_groups <- keep == "all"
   seed <- resolve_seed(seed)
-  pars <- parameter_names(model, within)
   n_kept <- ceiling((iter - warmup) / thin)
-  width <- if (keep_groups) length(pars$all) else length(pars$global)
+  width <- if (keep == "all") nrow(spec$columns) else sum(spec$columns$global)
   if (n_kept * width > .Machine$integer.max) {
     hm_abort("iter", "keeps ", n_kept, " draws of ", width,
              " values per chain, more than one R matrix holds; increase ",
@@ -211,17 +233,24 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
   check_memory(8 * chains * n_kept * width, "iter", paste0(
     chains, " chains of ", n_kept, " kept draws of ", width, " values"),
     paste0("increase `thin`, lower `iter` or `chains`",
-           if (keep_groups) ", or use `keep = \"global\"`"))
+           if (keep == "all") ", or use `keep = \"global\"`"))
+  list(chains = chains, iter = iter, warmup = warmup, thin = thin,
+       cores = cores, keep = keep, sampler = sampler, seed = seed)
+}
 
-  report <- progress_reporter(progress, as.double(chains) * iter)
-  st <- model$stats
+# fit()'s run: the core samples the spec's model; an interrupt is a
+# hiermod_interrupt, any other failure a hiermod_error (glue_result()).
+fit_run <- function(spec, prior, settings, progress) {
+  s <- settings
+  report <- progress_reporter(progress, as.double(s$chains) * s$iter)
+  st <- spec$stats
   started <- proc.time()[["elapsed"]]
   out <- hm_sample(
-    lapply(model$nodes, function(level) level$parent),
+    lapply(spec$nodes, function(level) level$parent),
     as.double(st$n), as.double(st$mean), as.double(st$ss),
-    prior_for_sampler(prior, within),
-    sampler, chains, iter, warmup, thin, seed, cores, keep_groups, pars$all,
-    report
+    prior_for_sampler(prior, spec$within),
+    s$sampler, s$chains, s$iter, s$warmup, s$thin, s$seed, s$cores,
+    s$keep == "all", spec$columns$name, report
   )
   elapsed <- proc.time()[["elapsed"]] - started
   if (isTRUE(out$interrupted)) {
@@ -230,32 +259,33 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
       list(message = "sampling interrupted by the user", call = NULL)
     ))
   }
-  glue_result(out, "data", "sampled")
+  out <- glue_result(out, "data", "sampled")
+  out$elapsed <- elapsed
+  out
+}
 
+# fit()'s result: the chains as a coda mcmc.list, everything else in one
+# attribute (fit_meta()), the spec among it.
+fit_result <- function(out, call, frame, spec, prior, settings) {
   result <- coda::mcmc.list(out$draws)
   inits <- out$inits
-  dimnames(inits) <- list(paste0("chain", seq_len(chains)), pars$all)
+  dimnames(inits) <- list(paste0("chain", seq_len(settings$chains)),
+                          spec$columns$name)
   attr(result, "hiermod") <- list(
     call = call,
-    formula = formula,
-    response = deparse1(terms$response),
-    group = paste(model$levels, collapse = "/"),
-    levels = model$levels,
-    within = within,
-    se = if (within == "known") se_expr,
-    nodes = model$nodes,
-    globals = pars$global,
+    formula = frame$formula,
+    response = deparse1(frame$terms$response),
+    spec = spec,
+    se = if (spec$within == "known") frame$se_expr,
     # The rows, for fitted(), residuals() and predict() without new data;
     # NULL for a fit from group summaries.
-    rows = model$rows,
-    stats = st,
+    rows = frame$model$rows,
     prior = prior,
-    seed = seed,
-    sampler = sampler,
-    settings = list(chains = chains, iter = iter, warmup = warmup,
-                    thin = thin, cores = cores, keep = keep),
+    seed = settings$seed,
+    sampler = settings$sampler,
+    settings = settings[c("chains", "iter", "warmup", "thin", "cores", "keep")],
     inits = inits,
-    elapsed = elapsed
+    elapsed = out$elapsed
   )
   class(result) <- c("hiermod_fit", class(result))
   result
@@ -367,35 +397,6 @@ scale_of_values <- function(y) list(mean = mean(y), var = stats::var(y))
 # this within-group model, the default first.
 model_samplers <- function(depth, within) {
   glue_result(hm_samplers(depth, within), "within", "sampled")$samplers
-}
-
-# Column names, from the core's layout of the draws (its order is the
-# draws'): the global parameters (stored with keep = "global") and all.
-parameter_names <- function(model, within) {
-  levels <- model$levels
-  depth <- length(levels)
-  layout <- hm_layout(vapply(model$nodes, function(l) length(l$label), 1L),
-                      within)
-  glue_result(layout, "data", "described")
-  level_sd <- sd_parameter_names(depth, levels)
-  effect_prefix <- if (depth == 1L) "theta" else paste0("theta_", levels)
-  role <- layout$role
-  out <- character(length(role))
-  fixed <- c(mean = "mu", within_sd = if (depth == 0L) "sd" else "sd_w",
-             within_sd_centre = "sd_w0", within_df = "nu0")
-  is_fixed <- role %in% names(fixed)
-  out[is_fixed] <- fixed[role[is_fixed]]
-  is_sd <- role == "level_sd"
-  out[is_sd] <- level_sd[layout$level[is_sd]]
-  # effects level by level, each level's labels indexed by node at once
-  for (l in seq_len(depth)) {
-    at <- role == "effect" & layout$level == l
-    out[at] <- paste0(effect_prefix[l], "[",
-                        model$nodes[[l]]$label[layout$node[at]], "]")
-  }
-  at <- role == "group_sd"
-  out[at] <- paste0("sd_w[", model$stats$group[layout$node[at]], "]")
-  list(global = out[layout$global], all = out)
 }
 
 # The variables an expression reads: as all.vars(), but the names after `$`

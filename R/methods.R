@@ -22,14 +22,19 @@ fit_meta <- function(x) attr(x, "hiermod", exact = TRUE)
 fit_info <- function(x) {
   check_fit(x)
   meta <- fit_meta(x)
-  meta[setdiff(names(meta), c("stats", "rows"))]
+  spec <- meta$spec
+  # the model's description as it was before the spec held it
+  model <- list(group = spec$group, levels = spec$levels, within = spec$within,
+                se = meta$se, nodes = spec$nodes, globals = spec_globals(spec))
+  c(meta[c("call", "formula", "response")], model,
+    meta[c("prior", "seed", "sampler", "settings", "inits", "elapsed")])
 }
 
 #' @rdname fit_info
 #' @export
 group_stats <- function(x) {
   check_fit(x)
-  fit_meta(x)$stats
+  fit_spec(x)$stats
 }
 
 check_fit <- function(x, arg = "x") {
@@ -66,9 +71,10 @@ print.hiermod_fit <- function(x, digits = 3, ...) {
   check_fit(x)
   digits <- check_count(digits, "digits", 1L, 22L)
   meta <- fit_meta(x)
+  spec <- meta$spec
   s <- meta$settings
   n_kept <- coda::niter(x)
-  cat("Bayesian hierarchical normal model (", model_title(meta), ")\n", sep = "")
+  cat("Bayesian hierarchical normal model (", spec_title(spec), ")\n", sep = "")
   cat(" Formula: ", deparse1(meta$formula), "\n", sep = "")
   cat(" Data:    ", data_line(meta), "\n", sep = "")
   cat(" Prior:   ", prior_line(meta, 10L), "\n", sep = "")
@@ -76,17 +82,18 @@ print.hiermod_fit <- function(x, digits = 3, ...) {
       stats::start(x), ":", stats::end(x), ", warmup ", s$warmup, ", thin ",
       s$thin, "); sampler \"", meta$sampler, "\"; seed ",
       format(meta$seed, scientific = FALSE), "\n\n", sep = "")
-  table <- summary(x, pars = meta$globals)$table
+  globals <- spec_globals(spec)
+  table <- summary(x, pars = globals)$table
   print(as.matrix(table[c("mean", "sd", "2.5%", "50%", "97.5%")]), digits = digits)
   for (w in convergence_warnings(table)) cat(w, "\n", sep = "")
-  if (length(meta$levels) == 0L) return(invisible(x))
-  if (coda::nvar(x) > length(meta$globals)) {
-    for (l in seq_along(meta$levels)) {
+  if (!has_groups(spec)) return(invisible(x))
+  if (coda::nvar(x) > length(globals)) {
+    for (l in seq_len(spec$depth)) {
       cols <- effect_columns(x, l)
       m <- column_summaries(x, numeric(), cols)[, 1L]
       prefix <- sub("\\[.*", "", cols[1L])
       cat(if (l == 1L) "\n", prefix, ": ", length(m), " group means (",
-          meta$levels[l], "); posterior means from ",
+          spec$levels[l], "); posterior means from ",
           format(min(m), digits = digits), " to ",
           format(max(m), digits = digits), " (columns \"", prefix,
           "[<group>]\"; see summary(), as.matrix())\n", sep = "")
@@ -97,42 +104,28 @@ print.hiermod_fit <- function(x, digits = 3, ...) {
   invisible(x)
 }
 
-# "two levels", "three levels", "one normal sample", with the within model.
-model_title <- function(meta) {
-  depth <- length(meta$levels)
-  words <- c("two", "three", "four", "five", "six")
-  title <- if (depth == 0L) {
-    "one normal sample"
-  } else {
-    paste(if (depth <= 5L) words[depth] else depth + 1L, "levels")
-  }
-  paste0(title, switch(meta$within,
-                       known = ", known within-group variances",
-                       group = ", group-specific within-group variances",
-                       ""))
-}
-
+# The data's size: observations, groups per level, group sizes.
 data_line <- function(meta) {
-  st <- meta$stats
+  spec <- meta$spec
+  st <- spec$stats
   n <- nobs_of(meta)
-  depth <- length(meta$levels)
-  if (depth == 0L) return(paste0("N = ", n, " observations"))
-  line <- if (depth == 1L) {
+  if (!has_groups(spec)) return(paste0("N = ", n, " observations"))
+  line <- if (spec$depth == 1L) {
     paste0("N = ", n, " observations in K = ", nrow(st), " groups (",
-           meta$group, ")")
+           spec$group, ")")
   } else {
-    counts <- vapply(meta$nodes, nrow, 1L)
     paste0("N = ", n, " observations in ",
-           paste0(counts, " ", meta$levels, collapse = " / "), " groups")
+           paste0(spec_group_counts(spec), " ", spec$levels, collapse = " / "),
+           " groups")
   }
-  if (meta$within != "known") {
+  if (spec$within != "known") {
     line <- paste0(line, "; group sizes ", min(st$n), " to ", max(st$n))
   }
   line
 }
 
 nobs_of <- function(meta) {
-  if (!is.null(meta$rows)) length(meta$rows$y) else sum(meta$stats$n)
+  if (!is.null(meta$rows)) length(meta$rows$y) else sum(meta$spec$stats$n)
 }
 
 prior_line <- function(meta, indent) {
@@ -142,7 +135,7 @@ prior_line <- function(meta, indent) {
     is.na(tab$median), "",
     paste0(" (sd: median ", f(tab$median), ", 90% [", f(tab$q05), ", ", f(tab$q95), "])")
   ))
-  if (meta$within == "known") lines <- c(lines, "within-group sds: known se")
+  if (meta$spec$within == "known") lines <- c(lines, "within-group sds: known se")
   paste(lines, collapse = paste0("\n", strrep(" ", indent)))
 }
 

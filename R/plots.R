@@ -145,7 +145,7 @@ plot.hiermod_fit <- function(x, type = c("trace", "theta", "shrinkage", "graph",
                                        "conditional"))
   switch(type,
     trace = {
-      if (is.null(pars)) pars <- trace_pars(fit_meta(x))
+      if (is.null(pars)) pars <- trace_pars(fit_spec(x))
       draws <- x[, select_pars(x, pars), drop = FALSE]
       plot(draws, ask = ask, ...)
       invisible(draws)
@@ -162,16 +162,16 @@ plot.hiermod_fit <- function(x, type = c("trace", "theta", "shrinkage", "graph",
 # quantiles of the other parameter, over the histogram of the marginal
 # posterior draws, which they average to.
 plot_conditional <- function(x, ...) {
-  meta <- fit_meta(x)
-  if (length(meta$levels) > 0L || meta$within != "common") {
+  spec <- fit_spec(x)
+  if (has_groups(spec) || spec$within != "common") {
     hm_abort("type", "\"conditional\" shows the one-sample model's ",
              "conditionals: fit `y ~ 1` (without `se`) for it.")
   }
-  st <- meta$stats
-  p <- meta$prior
+  st <- spec$stats
+  p <- fit_meta(x)$prior
   n <- st$n
   mu_draws <- draws_of_column(x, "mu")
-  tau_draws <- 1 / draws_of_column(x, "sd")^2
+  tau_draws <- 1 / draws_of_column(x, spec_within_sd(spec))^2
   at <- c(0.1, 0.5, 0.9)
   tau_at <- stats::quantile(tau_draws, at, names = FALSE)
   mu_at <- stats::quantile(mu_draws, at, names = FALSE)
@@ -212,11 +212,13 @@ plot_conditional <- function(x, ...) {
                        tau_shape = shape, tau_rate = rate))
 }
 
-# The lecture's trace plots show mu, sd_w, sd_b in that order.
-trace_pars <- function(meta) {
-  g <- meta$globals
-  within <- intersect(g, c("sd", "sd_w", "sd_w0", "nu0"))
-  c("mu", within, setdiff(g, c("mu", within)))
+# The lecture's trace plots show mu, sd_w, sd_b in that order: the mean,
+# the within-group model's parameters, then the rest.
+trace_pars <- function(spec) {
+  cols <- spec$columns[spec$columns$global, , drop = FALSE]
+  mean <- cols$role == "mean"
+  within <- cols$role %in% c("within_sd", "within_sd_centre", "within_df")
+  c(cols$name[mean], cols$name[within], cols$name[!mean & !within])
 }
 
 plot_theta <- function(x, ...) {
@@ -226,7 +228,7 @@ plot_theta <- function(x, ...) {
   o <- order(est)
   k <- length(est)
   graphics::plot(c(1, k), range(q), type = "n", xaxt = if (k > 30) "s" else "n",
-                 xlab = paste0(fit_meta(x)$group, " (ordered by posterior mean)"),
+                 xlab = paste0(fit_spec(x)$group, " (ordered by posterior mean)"),
                  ylab = "theta", main = "Group means theta: 50% and 95% intervals",
                  ...)
   if (k <= 30) graphics::axis(1, at = seq_len(k), labels = names(est)[o], las = 2)
@@ -254,8 +256,8 @@ shrinkage_key <- function(n, within) {
 }
 
 plot_shrinkage <- function(x, ...) {
-  meta <- fit_meta(x)
-  st <- meta$stats
+  spec <- fit_spec(x)
+  st <- spec$stats
   est <- stats::coef(x)
   mu <- fixef(x)
   size <- function(n) 0.4 + 1.6 * sqrt(n / max(st$n))
@@ -264,7 +266,7 @@ plot_shrinkage <- function(x, ...) {
                  main = expression(theta ~ "vs" ~ bar(y)), asp = 1, ...)
   graphics::abline(0, 1, lty = 1)
   graphics::abline(h = mu, lty = 2, col = "red")
-  key <- shrinkage_key(st$n, meta$within)
+  key <- shrinkage_key(st$n, spec$within)
   graphics::legend("topleft", bty = "n", pch = 21, pt.bg = grDevices::grey(0.7),
                    pt.cex = size(key$n), legend = key$label)
   invisible(data.frame(group = st$group, n = st$n, ybar = st$mean,
@@ -272,8 +274,7 @@ plot_shrinkage <- function(x, ...) {
 }
 
 plot_graph <- function(x) {
-  meta <- fit_meta(x)
-  g <- model_graph(meta)
+  g <- model_graph(fit_spec(x), nobs(x))
   nodes <- g$nodes
   edges <- g$edges
   plates <- g$plates
@@ -353,36 +354,31 @@ plot_graph <- function(x) {
 }
 
 # The nodes (constants, parameters, data), edges and plates of a model's
-# graph: rows from the prior's constants down to the data, one row of group
-# means per level, nested plates. The two-level model reproduces the
-# lecture's figure.
-model_graph <- function(meta) {
-  levels <- meta$levels
-  depth <- length(levels)
-  tag <- gsub("[^A-Za-z0-9]", "", levels)
-  # paste0() would turn the empty `tag` of `y ~ 1` into one name
-  per_level <- function(...) if (depth == 0L) character() else paste0(...)
-  tau <- if (depth == 1L) "tau_b" else per_level("tau_", tag)
-  tau_label <- if (depth == 1L) "tau[b]" else per_level("tau[", tag, "]")
-  ab <- if (depth == 1L) "a*','~b" else per_level("a[", tag, "]*','~b[", tag, "]")
-  theta <- if (depth == 1L) "theta_k" else paste0("theta_", tag)
-  theta_label <- if (depth == 1L) "theta[k]" else paste0("theta[", tag, "]")
-  within <- if (depth == 0L) "one" else meta$within
-  data_node <- if (depth) "y_ik" else "y_i"
+# graph (`n`: the number of observations): rows from the prior's constants
+# down to the data, one row of group means per level, nested plates. The
+# two-level model reproduces the lecture's figure, in its notation (tau_b,
+# theta_k, K groups); deeper models name each level's by its variable.
+model_graph <- function(spec, n) {
+  depth <- spec$depth
+  sym <- spec_symbols(spec)
+  tau <- sym$tau
+  theta <- sym$theta
+  grouped <- has_groups(spec)
+  within <- if (grouped) spec$within else "one"
+  data_node <- if (grouped) "y_ik" else "y_i"
   top <- depth + 3
   row <- data.frame(
-    name = c("mu0, tau0", if (depth == 1L) "a, b" else per_level("a, b (", tag, ")"),
-             switch(within,
+    name = c("mu0, tau0", sym$ab, switch(within,
       one = "a, b", common = "alpha, beta", known = character(),
       group = c("a0, b0", "lambda"))),
-    label = c("mu[0]*','~tau[0]", ab, switch(within,
+    label = c("mu[0]*','~tau[0]", sym$ab_label, switch(within,
       one = "a*','~b", common = "alpha*','~beta", known = character(),
       group = c("a[0]*','~b[0]", "lambda"))),
     stringsAsFactors = FALSE
   )
   params <- c("mu", tau, switch(within, one = "tau", common = "tau_w",
                                 known = character(), group = c("sigma0", "nu0")))
-  param_labels <- c("mu", tau_label, switch(within, one = "tau",
+  param_labels <- c("mu", sym$tau_label, switch(within, one = "tau",
     common = "tau[w]", known = character(), group = c("sigma[0]^2", "nu[0]")))
   m <- length(params)
   nodes <- rbind(
@@ -390,20 +386,20 @@ model_graph <- function(meta) {
                fixed = TRUE, stringsAsFactors = FALSE),
     data.frame(name = params, label = param_labels, x = seq_len(m), y = top - 1,
                fixed = FALSE, stringsAsFactors = FALSE),
-    if (depth) data.frame(name = theta, label = theta_label, x = 1.5,
-                          y = top - 1 - seq_len(depth), fixed = FALSE,
-                          stringsAsFactors = FALSE),
+    if (grouped) data.frame(name = theta, label = sym$theta_label, x = 1.5,
+                            y = top - 1 - seq_len(depth), fixed = FALSE,
+                            stringsAsFactors = FALSE),
     switch(within,
       known = data.frame(name = "se_k", label = "se[k]", x = 3, y = 2,
                          fixed = TRUE),
       group = data.frame(name = "sigma_k", label = "sigma[k]^2", x = 3, y = 2,
                          fixed = FALSE)),
-    data.frame(name = data_node, label = if (depth) "y[ik]" else "y[i]",
-               x = if (depth) 2.25 else 1.5, y = 1, fixed = FALSE)
+    data.frame(name = data_node, label = if (grouped) "y[ik]" else "y[i]",
+               x = if (grouped) 2.25 else 1.5, y = 1, fixed = FALSE)
   )
-  edges <- data.frame(from = c(row$name, if (depth) c("mu", theta[-depth]), tau),
-                      to = c(params, if (depth) c(theta, theta)))
-  last <- if (depth) theta[depth] else "mu"
+  edges <- data.frame(from = c(row$name, if (grouped) c("mu", theta[-depth]), tau),
+                      to = c(params, if (grouped) c(theta, theta)))
+  last <- if (grouped) theta[depth] else "mu"
   edges <- rbind(edges, data.frame(from = c(last, switch(within,
     one = "tau", common = "tau_w", known = "se_k", group = "sigma_k")),
     to = data_node))
@@ -414,14 +410,14 @@ model_graph <- function(meta) {
   # Plates from the outermost in; plot_graph() places their bottoms and labels.
   plates <- lapply(seq_len(depth), function(l) {
     inset <- 0.1 * (l - 1)
-    size <- if (depth == 1L) "K" else toupper(substr(tag[l], 1L, 1L))
+    size <- sym$size[l]
     list(x0 = 1.05 + inset, x1 = right - inset, y1 = top - 1 - l + 0.45,
-         label = paste0(if (depth == 1L) "k" else tag[l], " = 1, ..., ", size,
-                        " (", size, " = ", nrow(meta$nodes[[l]]), ")"))
+         label = paste0(sym$index[l], " = 1, ..., ", size,
+                        " (", size, " = ", nrow(spec$nodes[[l]]), ")"))
   })
   plates <- c(plates, list(list(
-    x0 = if (depth) 1.8 else 1.05, x1 = if (depth) 2.95 else 2.2, y1 = 1.4,
-    label = if (depth) "i = 1, ..., n_k" else
-      paste0("i = 1, ..., n (n = ", nobs_of(meta), ")"))))
+    x0 = if (grouped) 1.8 else 1.05, x1 = if (grouped) 2.95 else 2.2, y1 = 1.4,
+    label = if (grouped) "i = 1, ..., n_k" else
+      paste0("i = 1, ..., n (n = ", n, ")"))))
   list(nodes = nodes, edges = edges, plates = plates)
 }

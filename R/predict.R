@@ -3,88 +3,92 @@
 # predictive distribution, so that summaries need draws x cells, never
 # draws x rows, and go through the cells a chunk at a time.
 
-# The levels of nesting `re.form` (lme4, rstanarm) or `re_formula` (brms)
-# keep, top first: all of them (NULL), none (NA or ~0: population-level
-# predictions, mu alone), or the top ones named (~ (1 | region)).
-prediction_depth <- function(object, re_form, re_formula) {
-  meta <- fit_meta(object)
-  depth <- length(meta$levels)
+# How many levels of nesting `re.form` (lme4, rstanarm) or `re_formula`
+# (brms) keep, top first: all of them (NULL), none (NA or ~0:
+# population-level predictions, mu alone), or the top ones named
+# (~ (1 | region)).
+prediction_kept <- function(object, re_form, re_formula) {
+  spec <- fit_spec(object)
+  levels <- spec$levels
   if (!is.null(re_form) && !is.null(re_formula)) {
     hm_abort("re.form", "and `re_formula` are the same argument; give one.")
   }
   arg <- if (is.null(re_formula)) "re.form" else "re_formula"
   form <- if (is.null(re_formula)) re_form else re_formula
-  if (is.null(form)) return(depth)
+  if (is.null(form)) return(spec$depth)
   if (identical(form, NA) || identical(form, NA_real_) || identical(form, NA_integer_)) {
     return(0L)
   }
   if (!inherits(form, "formula") || length(form) != 2L) {
     hm_abort(arg, "must be NULL (every level of groups), NA or ~0 (none: ",
              "population-level predictions) or a one-sided formula naming ",
-             "the top levels to keep, such as ~(1 | ", meta$levels[1L],
+             "the top levels to keep, such as ~(1 | ", levels[1L],
              "), not ", describe(form), ".")
   }
   named <- all.vars(form[[2L]])
-  unknown <- setdiff(named, meta$levels)
+  unknown <- setdiff(named, levels)
   if (length(unknown)) {
     hm_abort(arg, "names ", name_list(paste0("`", unknown, "`")), ", not a ",
              "grouping variable of the fit (",
-             if (depth) paste(meta$levels, collapse = ", ") else "none", ").")
+             if (has_groups(spec)) paste(levels, collapse = ", ") else "none", ").")
   }
-  kept <- sum(meta$levels %in% named)
-  if (!all(meta$levels[seq_len(kept)] %in% named)) {
+  kept <- sum(levels %in% named)
+  if (!all(levels[seq_len(kept)] %in% named)) {
     hm_abort(arg, "can leave out only the lowest levels of nesting (",
-             paste(meta$levels, collapse = " / "), "), not `",
-             meta$levels[!meta$levels %in% named][1L], "` above `",
-             meta$levels[max(which(meta$levels %in% named))], "`.")
+             paste(levels, collapse = " / "), "), not `",
+             levels[!levels %in% named][1L], "` above `",
+             levels[max(which(levels %in% named))], "`.")
   }
   kept
 }
 
-# The group of each row at each of the top `depth` levels, as path labels
+# The group of each row at each of the top `kept` levels, as path labels
 # ("A/1"), from `newdata` or the fitted rows (NULL), with the rows' known
-# standard errors when `se` is TRUE. A group the fit does not have is an
-# error unless `allow_new_levels`.
-prediction_rows <- function(object, newdata, depth, allow_new_levels, se = FALSE) {
+# standard errors when the fit has them and `se` is TRUE. A group the fit
+# does not have is an error unless `allow_new_levels`.
+prediction_rows <- function(object, newdata, kept, allow_new_levels, se = FALSE) {
   meta <- fit_meta(object)
+  spec <- meta$spec
+  se <- se && spec$within == "known"
   if (is.null(newdata)) {
     if (is.null(meta$rows)) {
       hm_abort("newdata", "is needed: this fit was made from group summaries, ",
                "which hold no rows.")
     }
     node <- meta$rows$group
-    paths <- vector("list", length(meta$levels))
-    for (l in rev(seq_along(meta$levels))) {
-      paths[[l]] <- meta$nodes[[l]]$label[node]
-      node <- meta$nodes[[l]]$parent[node]
+    paths <- vector("list", spec$depth)
+    for (l in rev(seq_len(spec$depth))) {
+      paths[[l]] <- spec_labels(spec, l)[node]
+      node <- spec$nodes[[l]]$parent[node]
     }
-    return(list(n = length(meta$rows$group), paths = paths[seq_len(depth)],
+    return(list(n = length(meta$rows$group), paths = paths[seq_len(kept)],
                 se = if (se) meta$rows$se))
   }
   if (!is.data.frame(newdata)) {
     hm_abort("newdata", "must be a data frame, not ", describe(newdata), ".")
   }
-  list(n = nrow(newdata), paths = newdata_paths(object, newdata, depth, allow_new_levels),
+  list(n = nrow(newdata), paths = newdata_paths(object, newdata, kept, allow_new_levels),
        se = if (se) newdata_se(object, newdata))
 }
 
-# The path labels of the rows of `newdata` at the top `depth` levels.
-newdata_paths <- function(object, newdata, depth, allow_new_levels) {
+# The path labels of the rows of `newdata` at the top `kept` levels.
+newdata_paths <- function(object, newdata, kept, allow_new_levels) {
   meta <- fit_meta(object)
+  spec <- meta$spec
   terms <- parse_hier_formula(meta$formula)
-  paths <- vector("list", depth)
-  for (l in seq_len(depth)) {
+  paths <- vector("list", kept)
+  for (l in seq_len(kept)) {
     g <- eval_variable(terms$levels[[l]], newdata, meta$formula, "group",
                        arg = "newdata")
     if (length(g) != nrow(newdata) || anyNA(g)) {
-      hm_abort("newdata", "needs a label of group `", meta$levels[l],
+      hm_abort("newdata", "needs a label of group `", spec$levels[l],
                "` on every row.")
     }
     label <- as.character(g)
     paths[[l]] <- if (l == 1L) label else paste(paths[[l - 1L]], label, sep = "/")
-    new <- unique(paths[[l]][!paths[[l]] %in% meta$nodes[[l]]$label])
+    new <- unique(paths[[l]][!paths[[l]] %in% spec_labels(spec, l)])
     if (length(new) && !allow_new_levels) {
-      hm_abort("newdata", "has ", length(new), " group(s) of `", meta$levels[l],
+      hm_abort("newdata", "has ", length(new), " group(s) of `", spec$levels[l],
                "` that the fit does not have: ",
                name_list(paste0("\"", new, "\"")), ". Check the labels, or set ",
                "`allow_new_levels = TRUE` to predict them as new groups.")
@@ -111,23 +115,23 @@ draws_of_column <- function(object, name) as.vector(stacked_draws(object, name))
 # the top) with that level's sd. With group-specific variances, a new
 # last-level group's within sd too, from its prior given nu0 and sd_w0.
 new_group_draws <- function(object, where, sel) {
-  meta <- fit_meta(object)
-  depth <- length(where$paths)
-  news <- list(means = vector("list", depth), sd_w = NULL)
-  for (l in seq_len(depth)) {
+  spec <- fit_spec(object)
+  kept <- length(where$paths)
+  news <- list(means = vector("list", kept), sd_w = NULL)
+  for (l in seq_len(kept)) {
     paths <- where$paths[[l]]
-    labels <- unique(paths[!paths %in% meta$nodes[[l]]$label])
+    labels <- unique(paths[!paths %in% spec_labels(spec, l)])
     if (length(labels) == 0L) next
     parent <- if (l == 1L) {
       draws_of_column(object, "mu")[sel]
     } else {
       level_draws(object, l - 1L, where$paths[[l - 1L]][match(labels, paths)], sel, news)
     }
-    sd <- draws_of_column(object, level_sd_names(meta)[l])[sel]
+    sd <- draws_of_column(object, spec_level_sd(spec, l))[sel]
     m <- parent + sd * matrix(stats::rnorm(length(sel) * length(labels)), length(sel))
     colnames(m) <- labels
     news$means[[l]] <- m
-    if (l == length(meta$levels) && meta$within == "group") {
+    if (l == spec$depth && spec$within == "group") {
       nu0 <- draws_of_column(object, "nu0")[sel]
       s0 <- draws_of_column(object, "sd_w0")[sel]
       precision <- stats::rgamma(length(m), shape = nu0 / 2, rate = nu0 * s0^2 / 2)
@@ -140,13 +144,13 @@ new_group_draws <- function(object, where, sel) {
 # Draws (sel) x labels of the group means of level `l`: a fitted group's
 # own draws, a new group's from `news`.
 level_draws <- function(object, l, labels, sel, news) {
-  meta <- fit_meta(object)
-  index <- match(labels, meta$nodes[[l]]$label)
+  spec <- fit_spec(object)
+  index <- match(labels, spec_labels(spec, l))
   fitted <- !is.na(index)
   out <- matrix(NA_real_, length(sel), length(labels))
   if (any(fitted)) {
     cols <- stored_effect_columns(object, l)
-    if (length(cols) < nrow(meta$nodes[[l]])) {
+    if (length(cols) < nrow(spec$nodes[[l]])) {
       hm_abort("object", "has no group means stored: refit with keep = \"all\".")
     }
     out[, fitted] <- stacked_draws(object, cols[index[fitted]])[sel, , drop = FALSE]
@@ -161,26 +165,26 @@ level_draws <- function(object, l, labels, sel, news) {
 # all for population-level predictions), or one per row for a new
 # observation with known standard errors. `of_row` maps rows to cells.
 prediction_cells <- function(object, where, observation) {
-  depth <- length(where$paths)
+  kept <- length(where$paths)
   if (observation && !is.null(where$se)) {
-    group <- if (depth) where$paths[[depth]] else rep("(all)", where$n)
+    group <- if (kept) where$paths[[kept]] else rep("(all)", where$n)
     return(list(group = group, se = where$se, of_row = seq_len(where$n)))
   }
-  if (depth == 0L) return(list(group = "(all)", of_row = rep(1L, where$n)))
-  group <- unique(where$paths[[depth]])
-  list(group = group, of_row = match(where$paths[[depth]], group))
+  if (kept == 0L) return(list(group = "(all)", of_row = rep(1L, where$n)))
+  group <- unique(where$paths[[kept]])
+  list(group = group, of_row = match(where$paths[[kept]], group))
 }
 
 # Draws (sel) x cells `j` of the cells' means, or with `observation` of a
 # new observation in each.
-cell_draws <- function(object, cells, j, sel, news, depth, observation) {
-  means <- if (depth == 0L) {
+cell_draws <- function(object, cells, j, sel, news, kept, observation) {
+  means <- if (kept == 0L) {
     matrix(draws_of_column(object, "mu")[sel], length(sel), length(j))
   } else {
-    level_draws(object, depth, cells$group[j], sel, news)
+    level_draws(object, kept, cells$group[j], sel, news)
   }
   if (!observation) return(means)
-  means + within_sd_draws(object, cells, j, sel, news, depth) *
+  means + within_sd_draws(object, cells, j, sel, news, kept) *
     matrix(stats::rnorm(length(means)), nrow(means))
 }
 
@@ -188,19 +192,19 @@ cell_draws <- function(object, cells, j, sel, news, depth, observation) {
 # all) or a matrix. sd_w (sd for y ~ 1); the cell's known standard error;
 # with group-specific variances the group's own sd_w[k], a new group's
 # drawn from its prior, or sd_w0 when the last level is left out.
-within_sd_draws <- function(object, cells, j, sel, news, depth) {
-  meta <- fit_meta(object)
-  switch(meta$within,
-    common = draws_of_column(object, if (length(meta$levels)) "sd_w" else "sd")[sel],
+within_sd_draws <- function(object, cells, j, sel, news, kept) {
+  spec <- fit_spec(object)
+  switch(spec$within,
+    common = draws_of_column(object, spec_within_sd(spec))[sel],
     known = matrix(cells$se[j], length(sel), length(j), byrow = TRUE),
     group = {
-      if (depth < length(meta$levels)) return(draws_of_column(object, "sd_w0")[sel])
+      if (kept < spec$depth) return(draws_of_column(object, spec_within_sd(spec))[sel])
       labels <- cells$group[j]
-      index <- match(labels, meta$nodes[[depth]]$label)
+      index <- match(labels, spec_labels(spec, kept))
       fitted <- !is.na(index)
       out <- matrix(NA_real_, length(sel), length(j))
       if (any(fitted)) {
-        cols <- paste0("sd_w[", meta$nodes[[depth]]$label[index[fitted]], "]")
+        cols <- spec_group_sd(spec, index[fitted])
         if (!all(cols %in% coda::varnames(object))) {
           hm_abort("object", "has no group sds stored: refit with keep = \"all\".")
         }
@@ -282,9 +286,8 @@ posterior_predict.hiermod_fit <- function(object, newdata = NULL, draws = NULL,
   total <- coda::niter(object) * coda::nchain(object)
   draws <- if (is.null(draws)) total else check_count(draws, "draws", 1L, total)
   check_flag(allow_new_levels, "allow_new_levels")
-  depth <- prediction_depth(object, re.form, re_formula)
-  where <- prediction_rows(object, newdata, depth, allow_new_levels,
-                           se = fit_meta(object)$within == "known")
+  kept <- prediction_kept(object, re.form, re_formula)
+  where <- prediction_rows(object, newdata, kept, allow_new_levels, se = TRUE)
   bytes <- 8 * as.double(draws) * where$n
   memory <- available_memory()
   if (!is.na(memory) && bytes > memory / 2) {
@@ -302,8 +305,8 @@ posterior_predict.hiermod_fit <- function(object, newdata = NULL, draws = NULL,
   out <- matrix(NA_real_, draws, where$n)
   for (rows in chunks(where$n, chunk_width(draws))) {
     j <- unique(cells$of_row[rows])
-    d <- cell_draws(object, cells, j, sel, news, depth, observation = FALSE)
-    sd <- within_sd_draws(object, cells, j, sel, news, depth)
+    d <- cell_draws(object, cells, j, sel, news, kept, observation = FALSE)
+    sd <- within_sd_draws(object, cells, j, sel, news, kept)
     at <- match(cells$of_row[rows], j)
     noise <- matrix(stats::rnorm(draws * length(rows)), draws)
     out[, rows] <- d[, at, drop = FALSE] +
@@ -362,27 +365,26 @@ predict.hiermod_fit <- function(object, newdata = NULL,
   check_probability(level, "level")
   check_flag(allow_new_levels, "allow_new_levels")
   observation <- type == "observation"
-  depth <- prediction_depth(object, re.form, re_formula)
-  where <- prediction_rows(object, newdata, depth, allow_new_levels,
-                           se = observation && fit_meta(object)$within == "known")
+  kept <- prediction_kept(object, re.form, re_formula)
+  where <- prediction_rows(object, newdata, kept, allow_new_levels, se = observation)
   sel <- seq_len(coda::niter(object) * coda::nchain(object))
   news <- new_group_draws(object, where, sel)
   cells <- prediction_cells(object, where, observation)
   probs <- c((1 - level) / 2, (1 + level) / 2)
   s <- matrix(NA_real_, length(cells$group), 3L)
-  new <- if (depth) colnames(news$means[[depth]])
+  new <- if (kept) colnames(news$means[[kept]])
   for (j in chunks(length(cells$group), chunk_width(length(sel)))) {
-    s[j, ] <- if (!observation && depth > 0L && !any(cells$group[j] %in% new)) {
+    s[j, ] <- if (!observation && kept > 0L && !any(cells$group[j] %in% new)) {
       # fitted groups only: summarised from the chains, without stacking
-      cols <- stored_effect_columns(object, depth)
-      labels <- fit_meta(object)$nodes[[depth]]$label
+      cols <- stored_effect_columns(object, kept)
+      labels <- spec_labels(fit_spec(object), kept)
       column_summaries(object, probs, cols[match(cells$group[j], labels)])
     } else {
-      column_summaries(list(cell_draws(object, cells, j, sel, news, depth, observation)), probs)
+      column_summaries(list(cell_draws(object, cells, j, sel, news, kept, observation)), probs)
     }
   }
   s <- s[cells$of_row, , drop = FALSE]
-  data.frame(group = if (depth) where$paths[[depth]] else rep("(all)", where$n),
+  data.frame(group = if (kept) where$paths[[kept]] else rep("(all)", where$n),
              estimate = s[, 1L], lower = s[, 2L], upper = s[, 3L], row.names = NULL)
 }
 
@@ -395,7 +397,7 @@ fitted.hiermod_fit <- function(object, ...) {
   if (is.null(meta$rows)) {
     hm_abort("object", "was fitted from group summaries, which hold no rows.")
   }
-  if (length(meta$levels) == 0L) return(rep(unname(fixef(object)), length(meta$rows$y)))
+  if (!has_groups(meta$spec)) return(rep(unname(fixef(object)), length(meta$rows$y)))
   unname(stats::coef(object)[meta$rows$group])
 }
 

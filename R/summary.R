@@ -51,7 +51,7 @@ summary.hiermod_fit <- function(object, pars = NULL,
                                 probs = c(0.025, 0.5, 0.975), ...) {
   check_fit(object, "object")
   check_dots(list(...), "summary()")
-  if (is.null(pars)) pars <- fit_meta(object)$globals
+  if (is.null(pars)) pars <- spec_globals(fit_spec(object))
   pars <- select_pars(object, pars)
   if (!is.numeric(probs) || anyNA(probs) || any(probs < 0 | probs > 1)) {
     hm_abort("probs", "must be probabilities between 0 and 1.")
@@ -123,7 +123,7 @@ print.summary.hiermod_fit <- function(x, digits = 3, ...) {
   digits <- check_count(digits, "digits", 1L, 22L)
   meta <- x$meta
   s <- meta$settings
-  cat(" Model: hierarchical normal, ", model_title(meta), "\n", sep = "")
+  cat(" Model: hierarchical normal, ", spec_title(meta$spec), "\n", sep = "")
   cat("   Formula: ", deparse1(meta$formula), "\n", sep = "")
   cat("      Data: ", data_line(meta), "\n", sep = "")
   cat("     Draws: ", s$chains, " chains, each with iter = ", s$iter,

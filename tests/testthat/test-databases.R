@@ -369,3 +369,22 @@ test_that("CSV: only a regular file is read", {
   on.exit(unlink(fifo))
   expect_hm_error(group_summaries(y ~ g, fifo), "data", "not a regular file")
 })
+
+test_that("CSV: the reader's failure goes through glue_result(), kind and all", {
+  # A failure the core marks as a bug in hiermod must say so, as every glue
+  # call's does; the reader's was once turned into a message by hand, which
+  # dropped the kind.
+  path <- tempfile(fileext = ".csv")
+  writeLines(c("y,g", "1,a", "2,b"), path)
+  on.exit(unlink(path), add = TRUE)
+  ns <- asNamespace("hiermod")
+  original <- get("hm_csv_reader", ns)
+  unlockBinding("hm_csv_reader", ns)
+  assign("hm_csv_reader", function(path) list(error = "no reader", kind = "internal"), ns)
+  on.exit({
+    assign("hm_csv_reader", original, ns)
+    lockBinding("hm_csv_reader", ns)
+  }, add = TRUE)
+  expect_hm_error(group_summaries(y ~ g, path), "data",
+                  "could not be read \\(.*\\) \\(a bug in hiermod.*no reader")
+})
