@@ -64,7 +64,12 @@ sbc_simulate <- function(design) {
     },
     known = design$se[node],
     group = {
-      s0 <- stats::rgamma(1L, p$a0, rate = p$b0)
+      # sd_w0's own prior, or Hoff's Gamma on sd_w0^2
+      s0 <- if (is.null(p$within_prior)) {
+        stats::rgamma(1L, p$a0, rate = p$b0)
+      } else {
+        sd_draw(p$within_prior)^2
+      }
       nu <- seq_len(p$nu_max)
       nu0 <- sample(nu, 1L, prob = exp(-p$lambda * nu))
       precision <- stats::rgamma(length(last), nu0 / 2, rate = nu0 * s0 / 2)
@@ -193,6 +198,10 @@ sbc_designs <- function() {
                parents = list(rep(1L, 4L), c(1L, 1L, 2L, 2L, 2L, 3L, 3L, 4L, 4L, 4L))),
     sbc_design("one sample, half-normal", 10L,
                hier_prior(mu = normal(0, 1), sd = normal(0, 2)), parents = list()),
+    sbc_design("group variances, half-Cauchy sd_w0", rep(5L, 8L),
+               hier_prior(mu0 = 0, tau0 = 1, sd_b = normal(0, 1), sd_w0 = cauchy(0, 1),
+                          lambda = 0.3, nu_max = 30),
+               within = "group"),
     sbc_design("known se, uniform", rep(1L, 8L),
                hier_prior(mu = normal(0, 1), sd_b = uniform(0, 2)), within = "known",
                se = c(15, 10, 16, 11, 9, 11, 10, 18) / 10)
