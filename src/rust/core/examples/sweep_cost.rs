@@ -1,6 +1,6 @@
 //! Nanoseconds per sweep of each sampler on simulated schools-like data,
 //! two levels (K schools) and three (the schools in regions of 100):
-//! `cargo run --release --example sweep_cost -- [K] [sweeps]`.
+//! `cargo run --release --example sweep_cost -- [K] [sweeps] [sampler]`.
 use std::time::Instant;
 
 use hiermod_core::{
@@ -15,6 +15,7 @@ fn main() {
         .collect();
     let k = args.first().copied().unwrap_or(100);
     let sweeps = args.get(1).copied().unwrap_or(200_000);
+    let only = std::env::args().nth(3);
     // Group sizes 4..32 as in the schools data; for three levels, regions
     // of 100 schools with effects of their own.
     let data = |region_effect: f64| {
@@ -58,7 +59,7 @@ fn main() {
             SamplerKind::Collapsed,
             SamplerKind::Asis,
         ] {
-            if !tree.supports(kind) {
+            if !tree.supports(kind) || only.as_ref().is_some_and(|name| name != kind.name()) {
                 continue;
             }
             let mut rng = chain_rng(2, 0);

@@ -50,8 +50,8 @@ struct Size {
 }
 
 /// The draw of a group of one size given its parent's value `x` at given
-/// `tau` and `c`: `N(x + shrink (ybar - x), sd^2)`, with `shrink = n c / (n
-/// c + tau)` and `sd^2 = 1 / (n c + tau)`.
+/// `tau` and `c`: `N(x + shrink (ybar - x), sd^2)`, with
+/// `shrink = n c / (n c + tau)` and `sd^2 = 1 / (n c + tau)`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct SizeTerms {
     pub shrink: f64,
@@ -167,52 +167,36 @@ impl SizeClasses {
     }
 
     /// Each size's draw terms (`SizeTerms`) at link precision `tau` and
-    /// data factor `c`, into `out`; `inv_t`, if given, holds each size's
-    /// `1 / (n c + tau)` at them (from `messages`), which saves a division
-    /// per size.
-    pub fn terms(&self, tau: f64, c: f64, inv_t: Option<&[f64]>, out: &mut Vec<SizeTerms>) {
+    /// data factor `c`, into `out`.
+    pub fn terms(&self, tau: f64, c: f64, out: &mut Vec<SizeTerms>) {
         out.clear();
-        let term = |size: &Size, variance: f64| SizeTerms {
-            shrink: size.n * c * variance,
-            sd: variance.sqrt(),
-        };
-        match inv_t {
-            Some(inv_t) => out.extend(self.sizes.iter().zip(inv_t).map(|(s, &v)| term(s, v))),
-            None => out.extend(self.sizes.iter().map(|s| term(s, 1.0 / (s.n * c + tau)))),
-        }
+        out.extend(self.sizes.iter().map(|size| {
+            let variance = 1.0 / (size.n * c + tau);
+            SizeTerms {
+                shrink: size.n * c * variance,
+                sd: variance.sqrt(),
+            }
+        }));
     }
 
     /// Every parent's message (`message`) into `out`, `(mean, precision)`,
     /// and `(sum_groups log w, sum_parents q)` at `tau = e^log_tau` and
-    /// `c = e^log_c`; each size's `1 / (n c + tau)` into `inv_t`. With one
-    /// parent (two levels) its message is summed in the same pass over the
-    /// sizes as the weights.
+    /// `c = e^log_c`. With one parent (two levels) its message is summed in
+    /// the same pass over the sizes as the weights.
     pub fn messages(
         &self,
         tau: [f64; 2],
         c: [f64; 2],
-        [weights, inv_t]: [&mut Vec<f64>; 2],
+        weights: &mut Vec<f64>,
         mut out: impl FnMut(usize, f64, f64),
     ) -> (f64, f64) {
-        inv_t.resize(self.sizes.len(), 0.0);
         if self.shift.len() == 1 {
-            let (mut w_sum, mut s1, mut s2) = (0.0, 0.0, 0.0);
-            // one parent: pair j is size j
-            let sum_log = self.weights(tau, c, |j, w, size, v| {
-                inv_t[j] = v;
-                w_sum += size.count * w;
-                s1 += w * size.sum;
-                s2 += w * size.sum_sq;
-            });
-            let offset = s1 / w_sum;
-            out(0, self.shift[0] + offset, w_sum);
-            return (sum_log, (s2 - s1 * offset).max(0.0));
+            let (mean, precision, sum_log, q) = self.single_message(tau, c);
+            out(0, mean, precision);
+            return (sum_log, q);
         }
         weights.resize(self.sizes.len(), 0.0);
-        let sum_log = self.weights(tau, c, |j, w, _, v| {
-            weights[j] = w;
-            inv_t[j] = v;
-        });
+        let sum_log = self.weights(tau, c, |j, w, _| weights[j] = w);
         let mut q = 0.0;
         for r in 0..self.shift.len() {
             let (mean, precision, q_r) = self.message(r, weights);
@@ -222,14 +206,33 @@ impl SizeClasses {
         (sum_log, q)
     }
 
-    /// Calls `each(j, w_j, size, 1 / t_j)` with each size's weight `w = n c
-    /// tau / t` (`t = n c + tau`), and returns `sum_groups log w` at `tau = e^log_tau`, `c =
-    /// e^log_c`, in one pass over the sizes.
+    /// `messages` for one parent (two levels): `(mean, precision, sum_groups
+    /// log w, q)`, summed in the same pass over the sizes as the weights.
+    pub fn single_message(&self, tau: [f64; 2], c: [f64; 2]) -> (f64, f64, f64, f64) {
+        let (mut w_sum, mut s1, mut s2) = (0.0, 0.0, 0.0);
+        // one parent: pair j is size j
+        let sum_log = self.weights(tau, c, |_, w, size| {
+            w_sum += size.count * w;
+            s1 += w * size.sum;
+            s2 += w * size.sum_sq;
+        });
+        let offset = s1 / w_sum;
+        (
+            self.shift[0] + offset,
+            w_sum,
+            sum_log,
+            (s2 - s1 * offset).max(0.0),
+        )
+    }
+
+    /// Calls `each(j, w_j, size)` with each size's weight
+    /// `w = n c tau / (n c + tau)`, and returns `sum_groups log w` at
+    /// `tau = e^log_tau`, `c = e^log_c`, in one pass over the sizes.
     fn weights(
         &self,
         [tau, log_tau]: [f64; 2],
         [c, log_c]: [f64; 2],
-        mut each: impl FnMut(usize, f64, &Size, f64),
+        mut each: impl FnMut(usize, f64, &Size),
     ) -> f64 {
         let t1 = tau + self.sizes[0].n * c;
         let inv_t1 = 1.0 / t1;
@@ -241,8 +244,7 @@ impl SizeClasses {
                     let mut product = 1.0;
                     for (j, size) in self.sizes[range.clone()].iter().enumerate() {
                         let t = tau + size.n * c;
-                        let inv_t = 1.0 / t;
-                        each(range.start + j, tau_c * size.n * inv_t, size, inv_t);
+                        each(range.start + j, tau_c * size.n / t, size);
                         let r = t * inv_t1;
                         let r2 = r * r;
                         let r4 = r2 * r2;
@@ -256,8 +258,7 @@ impl SizeClasses {
                 &LogBlock::Own(j) => {
                     let size = &self.sizes[j];
                     let t = tau + size.n * c;
-                    let inv_t = 1.0 / t;
-                    each(j, tau_c * size.n * inv_t, size, inv_t);
+                    each(j, tau_c * size.n / t, size);
                     size.count * (t * inv_t1).ln()
                 }
             };
@@ -360,7 +361,7 @@ mod tests {
                     .map(|n| (tau * n * c / (tau + n * c)).ln())
                     .sum();
                 let mut w = vec![0.0; classes.n_sizes()];
-                let fast = classes.weights([tau, log_tau], [c, log_c], |j, x, _, _| w[j] = x);
+                let fast = classes.weights([tau, log_tau], [c, log_c], |j, x, _| w[j] = x);
                 for (j, size) in classes.sizes.iter().enumerate() {
                     let n = size.n;
                     let exact = tau * n * c / (tau + n * c);
@@ -382,14 +383,12 @@ mod tests {
         let parent = [0, 1, 0, 1, 2, 2, 1];
         let classes = SizeClasses::new(&weights, &means, &parent, 3);
         let (tau, c) = (0.7, 1.3);
-        let (mut buffer, mut inv_t) = (Vec::new(), Vec::new());
+        let mut buffer = Vec::new();
         let mut got = [(0.0, 0.0); 3];
-        let (_, q_total) = classes.messages(
-            [tau, tau.ln()],
-            [c, c.ln()],
-            [&mut buffer, &mut inv_t],
-            |r, m, p| got[r] = (m, p),
-        );
+        let (_, q_total) =
+            classes.messages([tau, tau.ln()], [c, c.ln()], &mut buffer, |r, m, p| {
+                got[r] = (m, p)
+            });
         let mut q_sum = 0.0;
         for (r, &(m, p)) in got.iter().enumerate() {
             let kids: Vec<usize> = (0..7).filter(|&g| parent[g] == r).collect();

@@ -114,11 +114,8 @@ pub(crate) struct Messages {
     /// messages into level l - 1's (l = 1..=L); `terms[0]`, the root's
     /// against its prior.
     terms: Vec<f64>,
-    /// The last level's weight per size, and `1 / (n c + tau)` per size at
-    /// `inv_t_at = [tau, c]` (`SizeClasses::messages`).
+    /// The last level's weight per size (`SizeClasses::messages`).
     weights: Vec<f64>,
-    inv_t: Vec<f64>,
-    inv_t_at: [f64; 2],
     /// Its draws' terms per size.
     sizes: Vec<SizeTerms>,
     /// The last level's data precisions (group-specific variances), or
@@ -330,6 +327,7 @@ impl Tree {
     /// The within-group sums of squares' part of the collapsed density at
     /// `x = log tau_w`, with its prior: each group's own spread,
     /// `tau_w^((n_j - 1)/2) exp(-tau_w S_j / 2)`.
+    #[inline]
     pub(crate) fn within_log_density(&self, x: f64, tau_w: f64) -> f64 {
         match self.prior.within {
             Within::Common { prior } => {
@@ -355,10 +353,8 @@ impl Tree {
             (Some(classes), true) => {
                 let mut log_p = LogProduct::new();
                 let (mean, precision) = (&mut msg.mean[l - 1], &mut msg.precision[l - 1]);
-                msg.inv_t_at = [tau, c];
-                let buffers = [&mut msg.weights, &mut msg.inv_t];
                 let (sum_log_weights, q) =
-                    classes.messages([tau, log_tau], [c, log_c], buffers, |r, m, p| {
+                    classes.messages([tau, log_tau], [c, log_c], &mut msg.weights, |r, m, p| {
                         mean[r] = m;
                         precision[r] = p;
                         if l > 1 {
@@ -415,6 +411,7 @@ impl Tree {
     /// `log N(m; mu0, 1/P + 1/tau0)`, less `-log(P)/2` when the message
     /// came from level 1 (whose `combine` leaves that term out, saving a
     /// logarithm); stores and returns it.
+    #[inline]
     pub(crate) fn root_term(&self, msg: &mut Messages) -> f64 {
         let (m, p) = (msg.mean[0][0], msg.precision[0][0]);
         let tau0 = self.prior.tau0;
@@ -472,6 +469,7 @@ impl Tree {
     /// L = 0), the data factor `c` changed, each with its logarithm: levels
     /// l..1 and the root are combined again; `msg` must hold the messages
     /// of level l (of the data for the last level).
+    #[inline]
     pub(crate) fn recombine(
         &self,
         st: &TreeState,
@@ -480,6 +478,14 @@ impl Tree {
         tau: [f64; 2],
         c: [f64; 2],
     ) -> f64 {
+        if let (1, Some(classes)) = (self.depth(), &self.classes) {
+            // two levels: the last level's message is the root's, taken
+            // without the general path's bookkeeping
+            let (mean, precision, sum_log, q) = classes.single_message(tau, c);
+            (msg.mean[0][0], msg.precision[0][0]) = (mean, precision);
+            msg.terms[1] = 0.5 * sum_log - 0.5 * q;
+            return msg.terms[1] + self.root_term(msg);
+        }
         if self.depth() == 0 {
             msg.precision[0][0] = self.stats.n()[0] * c[0];
         } else {
@@ -520,11 +526,13 @@ impl Tree {
 
     /// The terms of the collapsed density stored in `msg`, every level's
     /// and the root's.
+    #[inline]
     pub(crate) fn combined_terms(&self, msg: &Messages) -> f64 {
         msg.terms.iter().sum()
     }
 
     /// The log prior density of `log tau_l` at level l.
+    #[inline]
     pub(crate) fn level_log_prior(&self, l: usize, log_tau: f64, tau: f64) -> f64 {
         self.prior.levels[l - 1].log_density_log_precision(log_tau, tau)
     }
@@ -577,9 +585,7 @@ impl Tree {
             self.draw_level(st, 0, &self.data_mean, &precision, rng);
             return;
         }
-        let (tau, c) = (st.tau[depth], self.data_factor(st.tau_w));
-        let inv_t = (msg.inv_t_at == [tau, c]).then_some(&msg.inv_t[..]);
-        classes.terms(tau, c, inv_t, &mut msg.sizes);
+        classes.terms(st.tau[depth], self.data_factor(st.tau_w), &mut msg.sizes);
         let (upper, lower) = st.values.split_at_mut(depth);
         for (parent, range) in &self.runs[depth - 1] {
             let parent = upper[depth - 1][*parent];
