@@ -35,6 +35,17 @@ pub trait Posterior: Sync {
     }
 }
 
+/// The first (row, column) of `rows` (row-major, `width` columns) whose
+/// value is not finite in the caller's units.
+fn first_non_finite(rows: &[f64], width: usize, maps: &[(f64, f64)]) -> Option<(usize, usize)> {
+    rows.chunks_exact(width).enumerate().find_map(|(b, row)| {
+        row.iter()
+            .zip(maps)
+            .position(|(v, &(shift, factor))| !(shift + factor * v).is_finite())
+            .map(|column| (b, column))
+    })
+}
+
 /// `values` in the caller's units (`Posterior::report_map`).
 fn map_values(maps: &[(f64, f64)], values: &mut [f64]) {
     for (value, &(shift, factor)) in values.iter_mut().zip(maps) {
@@ -278,25 +289,38 @@ fn run_one_chain<P: Posterior>(
         if it > settings.warmup && (it - settings.warmup - 1) % settings.thin == 0 {
             let row = &mut block[in_block * width..(in_block + 1) * width];
             model.report(&state, row);
-            // One pass maps and checks each value.
-            let mut finite = true;
-            for (value, &(shift, factor)) in row.iter_mut().zip(maps) {
-                *value = shift + factor * *value;
-                finite &= value.is_finite();
-            }
-            if !finite {
-                return Err(non_finite(it, row).unwrap_or(Error::Internal(
-                    "a non-finite value was not found again".into(),
-                )));
+            // the global values at once, as at every other sweep; all of
+            // them when the block is stored
+            let n_global = globals.len();
+            globals.copy_from_slice(&row[..n_global]);
+            map_values(maps, &mut globals);
+            if let Some(e) = non_finite(it, &globals) {
+                return Err(e);
             }
             kept += 1;
             in_block += 1;
             if in_block == block_rows || kept == n_kept {
-                for (j, column) in out.chunks_exact_mut(n_kept).enumerate() {
+                // One pass maps each value to the caller's units, checks
+                // it and stores it.
+                let mut finite = true;
+                let columns = out.chunks_exact_mut(n_kept).zip(maps).enumerate();
+                for (j, (column, &(shift, factor))) in columns {
                     let stored = &mut column[block_start..block_start + in_block];
                     for (b, value) in stored.iter_mut().enumerate() {
-                        *value = block[b * width + j];
+                        *value = shift + factor * block[b * width + j];
+                        finite &= value.is_finite();
                     }
+                }
+                if !finite {
+                    return Err(first_non_finite(&block[..in_block * width], width, maps)
+                        .map(|(b, column)| Error::NonFinite {
+                            chain,
+                            iteration: settings.warmup + 1 + (block_start + b) * settings.thin,
+                            column,
+                        })
+                        .unwrap_or(Error::Internal(
+                            "a non-finite value was not found again".into(),
+                        )));
                 }
                 (block_start, in_block) = (kept, 0);
             }
