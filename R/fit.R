@@ -68,11 +68,13 @@
 #'     independent from draw to draw whether the between-group signal is
 #'     strong or weak, and \eqn{\mu} and \eqn{\theta} are drawn only after
 #'     warm-up.
-#'     With nested groups, or variances that differ between groups, each
-#'     level's precision is drawn this way in turn, then every group mean of
-#'     every level jointly and exactly (one pass up the tree, one down), then
-#'     the within-group precisions from their conditionals. For `y ~ 1` it is
-#'     the same sweep as `"gibbs"`.
+#'     With nested groups each level's precision is drawn this way in turn
+#'     (the last level's jointly with \eqn{\tau_w}), then every group mean
+#'     of every level jointly and exactly (one pass up the tree, one down).
+#'     With variances that differ between groups, the group means are drawn
+#'     at every sweep and the within-group precisions from their
+#'     conditionals. For `y ~ 1`, \eqn{\tau_w} is drawn with \eqn{\mu}
+#'     integrated out.
 #'   * `"asis"`: ancillarity-sufficiency interweaving (Yu and Meng 2011) of
 #'     the centred and non-centred parameterisations; available for the
 #'     two-level model with a common within-group variance.
