@@ -46,23 +46,46 @@ sbc_simulate <- function(design) {
   depth <- spec$depth
   p <- resolve_prior(design$prior, list(mean = 0, var = 1), depth,
                      spec$within, spec_level_sd(spec))
+  node <- rep(seq_along(design$sizes), design$sizes)
+  sim <- prior_simulation(p, design$parents, node, spec$within, design$se[node])
+  sd_rows <- sim$sd_rows
+  data <- data.frame(y = sim$y)
+  # Each level's label is the group's index: unique by path, and in the
+  # order the fit sorts the groups.
+  index <- node
+  for (l in rev(seq_len(depth))) {
+    data[[spec$levels[l]]] <- index
+    index <- design$parents[[l]][index]
+  }
+  if (design$within == "known") data$se <- sd_rows
+  rhs <- if (depth) spec$group else "1"
+  list(data = data, formula = stats::as.formula(paste("y ~", rhs)),
+       truth = sim$truth)
+}
+
+# One draw of every parameter from the resolved prior `p` and of the rows'
+# responses given them: `parents` per level (top first), the last-level
+# node of each row, the within-group model and (known) the rows' standard
+# errors. Returns the responses, each row's sd and the parameters in the
+# order of the fit's columns.
+prior_simulation <- function(p, parents, node, within, se = NULL) {
+  depth <- length(parents)
   mu <- stats::rnorm(1L, p$mu0, 1 / sqrt(p$tau0))
   sds <- vapply(p$levels, sd_draw, 1)
   values <- list(mu)
   for (l in seq_len(depth)) {
-    parent <- design$parents[[l]]
+    parent <- parents[[l]]
     values[[l + 1L]] <- stats::rnorm(length(parent), values[[l]][parent], sds[l])
   }
   last <- values[[depth + 1L]]
-  node <- rep(seq_along(last), design$sizes)
   within_globals <- NULL
   group_sds <- NULL
-  sd_rows <- switch(design$within,
+  sd_rows <- switch(within,
     common = {
       within_globals <- sd_draw(p$within_prior)
       rep(within_globals, length(node))
     },
-    known = design$se[node],
+    known = se,
     group = {
       # sd_w0's own prior, or Hoff's Gamma on sd_w0^2
       s0 <- if (is.null(p$within_prior)) {
@@ -78,20 +101,8 @@ sbc_simulate <- function(design) {
       group_sds[node]
     }
   )
-  data <- data.frame(y = stats::rnorm(length(node), last[node], sd_rows))
-  # Each level's label is the group's index: unique by path, and in the
-  # order the fit sorts the groups.
-  index <- node
-  for (l in rev(seq_len(depth))) {
-    data[[spec$levels[l]]] <- index
-    index <- design$parents[[l]][index]
-  }
-  if (design$within == "known") data$se <- sd_rows
-  rhs <- if (depth) spec$group else "1"
-  truth <- c(mu, sds, within_globals,
-             unlist(values[-1L]), group_sds)
-  list(data = data, formula = stats::as.formula(paste("y ~", rhs)),
-       truth = truth)
+  list(y = stats::rnorm(length(node), last[node], sd_rows), sd_rows = sd_rows,
+       truth = c(mu, sds, within_globals, unlist(values[-1L]), group_sds))
 }
 
 # One replication: simulated truth, data, fit, ranks (0..L per parameter).

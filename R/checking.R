@@ -327,3 +327,36 @@ checking_group <- function(object, group, n) {
   }
   group
 }
+
+#' Draws from the prior predictive distribution
+#'
+#' What the fit's prior says about data like the fitted rows before seeing
+#' them: each draw takes every parameter from the prior the fit used
+#' ([prior_summary()]; scaled to the data where [hier_prior()] left values
+#' to it), then a response for each fitted row, in its group (and with its
+#' known standard error). The equivalent of brms's `sample_prior = "only"`
+#' and rstanarm's `prior_PD = TRUE`, without a fit; the result goes to
+#' bayesplot's `ppc_*()` functions as `yrep`. Uses R's random number
+#' generator.
+#'
+#' @param object A `hiermod_fit` made from rows.
+#' @param draws Number of simulated data sets.
+#' @return A draws x rows matrix.
+#' @examples
+#' f <- fit(mathscore ~ school, schools, chains = 2, iter = 500, seed = 1)
+#' yrep <- prior_predict(f, draws = 200)
+#' quantile(yrep, c(0.05, 0.5, 0.95))
+#' @export
+prior_predict <- function(object, draws = 100) {
+  check_fit(object, "object")
+  draws <- check_count(draws, "draws", 1L)
+  y <- fitted_response(object)
+  meta <- fit_meta(object)
+  spec <- meta$spec
+  check_matrix_memory(draws, length(y), "rows")
+  parents <- lapply(spec$nodes, `[[`, "parent")
+  t(vapply(seq_len(draws), function(i) {
+    prior_simulation(meta$prior, parents, meta$rows$group, spec$within,
+                     meta$rows$se)$y
+  }, numeric(length(y))))
+}

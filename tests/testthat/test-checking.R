@@ -121,3 +121,21 @@ test_that("pp_check() draws bayesplot's checks, grouped too", {
   expect_hm_error(bayesplot::pp_check(f, type = "no_such_check"), "type")
   expect_hm_error(bayesplot::pp_check(f, type = "stat_grouped", group = 1:3), "group")
 })
+
+test_that("prior_predict() simulates rows from the fit's prior", {
+  p <- hier_prior(mu = normal(50, 1), sd_b = normal(0, 0.1), sd_w = normal(0, 0.1))
+  f <- small_fit(mathscore ~ school, schools, prior = p)
+  set.seed(1)
+  yrep <- prior_predict(f, draws = 400)
+  expect_equal(dim(yrep), c(400, nrow(schools)))
+  # y = mu + b + e: mean 50, sd sqrt(1 + E sd_b^2 + E sd_w^2) = sqrt(1.02)
+  row_means <- rowMeans(yrep)
+  expect_lt(abs(mean(yrep) - 50), 4 * 1 / sqrt(400))
+  expect_lt(abs(sd(row_means) - 1), 0.15)
+  e <- small_fit(y ~ school, eight_schools, se = se,
+                 prior = hier_prior(mu = normal(0, 0.01), sd_b = normal(0, 0.01)))
+  # with mu and the groups pinned near 0, each row's spread is its se
+  sds <- apply(prior_predict(e, draws = 2000), 2, sd)
+  expect_lt(max(abs(sds / eight_schools$se - 1)), 0.1)
+  expect_hm_error(prior_predict(f, draws = 0), "draws")
+})
