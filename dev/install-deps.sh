@@ -6,7 +6,8 @@ set -euo pipefail
 
 debs=(r-base-dev r-cran-coda r-cran-testthat r-cran-knitr r-cran-rmarkdown
       r-cran-roxygen2 r-cran-posterior r-cran-tibble r-cran-data.table r-cran-cli
-      r-cran-nlme r-cran-rstantools r-cran-bayesplot r-cran-loo r-cran-vdiffr
+      r-cran-nlme r-cran-rstantools r-cran-generics r-cran-bayesplot r-cran-broom.mixed
+      r-cran-loo r-cran-vdiffr
       r-cran-shiny r-cran-jsonlite chromium r-cran-pkgdown r-cran-lintr r-cran-covr
       r-cran-dbi r-cran-rsqlite r-cran-dbplyr r-cran-dplyr r-cran-rpostgresql
       postgresql pandoc qpdf devscripts)
