@@ -220,12 +220,16 @@ nlme::VarCorr
 #' Draws as a data frame or array
 #'
 #' `as.data.frame()` gives one row per kept draw, with columns `.chain`,
-#' `.iteration` (the honest iteration number) and one per parameter.
+#' `.iteration` (the honest iteration number) and one per parameter; with
+#' `long = TRUE`, one row per draw and parameter, with columns `.chain`,
+#' `.iteration`, `.draw` (1, 2, ... over the chains in turn), `parameter`
+#' and `value`, the tidy form ggplot2 and dplyr users reach for.
 #' `as.array()` gives an iterations x chains x parameters array, the layout
 #' of rstan and bayesplot. `as.matrix()` (from coda) stacks the chains.
 #'
 #' @param x A `hiermod_fit`.
 #' @param row.names,optional Not used.
+#' @param long One row per draw and parameter instead of one per draw.
 #' @param ... Not used.
 #' @return A data frame or a 3-d array.
 #' @examples
@@ -234,8 +238,9 @@ nlme::VarCorr
 #' dim(as.array(f))
 #' @export
 as.data.frame.hiermod_fit <- function(x, row.names = NULL, # nolint: object_name_linter.
-                                      optional = FALSE, ...) {
+                                      optional = FALSE, long = FALSE, ...) {
   # row.names and optional are the generic's names; neither is used
+  check_flag(long, "long")
   iterations <- as.vector(stats::time(x[[1L]]))
   chains <- lapply(seq_along(x), function(c) {
     draws <- unclass(x[[c]])
@@ -244,7 +249,12 @@ as.data.frame.hiermod_fit <- function(x, row.names = NULL, # nolint: object_name
   })
   out <- do.call(rbind, chains)
   rownames(out) <- NULL
-  out
+  if (!long) return(out)
+  pars <- coda::varnames(x)
+  index <- rep(seq_len(nrow(out)), length(pars))
+  data.frame(.chain = out$.chain[index], .iteration = out$.iteration[index],
+             .draw = index, parameter = rep(pars, each = nrow(out)),
+             value = unlist(out[pars], use.names = FALSE))
 }
 
 #' @rdname as.data.frame.hiermod_fit
