@@ -87,7 +87,6 @@ test_that("loo(), waic() and loo_compare() run on fits", {
   cmp <- loo::loo_compare(lf, loo::loo(pooled))
   # the hierarchical model predicts the lecture's data better than one mean
   expect_equal(rownames(cmp)[1], "model1")
-  expect_gt(cmp[2, "elpd_diff"] / cmp[2, "se_diff"], -Inf)
   expect_lt(cmp[2, "elpd_diff"], -50)
   logo <- loo::loo(f, by = "group")
   expect_equal(nrow(logo$pointwise), 100)
