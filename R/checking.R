@@ -43,7 +43,7 @@ check_matrix_memory <- function(n_draws, n_cols, what) {
 #' `within = "group"`). With `by = "group"`, one column per group of the
 #' last level: the log density of all the group's rows together with the
 #' group's mean integrated out exactly, given its parent's mean (\eqn{\mu}
-#' with two levels) and the level's sd, so that [loo()] on it is
+#' with two levels) and the level's sd, so that [loo.hiermod_fit()] on it is
 #' leave-one-group-out cross-validation:
 #' \deqn{y_k \sim N(m\,1, \sigma^2 I + s^2 1 1^T).}
 #'
@@ -282,10 +282,10 @@ rstantools::posterior_linpred
 #' @return A ggplot object.
 #' @examples
 #' if (requireNamespace("bayesplot", quietly = TRUE)) {
-#'   f <- fit(mathscore ~ school, schools, chains = 2, iter = 1000, seed = 1)
-#'   bayesplot::pp_check(f, ndraws = 20)
-#'   bayesplot::pp_check(f, type = "stat_grouped", stat = "mean",
-#'                       group = "school")
+#'   f <- fit(score ~ region / school, regions, chains = 2, iter = 400, seed = 1)
+#'   overlay <- bayesplot::pp_check(f, ndraws = 20)
+#'   by_region <- bayesplot::pp_check(f, type = "stat_grouped", stat = "mean",
+#'                                    group = "region", ndraws = 50)
 #' }
 #' @exportS3Method bayesplot::pp_check
 pp_check.hiermod_fit <- function(object, # nolint: object_name_linter.
