@@ -160,12 +160,6 @@ impl SizeClasses {
             n_groups: weights.len() as f64,
         }
     }
-
-    /// Number of distinct sizes, J.
-    pub fn n_sizes(&self) -> usize {
-        self.sizes.len()
-    }
-
     /// Each size's draw terms (`SizeTerms`) at link precision `tau` and
     /// data factor `c`, into `out`.
     pub fn terms(&self, tau: f64, c: f64, out: &mut Vec<SizeTerms>) {
@@ -208,7 +202,7 @@ impl SizeClasses {
 
     /// `messages` for one parent (two levels): `(mean, precision, sum_groups
     /// log w, q)`, summed in the same pass over the sizes as the weights.
-    pub fn single_message(&self, tau: [f64; 2], c: [f64; 2]) -> (f64, f64, f64, f64) {
+    fn single_message(&self, tau: [f64; 2], c: [f64; 2]) -> (f64, f64, f64, f64) {
         let (mut w_sum, mut s1, mut s2) = (0.0, 0.0, 0.0);
         // one parent: pair j is size j
         let sum_log = self.weights(tau, c, |_, w, size| {
@@ -360,7 +354,7 @@ mod tests {
                     .iter()
                     .map(|n| (tau * n * c / (tau + n * c)).ln())
                     .sum();
-                let mut w = vec![0.0; classes.n_sizes()];
+                let mut w = vec![0.0; classes.sizes.len()];
                 let fast = classes.weights([tau, log_tau], [c, log_c], |j, x, _| w[j] = x);
                 for (j, size) in classes.sizes.iter().enumerate() {
                     let n = size.n;

@@ -305,12 +305,6 @@ impl Tree {
         self.n_total
     }
 
-    /// Number of distinct sizes of the last level's groups, when they are
-    /// grouped by size.
-    pub fn n_sizes(&self) -> Option<usize> {
-        self.classes.as_ref().map(SizeClasses::n_sizes)
-    }
-
     fn level_size(&self, l: usize) -> usize {
         if l == 0 { 1 } else { self.parents[l - 1].len() }
     }
@@ -478,14 +472,6 @@ impl Tree {
         tau: [f64; 2],
         c: [f64; 2],
     ) -> f64 {
-        if let (1, Some(classes)) = (self.depth(), &self.classes) {
-            // two levels: the last level's message is the root's, taken
-            // without the general path's bookkeeping
-            let (mean, precision, sum_log, q) = classes.single_message(tau, c);
-            (msg.mean[0][0], msg.precision[0][0]) = (mean, precision);
-            msg.terms[1] = 0.5 * sum_log - 0.5 * q;
-            return msg.terms[1] + self.root_term(msg);
-        }
         if self.depth() == 0 {
             msg.precision[0][0] = self.stats.n()[0] * c[0];
         } else {

@@ -64,6 +64,36 @@ fn both(log_tau: f64) -> [f64; 2] {
     [log_tau.exp(), log_tau]
 }
 
+/// One tuned slice step from `x0`, whose full collapsed log density is
+/// `current`, on `log_f`, which also leaves the messages of the point it
+/// evaluates: the accepted point is usually the last one evaluated, and is
+/// evaluated once more when it is not (a step that returns where it
+/// started), so that the messages are always the accepted point's.
+fn collapsed_step<const D: usize>(
+    slices: &mut TunedSlices<D>,
+    x0: [f64; D],
+    current: f64,
+    mut log_f: impl FnMut(&[f64; D]) -> f64,
+    rng: &mut Pcg64,
+    warmup: bool,
+) -> Result<([f64; D], f64), Error> {
+    let mut last = [f64::NAN; D];
+    let (x, f) = slices.step(
+        x0,
+        Some(current),
+        |x| {
+            last = *x;
+            log_f(x)
+        },
+        rng,
+        warmup,
+    )?;
+    if last != x {
+        log_f(&x);
+    }
+    Ok((x, f))
+}
+
 /// `log tau`, from the step's own last point `[tau, log tau]` when that is
 /// where `tau` is.
 fn log_of(tau: f64, [last_tau, last_log]: [f64; 2]) -> f64 {
@@ -111,12 +141,11 @@ impl Kernel for Collapsed {
             let base = current
                 - tree.within_log_density(self.log_tau_w[1], st.tau_w)
                 - tree.combined_terms(msg);
-            let mut last = f64::NAN;
-            let ([x], f) = self.within.step(
+            let ([x], f) = collapsed_step(
+                &mut self.within,
                 [self.log_tau_w[1]],
-                Some(current),
+                current,
                 |&[x]| {
-                    last = x;
                     let c = both(x);
                     if !valid(c[0]) {
                         return f64::NEG_INFINITY;
@@ -126,9 +155,6 @@ impl Kernel for Collapsed {
                 rng,
                 warmup,
             )?;
-            if last != x {
-                tree.recombine(st, msg, 0, both(x), both(x));
-            }
             st.tau_w = x.exp();
             self.log_tau_w = [st.tau_w, x];
             current = f;
@@ -138,12 +164,11 @@ impl Kernel for Collapsed {
                 - tree.level_log_prior(l, log_tau[l][1], st.tau[l])
                 - tree.within_log_density(self.log_tau_w[1], st.tau_w)
                 - tree.combined_terms(msg);
-            let mut last = [f64::NAN; 2];
-            let (x, f) = self.joint.step(
+            let (x, f) = collapsed_step(
+                &mut self.joint,
                 [log_tau[l][1], self.log_tau_w[1]],
-                Some(current),
+                current,
                 |&x| {
-                    last = x;
                     let (tau, c) = (both(x[0]), both(x[1]));
                     if !(valid(tau[0]) && valid(c[0])) {
                         return f64::NEG_INFINITY;
@@ -155,9 +180,6 @@ impl Kernel for Collapsed {
                 rng,
                 warmup,
             )?;
-            if last != x {
-                tree.recombine(st, msg, l, both(x[0]), both(x[1]));
-            }
             [st.tau[l], st.tau_w] = x.map(f64::exp);
             log_tau[l] = [st.tau[l], x[0]];
             self.log_tau_w = [st.tau_w, x[1]];
@@ -173,12 +195,11 @@ impl Kernel for Collapsed {
             let base = current
                 - tree.level_log_prior(l, log_tau[l][1], st.tau[l])
                 - tree.combined_terms(msg);
-            let mut last = f64::NAN;
-            let ([x], f) = self.levels[l - 1].step(
+            let ([x], f) = collapsed_step(
+                &mut self.levels[l - 1],
                 [log_tau[l][1]],
-                Some(current),
+                current,
                 |&[x]| {
-                    last = x;
                     let tau = both(x);
                     if !valid(tau[0]) {
                         return f64::NEG_INFINITY;
@@ -188,9 +209,6 @@ impl Kernel for Collapsed {
                 rng,
                 warmup,
             )?;
-            if last != x {
-                tree.recombine(st, msg, l, both(x), c);
-            }
             st.tau[l] = x.exp();
             log_tau[l] = [st.tau[l], x];
             current = f;
