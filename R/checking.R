@@ -6,11 +6,13 @@
 # The draws to use: all of them, or `draws` of them at random (R's random
 # number generator) in their stored order.
 checking_draws <- function(object, draws) {
-  total <- coda::niter(object) * coda::nchain(object)
+  total <- total_draws(object)
   if (is.null(draws)) return(seq_len(total))
   draws <- check_count(draws, "draws", 1L, total)
   if (draws == total) seq_len(total) else sort(sample.int(total, draws))
 }
+
+total_draws <- function(object) coda::niter(object) * coda::nchain(object)
 
 # The response of the fitted rows (a fit from group summaries has none).
 fitted_response <- function(object, arg = "object") {
@@ -22,15 +24,18 @@ fitted_response <- function(object, arg = "object") {
   rows$y
 }
 
-# Refuses a draws x columns matrix larger than half the memory available.
-check_matrix_memory <- function(n_draws, n_cols, what) {
+# Refuses a draws x `n_cols` (`what`) matrix larger than half the memory
+# available, saying how many draws fit and, after that, `advice`; `all`:
+# the draws are all the fit's.
+check_matrix_memory <- function(n_draws, n_cols, what, all = FALSE, advice = "") {
   bytes <- 8 * as.double(n_draws) * n_cols
   memory <- available_memory()
   if (!is.na(memory) && bytes > memory / 2) {
-    hm_abort("draws", "= ", n_draws, " for ", n_cols, " ", what, " makes a ",
-             format_bytes(bytes), " matrix, more than half the memory available (",
-             format_bytes(memory), "); set `draws` to at most ",
-             max(1, floor(memory / 2 / 8 / max(1, n_cols))), ".")
+    hm_abort("draws", "= ", n_draws, if (all) " (all)", " for ", n_cols, " ", what,
+             " makes a ", format_bytes(bytes),
+             " matrix, more than half the memory available (", format_bytes(memory),
+             "); set `draws` to at most ", max(1, floor(memory / 2 / 8 / max(1, n_cols))),
+             advice, ".")
   }
 }
 
@@ -70,7 +75,8 @@ log_lik.hiermod_fit <- function(object, by = c("row", "group"), draws = NULL, ..
   if (by == "group") return(group_log_lik(object, sel))
   y <- fitted_response(object)
   spec <- fit_spec(object)
-  check_matrix_memory(length(sel), length(y), "observations")
+  check_matrix_memory(length(sel), length(y), "observations",
+                      length(sel) == total_draws(object))
   where <- prediction_rows(object, NULL, spec$depth, FALSE, se = TRUE)
   cells <- prediction_cells(object, where, observation = FALSE)
   out <- matrix(NA_real_, length(sel), where$n)
@@ -232,7 +238,7 @@ posterior_epred.hiermod_fit <- function(object, newdata = NULL, draws = NULL,
   sel <- checking_draws(object, draws)
   kept <- prediction_kept(object, re.form, re_formula)
   where <- prediction_rows(object, newdata, kept, allow_new_levels)
-  check_matrix_memory(length(sel), where$n, "rows")
+  check_matrix_memory(length(sel), where$n, "rows", length(sel) == total_draws(object))
   news <- new_group_draws(object, where, sel)
   cells <- prediction_cells(object, where, observation = FALSE)
   means <- cell_draws(object, cells, seq_along(cells$group), sel, news, kept,

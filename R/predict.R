@@ -283,23 +283,13 @@ posterior_predict.hiermod_fit <- function(object, newdata = NULL, draws = NULL,
                                           re_formula = NULL, ...) {
   check_fit(object, "object")
   check_dots(list(...), "posterior_predict()")
-  total <- coda::niter(object) * coda::nchain(object)
-  draws <- if (is.null(draws)) total else check_count(draws, "draws", 1L, total)
+  sel <- checking_draws(object, draws)
+  draws <- length(sel)
   check_flag(allow_new_levels, "allow_new_levels")
   kept <- prediction_kept(object, re.form, re_formula)
   where <- prediction_rows(object, newdata, kept, allow_new_levels, se = TRUE)
-  bytes <- 8 * as.double(draws) * where$n
-  memory <- available_memory()
-  if (!is.na(memory) && bytes > memory / 2) {
-    hm_abort("draws", "= ", draws, if (draws == total) " (all)", " for ", where$n,
-             " rows makes a ", format_bytes(bytes),
-             " matrix, more than half the memory available (",
-             format_bytes(memory), "); set `draws` to at most ",
-             max(1, floor(memory / 2 / 8 / max(1, where$n))),
-             ", predict fewer rows with `newdata`, or use predict() for ",
-             "means and intervals.")
-  }
-  sel <- if (draws == total) seq_len(total) else sort(sample.int(total, draws))
+  check_matrix_memory(draws, where$n, "rows", draws == total_draws(object), paste0(
+    ", predict fewer rows with `newdata`, or use predict() for means and intervals"))
   news <- new_group_draws(object, where, sel)
   cells <- prediction_cells(object, where, observation = TRUE)
   out <- matrix(NA_real_, draws, where$n)
@@ -367,7 +357,7 @@ predict.hiermod_fit <- function(object, newdata = NULL,
   observation <- type == "observation"
   kept <- prediction_kept(object, re.form, re_formula)
   where <- prediction_rows(object, newdata, kept, allow_new_levels, se = observation)
-  sel <- seq_len(coda::niter(object) * coda::nchain(object))
+  sel <- seq_len(total_draws(object))
   news <- new_group_draws(object, where, sel)
   cells <- prediction_cells(object, where, observation)
   probs <- c((1 - level) / 2, (1 + level) / 2)

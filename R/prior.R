@@ -325,8 +325,14 @@ print.hier_prior <- function(x, digits = 4, ...) {
   for (name in setdiff(given, "mu")) {
     cat("  ", name, " ~ ", format_dist(x$dists[[name]]), "\n", sep = "")
   }
-  cat("  within = \"group\": 1/sd_w[k]^2 ~ G(nu0/2, nu0 sd_w0^2/2), sd_w0^2 ~ ",
-      "G(a0 = ", show("a0"), ", b0 = ", show("b0"), "),\n    p(nu0) ~ ",
+  # sd_w0's own prior is among the given ones above
+  centre <- if ("sd_w0" %in% given) {
+    "sd_w0 as given"
+  } else {
+    paste0("sd_w0^2 ~ G(a0 = ", show("a0"), ", b0 = ", show("b0"), ")")
+  }
+  cat("  within = \"group\": 1/sd_w[k]^2 ~ G(nu0/2, nu0 sd_w0^2/2), ", centre,
+      ",\n    p(nu0) ~ ",
       "exp(-lambda nu0), lambda = ", show("lambda"), ", nu0 = 1..",
       show("nu_max"), "\n", sep = "")
   invisible(x)

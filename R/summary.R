@@ -53,9 +53,7 @@ summary.hiermod_fit <- function(object, pars = NULL,
   check_dots(list(...), "summary()")
   if (is.null(pars)) pars <- spec_globals(fit_spec(object))
   pars <- select_pars(object, pars)
-  if (!is.numeric(probs) || anyNA(probs) || any(probs < 0 | probs > 1)) {
-    hm_abort("probs", "must be probabilities between 0 and 1.")
-  }
+  check_probs(probs)
   s <- column_summaries(object, probs, pars)
   diag <- convergence(object, pars)
   table <- data.frame(mean = s[, 1L], sd = diag$sd,
