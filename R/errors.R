@@ -46,6 +46,17 @@ check_choice <- function(x, arg, choices) {
   x
 }
 
+# A glue result that says the user interrupted `doing` becomes a
+# hiermod_interrupt (an interrupt condition, as R's own).
+stop_if_interrupted <- function(out, doing) {
+  if (isTRUE(out$interrupted)) {
+    stop(structure(
+      class = c("hiermod_interrupt", "interrupt", "condition"),
+      list(message = paste(doing, "interrupted by the user"), call = NULL)
+    ))
+  }
+}
+
 # Every result of the Rust glue passes here: a list with an `error` (and
 # the `kind` of what the core found at fault) becomes a hiermod_error that
 # names the argument; anything else is returned as it is.

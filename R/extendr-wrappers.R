@@ -83,6 +83,17 @@ hm_samplers <- function(depth, within) .Call(wrap__hm_samplers, depth, within)
 #' @noRd
 hm_sample <- function(parents, n, ybar, ss, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress) .Call(wrap__hm_sample, parents, n, ybar, ss, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress)
 
+#' The log marginal likelihood of a model (`hm_sample`'s `parents`, `n`,
+#' `ybar`, `ss`, `prior`, in the data's units): `row_weights` NULL or,
+#' with known variances, each row's `1/se^2`; `sds` a draws x parameters
+#' matrix of posterior draws of the sds the integral runs over (each
+#' level's, then sd_w, or sd_w0 and every group's sd); `bridge` forces
+#' bridge sampling. Returns `list(log_value, error, method, evaluations)`,
+#' `list(error = <message>, kind = <kind>)` or `list(interrupted = TRUE)`.
+#' @keywords internal
+#' @noRd
+hm_marginal_likelihood <- function(parents, n, ybar, ss, prior, row_weights, sds, bridge, seed) .Call(wrap__hm_marginal_likelihood, parents, n, ybar, ss, prior, row_weights, sds, bridge, seed)
+
 #' Means and quantiles of the columns `columns` (1-based) of the chains'
 #' draw matrices (a list of equally sized double matrices), pooled over
 #' chains. Returns a columns x (1 + length(probs)) matrix (mean, then the

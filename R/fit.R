@@ -255,12 +255,7 @@ fit_run <- function(spec, prior, settings, progress) {
     s$keep == "all", spec$columns$name, report
   )
   elapsed <- proc.time()[["elapsed"]] - started
-  if (isTRUE(out$interrupted)) {
-    stop(structure(
-      class = c("hiermod_interrupt", "interrupt", "condition"),
-      list(message = "sampling interrupted by the user", call = NULL)
-    ))
-  }
+  stop_if_interrupted(out, "sampling")
   out <- glue_result(out, "data", "sampled")
   out$elapsed <- elapsed
   out

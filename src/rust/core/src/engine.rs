@@ -305,6 +305,11 @@ impl Tree {
         self.n_total
     }
 
+    /// `lgamma(nu/2)` for nu = 0..=nu_max (group-specific variances).
+    pub(crate) fn half_lgamma(&self) -> &[f64] {
+        &self.half_lgamma
+    }
+
     fn level_size(&self, l: usize) -> usize {
         if l == 0 { 1 } else { self.parents[l - 1].len() }
     }

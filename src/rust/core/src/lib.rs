@@ -19,6 +19,7 @@ mod csv;
 mod engine;
 mod error;
 mod kernels;
+mod marginal;
 mod prior;
 mod random;
 mod slice;
@@ -32,6 +33,9 @@ pub use csv::{Chunk, CsvError, CsvReader, Fields};
 pub use engine::{Tree, TreeChain, TreeState};
 pub use error::Error;
 pub use kernels::SamplerKind;
+pub use marginal::{
+    Evidence, EvidenceMethod, Integrand, MAX_QUADRATURE_DIM, log_marginal_likelihood,
+};
 pub use prior::SdPrior;
 pub use random::{GammaRate, chain_rng};
 pub use slice::{Pseudo, TunedSlices, quantile_slice_step, slice_step};

@@ -9,8 +9,9 @@ use std::ffi::{c_int, c_void};
 
 use extendr_api::prelude::*;
 use hiermod_core::{
-    CsvReader, Fields, GroupStats, InUnits, Layout, Posterior, SamplerKind, SdPrior, Settings,
-    Tree, TreePrior, Units, Within, WithinKind, column_summaries, diagnostics, run_chains,
+    CsvReader, Fields, GroupStats, InUnits, Integrand, Layout, Posterior, SamplerKind, SdPrior,
+    Settings, Tree, TreePrior, Units, Within, WithinKind, column_summaries, diagnostics,
+    log_marginal_likelihood, run_chains,
 };
 
 unsafe extern "C" {
@@ -485,6 +486,98 @@ fn hm_samplers(depth: i32, within: &str) -> List {
     run().unwrap_or_else(Failure::into_list)
 }
 
+/// Each level's 1-based parent codes as 0-based indices (an index out of
+/// range is left for `Tree::new` to refuse).
+fn parents_from_r(parents: &List) -> std::result::Result<Vec<Vec<usize>>, String> {
+    parents
+        .values()
+        .map(|level| {
+            level
+                .as_integer_slice()
+                .ok_or_else(|| "parents must be a list of integer vectors".to_string())
+                .map(|codes| {
+                    codes
+                        .iter()
+                        .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX))
+                        .collect()
+                })
+        })
+        .collect()
+}
+
+/// The log marginal likelihood of a model (`hm_sample`'s `parents`, `n`,
+/// `ybar`, `ss`, `prior`, in the data's units): `row_weights` NULL or,
+/// with known variances, each row's `1/se^2`; `sds` a draws x parameters
+/// matrix of posterior draws of the sds the integral runs over (each
+/// level's, then sd_w, or sd_w0 and every group's sd); `bridge` forces
+/// bridge sampling. Returns `list(log_value, log_error, method, evaluations)`,
+/// `list(error = <message>, kind = <kind>)` or `list(interrupted = TRUE)`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+#[allow(clippy::too_many_arguments)]
+fn hm_marginal_likelihood(
+    parents: List,
+    n: Robj,
+    ybar: Robj,
+    ss: Robj,
+    prior: List,
+    row_weights: Robj,
+    sds: Robj,
+    bridge: bool,
+    seed: f64,
+) -> List {
+    let run = || -> std::result::Result<List, Failure> {
+        let stats = stats_from_r(&n, &ybar, &ss).map_err(|message| Failure {
+            kind: "data",
+            message,
+        })?;
+        let parents = parents_from_r(&parents)?;
+        let prior = tree_prior(&prior, parents.len())?;
+        let tree = Tree::new(parents, stats, prior)?;
+        let weights = if row_weights.is_null() {
+            None
+        } else {
+            Some(doubles(&row_weights, "row_weights")?)
+        };
+        let matrix = RMatrix::<f64>::try_from(sds).map_err(|_| "sds must be a double matrix")?;
+        let (rows, cols) = (matrix.nrows(), matrix.ncols());
+        let values = matrix.data();
+        let draws: Vec<Vec<f64>> = (0..rows)
+            .map(|i| (0..cols).map(|j| values[j * rows + i]).collect())
+            .collect();
+        let mut integrand = Integrand::new(&tree, weights);
+        if cols != integrand.dim() {
+            return Err(format!("sds must have {} columns, not {cols}", integrand.dim()).into());
+        }
+        let evidence = match log_marginal_likelihood(
+            &mut integrand,
+            &draws,
+            bridge,
+            seed_from_double(seed)?,
+            &mut user_interrupted,
+        ) {
+            Err(hiermod_core::Error::Interrupted) => {
+                return Ok(
+                    List::from_names_and_values(["interrupted"], [r!(true)]).unwrap_or_default()
+                );
+            }
+            result => result?,
+        };
+        List::from_names_and_values(
+            ["log_value", "log_error", "method", "evaluations"],
+            [
+                r!(evidence.log_value),
+                r!(evidence.error),
+                r!(evidence.method.name()),
+                r!(evidence.evaluations as f64),
+            ],
+        )
+        .map_err(|e| e.to_string().into())
+    };
+    run().unwrap_or_else(Failure::into_list)
+}
+
 /// Sample a model of the family. `parents[[l]]` gives, for each group of
 /// level l (top to bottom), the 1-based index of its parent in level l - 1
 /// (all 1 for the first level); `n`, `ybar`, `ss` are the last level's
@@ -519,20 +612,7 @@ fn hm_sample(
             kind: "data",
             message,
         })?;
-        let parents: Vec<Vec<usize>> = parents
-            .values()
-            .map(|level| {
-                level
-                    .as_integer_slice()
-                    .ok_or("parents must be a list of integer vectors")
-                    .map(|codes| {
-                        codes
-                            .iter()
-                            .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX))
-                            .collect()
-                    })
-            })
-            .collect::<std::result::Result<_, _>>()?;
+        let parents = parents_from_r(&parents)?;
         let settings = Settings {
             sampler: SamplerKind::from_name(sampler)?,
             chains: count(chains, "chains")?,
@@ -799,6 +879,7 @@ extendr_module! {
     fn hm_layout;
     fn hm_samplers;
     fn hm_sample;
+    fn hm_marginal_likelihood;
     fn hm_column_summaries;
     fn hm_diagnostics;
 }
