@@ -52,8 +52,10 @@ check_matrix_memory <- function(n_draws, n_cols, what, all = FALSE, advice = "")
 #' leave-one-group-out cross-validation:
 #' \deqn{y_k \sim N(m\,1, \sigma^2 I + s^2 1 1^T).}
 #'
-#' @param object A `hiermod_fit` made with `keep = "all"` (the group means
-#'   are needed).
+#' @param object A `hiermod_fit`. With `keep = "global"` the group means
+#'   are drawn again, exactly, from their law given each stored draw of
+#'   \eqn{\mu} and the sds (the same values at every call); group-specific
+#'   variances need `keep = "all"`.
 #' @param by `"row"` (each observation) or `"group"` (each last-level group,
 #'   its mean integrated out).
 #' @param draws Number of posterior draws to use, a random subset (R's
@@ -163,7 +165,8 @@ group_log_lik <- function(object, sel) {
 #' compares hiermod fits with each other and with other packages' fits of
 #' the same rows. `by = "group"` leaves out one group at a time.
 #'
-#' @param x A `hiermod_fit` made with `keep = "all"`.
+#' @param x A `hiermod_fit` (with `keep = "global"`, see
+#'   [log_lik.hiermod_fit()]).
 #' @param by,draws As in [log_lik.hiermod_fit()]; with a subset of `draws`
 #'   the relative efficiencies are taken as 1.
 #' @param ... Passed to [loo::loo()] or [loo::waic()].

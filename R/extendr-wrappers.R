@@ -88,11 +88,21 @@ hm_sample <- function(parents, n, ybar, ss, prior, sampler, chains, iter, warmup
 #' with known variances, each row's `1/se^2`; `sds` a draws x parameters
 #' matrix of posterior draws of the sds the integral runs over (each
 #' level's, then sd_w, or sd_w0 and every group's sd); `bridge` forces
-#' bridge sampling. Returns `list(log_value, error, method, evaluations)`,
+#' bridge sampling. Returns `list(log_value, log_error, method, evaluations)`,
 #' `list(error = <message>, kind = <kind>)` or `list(interrupted = TRUE)`.
 #' @keywords internal
 #' @noRd
 hm_marginal_likelihood <- function(parents, n, ybar, ss, prior, row_weights, sds, bridge, seed) .Call(wrap__hm_marginal_likelihood, parents, n, ybar, ss, prior, row_weights, sds, bridge, seed)
+
+#' The effects of level `level` (1-based) at nodes `nodes` (1-based) for
+#' stored draws that kept only the global columns: `global` a draws x
+#' columns matrix of them, `draw_ids` each row's index among the fit's
+#' draws (its random stream, with `seed`); the model as in `hm_sample`, in
+#' the data's units. Returns `list(effects = <draws x nodes matrix>)`,
+#' `list(error = <message>, kind = <kind>)` or `list(interrupted = TRUE)`.
+#' @keywords internal
+#' @noRd
+hm_redraw_effects <- function(parents, n, ybar, ss, prior, global, draw_ids, level, nodes, seed) .Call(wrap__hm_redraw_effects, parents, n, ybar, ss, prior, global, draw_ids, level, nodes, seed)
 
 #' Means and quantiles of the columns `columns` (1-based) of the chains'
 #' draw matrices (a list of equally sized double matrices), pooled over

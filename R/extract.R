@@ -23,6 +23,38 @@ stored_effect_columns <- function(x, level = NULL) {
   cols
 }
 
+# Draws (`sel`, default all) x groups (`index`, default all) of the means
+# of level `l`: the stored draws or, when keep = "global" left them out,
+# drawn again by the core from their exact law given each stored draw of
+# mu and the sds (src/rust/core/MATHS.md section 5), the same values at
+# every call. Group-specific variances keep their group sds only with
+# keep = "all".
+group_mean_draws <- function(x, l, index = NULL, sel = NULL) {
+  spec <- fit_spec(x)
+  if (is.null(index)) index <- seq_len(nrow(spec$nodes[[l]]))
+  if (is.null(sel)) sel <- seq_len(total_draws(x))
+  cols <- effect_columns(x, l)
+  if (length(cols) == nrow(spec$nodes[[l]])) {
+    return(stacked_draws(x, cols[index])[sel, , drop = FALSE])
+  }
+  if (spec$within == "group") {
+    hm_abort("object", "was fitted with keep = \"global\" and group-specific ",
+             "variances, whose draws of the groups' sds it does not store; ",
+             "refit with keep = \"all\".")
+  }
+  meta <- fit_meta(x)
+  st <- spec$stats
+  out <- hm_redraw_effects(
+    lapply(spec$nodes, function(level) level$parent),
+    as.double(st$n), as.double(st$mean), as.double(st$ss),
+    prior_for_sampler(meta$prior, spec$within),
+    stacked_draws(x, spec_globals(spec))[sel, , drop = FALSE],
+    as.double(sel - 1L), as.integer(l), as.integer(index), meta$seed
+  )
+  stop_if_interrupted(out, "drawing the group means")
+  glue_result(out, "object", "drawn")$effects
+}
+
 # The draws of columns `cols`, chains stacked: straight from the chains, as
 # coda's `[` rebuilds every chain first.
 stacked_draws <- function(x, cols) {

@@ -148,13 +148,7 @@ level_draws <- function(object, l, labels, sel, news) {
   index <- match(labels, spec_labels(spec, l))
   fitted <- !is.na(index)
   out <- matrix(NA_real_, length(sel), length(labels))
-  if (any(fitted)) {
-    cols <- stored_effect_columns(object, l)
-    if (length(cols) < nrow(spec$nodes[[l]])) {
-      hm_abort("object", "has no group means stored: refit with keep = \"all\".")
-    }
-    out[, fitted] <- stacked_draws(object, cols[index[fitted]])[sel, , drop = FALSE]
-  }
+  if (any(fitted)) out[, fitted] <- group_mean_draws(object, l, index[fitted], sel)
   if (any(!fitted)) {
     out[, !fitted] <- news$means[[l]][, labels[!fitted], drop = FALSE]
   }

@@ -33,8 +33,10 @@
 #'   \item{`"ran_coefs"`}{each group's mean \eqn{\theta}, in the same
 #'     layout; their estimates on the last level are [coef()]'s.}
 #' }
-#' `ran_vals` and `ran_coefs` need the group means, which a fit made with
-#' `keep = "global"` does not store, and a model with groups.
+#' `ran_vals` and `ran_coefs` need a model with groups; for a fit made with
+#' `keep = "global"`, which does not store the group means, they are drawn
+#' again exactly from their law given each stored draw of \eqn{\mu} and the
+#' sds (group-specific variances need `keep = "all"`).
 #'
 #' @param x A `hiermod_fit`.
 #' @param effects Which parameters: one or more of `"fixed"`, `"ran_pars"`,
@@ -140,13 +142,7 @@ tidy_groups <- function(x, spec, effect) {
   parent <- stacked_draws(x, spec_role(spec, "mean"))
   blocks <- vector("list", spec$depth)
   for (l in seq_len(spec$depth)) {
-    cols <- effect_columns(x, l)
-    if (length(cols) == 0L) {
-      hm_abort("effects", "asks for \"", effect, "\", which needs the group ",
-               "means: this fit was made with keep = \"global\", which does ",
-               "not store them; refit with keep = \"all\".")
-    }
-    theta <- stacked_draws(x, cols)
+    theta <- group_mean_draws(x, l)
     draws <- if (effect == "ran_coefs") {
       theta
     } else {

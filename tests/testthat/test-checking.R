@@ -138,3 +138,25 @@ test_that("prior_predict() simulates rows from the fit's prior", {
   expect_lt(max(abs(sds / eight_schools$se - 1)), 0.1)
   expect_hm_error(prior_predict(f, draws = 0), "draws")
 })
+
+test_that("keep = 'global' fits draw their group means again for checking", {
+  global <- small_fit(mathscore ~ school, schools, keep = "global")
+  all <- small_fit(mathscore ~ school, schools)
+  ll <- log_lik(global)
+  expect_identical(dim(ll), dim(log_lik(all)))
+  expect_identical(log_lik(global), ll)
+  expect_true(all(is.finite(ll)))
+  # each draw's group means redrawn given its mu and sds: the elpd of
+  # both fits agree within their Monte Carlo error
+  skip_if_not_installed("loo")
+  l1 <- suppressWarnings(loo::loo(global))
+  l2 <- suppressWarnings(loo::loo(all))
+  expect_lt(abs(l1$estimates["elpd_loo", 1] - l2$estimates["elpd_loo", 1]),
+            4 * sqrt(loo::mcse_loo(l1)^2 + loo::mcse_loo(l2)^2) + 0.5)
+  e <- posterior_epred(global, draws = 10)
+  expect_identical(dim(e), c(10L, nrow(schools)))
+  nested <- small_fit(score ~ region / school, regions, keep = "global")
+  expect_identical(dim(log_lik(nested, draws = 5)), c(5L, nrow(regions)))
+  group <- small_fit(mathscore ~ school, schools, within = "group", keep = "global")
+  expect_hm_error(log_lik(group), "object", "keep = \"all\"")
+})

@@ -125,13 +125,20 @@ test_that("tidy() with group-specific variances reports sd_w0 and nu0", {
   expect_identical(out$estimate, means_of(m[, c("sd_b", "sd_w0", "nu0")]))
 })
 
-test_that("tidy() of a fit with keep = 'global' refuses the group effects", {
-  global <- quick_fit(keep = "global")
+test_that("tidy() of a fit with keep = 'global' draws the group effects again", {
+  global <- quick_fit(keep = "global", iter = 2000)
+  all <- quick_fit(iter = 2000)
   expect_identical(tidy(global)$estimate,
                    means_of(as.matrix(global)[, c("mu", "sd_b", "sd_w")]))
-  expect_hm_error(tidy(global, effects = "ran_vals"), "effects", "keep = \"all\"")
-  expect_hm_error(tidy(global, effects = c("fixed", "ran_coefs")), "effects",
-                  "keep = \"all\"")
+  again <- tidy(global, effects = "ran_coefs")
+  stored <- tidy(all, effects = "ran_coefs")
+  expect_identical(again$level, stored$level)
+  # the same global draws (same seed); the group means drawn anew from their
+  # law given them agree with the sampled ones within Monte Carlo error
+  expect_lt(max(abs(again$estimate - stored$estimate) / stored$std.error), 0.25)
+  expect_identical(tidy(global, effects = "ran_coefs"), again)
+  group <- quick_fit(keep = "global", within = "group")
+  expect_hm_error(tidy(group, effects = "ran_vals"), "object", "keep = \"all\"")
 })
 
 test_that("tidy() refuses bad arguments", {

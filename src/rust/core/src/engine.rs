@@ -28,12 +28,17 @@ use crate::kernels::{self, Kernel};
 use crate::prior::{PrecisionConditional, SdPrior};
 use crate::slice::slice_step;
 use crate::spec::{Layout, TreePrior, Within};
-use crate::{Error, GroupStats, Quantity, SamplerKind};
+use crate::{Error, GroupStats, Quantity, SamplerKind, chain_rng};
 
 #[inline]
 pub(crate) fn std_normal(rng: &mut Pcg64) -> f64 {
     StandardNormal.sample(rng)
 }
+
+/// Mixed into the seed of redrawn effects (`Tree::redraw_effects`), whose
+/// streams are numbered from 0 as the chains' are: without it the first
+/// nodes' streams would be the fit's own chains'.
+const REDRAW_SALT: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// Children of each node of one level, as index ranges into `order`.
 #[derive(Debug, Clone)]
@@ -107,7 +112,7 @@ pub struct TreeChain {
 /// what the data below it say about its value, and the terms of the
 /// collapsed log density they contributed. Reused between sweeps.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Messages {
+pub struct Messages {
     pub mean: Vec<Vec<f64>>,
     pub precision: Vec<Vec<f64>>,
     /// `terms[l]`: the log density contributed by combining level l's
@@ -589,6 +594,99 @@ impl Tree {
                 *value = parent + t.shrink * (ybar - parent) + t.sd * std_normal(rng);
             }
         }
+    }
+
+    /// Effects `nodes` of level `level` (1..=L) for one stored draw whose
+    /// global columns (layout order: mu, each level's sd, sd_w) are
+    /// `global`, drawn from their law given mu, the precisions and the data
+    /// (section 5, each node given its parent, down from mu); into `out`,
+    /// in the data's units. Each node's normal comes from a stream of its
+    /// own, `(seed, draw, level, node)`, so that any subset of the nodes,
+    /// asked for in any order, is part of one joint draw. Group-specific
+    /// variances are not in the global columns and are refused.
+    #[allow(clippy::too_many_arguments)]
+    pub fn redraw_effects(
+        &self,
+        global: &[f64],
+        level: usize,
+        nodes: &[usize],
+        [seed, draw]: [u64; 2],
+        msg: &mut Messages,
+        out: &mut [f64],
+    ) -> Result<(), Error> {
+        let depth = self.depth();
+        if matches!(self.prior.within, Within::Group { .. }) {
+            return Err(Error::InvalidData(
+                "group-specific variances are not among the global draws".into(),
+            ));
+        }
+        if !(1..=depth).contains(&level) || global.len() != self.layout.width(false) {
+            return Err(Error::InvalidData(format!(
+                "level must be 1 to {depth} and a draw {} values",
+                self.layout.width(false)
+            )));
+        }
+        let precision = |sd: f64| 1.0 / (sd * sd);
+        let mut st = TreeState {
+            values: Vec::new(),
+            tau: std::iter::once(self.prior.tau0)
+                .chain(global[1..=depth].iter().map(|&sd| precision(sd)))
+                .collect(),
+            tau_w: match self.prior.within {
+                Within::Common { .. } => precision(global[depth + 1]),
+                _ => 1.0,
+            },
+            group_precision: Vec::new(),
+            sigma0_sq: 1.0,
+            nu0: 1,
+        };
+        if st
+            .tau
+            .iter()
+            .chain([&st.tau_w])
+            .any(|t| !(t.is_finite() && *t > 0.0))
+        {
+            return Err(Error::InvalidData(
+                "a draw's sd is not finite and positive".into(),
+            ));
+        }
+        self.pass_up(&st, msg);
+        st.values.clear();
+        // the nodes of every level before `l`, for one stream index per node
+        let before: Vec<u64> = (0..=depth)
+            .scan(0u64, |total, l| {
+                let here = *total;
+                *total += self.level_size(l) as u64;
+                Some(here)
+            })
+            .collect();
+        let streams = before[depth] + self.level_size(depth) as u64;
+        let mu = global[0] - self.centre;
+        let mut path = vec![0usize; level + 1];
+        for (value, &node) in out.iter_mut().zip(nodes) {
+            if node >= self.level_size(level) {
+                return Err(Error::InvalidData(format!(
+                    "level {level} has no node {}",
+                    node + 1
+                )));
+            }
+            path[level] = node;
+            for l in (1..level).rev() {
+                path[l] = self.parents[l][path[l + 1]];
+            }
+            let mut x = mu;
+            for (l, &i) in path.iter().enumerate().skip(1) {
+                let stream = draw
+                    .wrapping_mul(streams)
+                    .wrapping_add(before[l] + i as u64);
+                let z = std_normal(&mut chain_rng(seed ^ REDRAW_SALT, stream as usize));
+                let (tau, p) = (st.tau[l], msg.precision[l][i]);
+                let total = tau + p;
+                x = (tau * x + p * msg.mean[l][i]) / total + z / total.sqrt();
+            }
+            *value = x + self.centre;
+        }
+        Ok(())
     }
 
     /// Every location (mu and all effects) jointly given the precisions,
@@ -1187,6 +1285,58 @@ mod tests {
                 assert!((sj / sg - 1.0).abs() < 0.05, "value {j}: sd {sj} vs {sg}");
             }
         }
+    }
+
+    #[test]
+    fn redrawn_effects_follow_the_posterior() {
+        let (parents, stats) = nested_data();
+        let within = Within::Common {
+            prior: gamma(2.0, 8.0),
+        };
+        let tree = Tree::new(parents, stats, prior(2, within)).unwrap();
+        let draws = run(&tree, SamplerKind::Collapsed, 4, 40_000);
+        let global = tree.layout().width(false);
+        let mut msg = Messages::default();
+        // level 1 (3 regions), then level 2 (6 schools), after the globals
+        let mut redrawn = vec![vec![0.0; 9]; draws.len()];
+        for (d, (row, out)) in draws.iter().zip(redrawn.iter_mut()).enumerate() {
+            let (regions, schools) = out.split_at_mut(3);
+            let key = [9, d as u64];
+            tree.redraw_effects(&row[..global], 1, &[0, 1, 2], key, &mut msg, regions)
+                .unwrap();
+            tree.redraw_effects(
+                &row[..global],
+                2,
+                &[0, 1, 2, 3, 4, 5],
+                key,
+                &mut msg,
+                schools,
+            )
+            .unwrap();
+            // a subset in another order is part of the same joint draw
+            let mut two = [0.0; 2];
+            tree.redraw_effects(&row[..global], 2, &[4, 1], key, &mut msg, &mut two)
+                .unwrap();
+            assert_eq!(two, [schools[4], schools[1]]);
+        }
+        for j in 0..9 {
+            let sampled: Vec<f64> = draws.iter().map(|r| r[global + j]).collect();
+            let again: Vec<f64> = redrawn.iter().map(|r| r[j]).collect();
+            let (m1, _, se1) = mean_sd_and_batch_se(&sampled);
+            let (m2, _, se2) = mean_sd_and_batch_se(&again);
+            assert!(
+                (m1 - m2).abs() < 5.0 * (se1 * se1 + se2 * se2).sqrt(),
+                "effect {j}: {m1} vs {m2}"
+            );
+        }
+        let mut one = [0.0];
+        let group = Tree::new(nested_data().0, nested_data().1, prior(2, GROUP)).unwrap();
+        let row = vec![1.0; group.layout().width(false)];
+        assert!(
+            group
+                .redraw_effects(&row, 2, &[0], [1, 0], &mut msg, &mut one)
+                .is_err()
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ mod units;
 
 pub use chains::{ChainOutput, Posterior, Settings, run_chains};
 pub use csv::{Chunk, CsvError, CsvReader, Fields};
-pub use engine::{Tree, TreeChain, TreeState};
+pub use engine::{Messages, Tree, TreeChain, TreeState};
 pub use error::Error;
 pub use kernels::SamplerKind;
 pub use marginal::{

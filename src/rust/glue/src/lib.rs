@@ -9,8 +9,8 @@ use std::ffi::{c_int, c_void};
 
 use extendr_api::prelude::*;
 use hiermod_core::{
-    CsvReader, Fields, GroupStats, InUnits, Integrand, Layout, Posterior, SamplerKind, SdPrior,
-    Settings, Tree, TreePrior, Units, Within, WithinKind, column_summaries, diagnostics,
+    CsvReader, Fields, GroupStats, InUnits, Integrand, Layout, Messages, Posterior, SamplerKind,
+    SdPrior, Settings, Tree, TreePrior, Units, Within, WithinKind, column_summaries, diagnostics,
     log_marginal_likelihood, run_chains,
 };
 
@@ -578,6 +578,83 @@ fn hm_marginal_likelihood(
     run().unwrap_or_else(Failure::into_list)
 }
 
+/// The effects of level `level` (1-based) at nodes `nodes` (1-based) for
+/// stored draws that kept only the global columns: `global` a draws x
+/// columns matrix of them, `draw_ids` each row's index among the fit's
+/// draws (its random stream, with `seed`); the model as in `hm_sample`, in
+/// the data's units. Returns `list(effects = <draws x nodes matrix>)`,
+/// `list(error = <message>, kind = <kind>)` or `list(interrupted = TRUE)`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+#[allow(clippy::too_many_arguments)]
+fn hm_redraw_effects(
+    parents: List,
+    n: Robj,
+    ybar: Robj,
+    ss: Robj,
+    prior: List,
+    global: Robj,
+    draw_ids: Robj,
+    level: i32,
+    nodes: Robj,
+    seed: f64,
+) -> List {
+    let run = || -> std::result::Result<List, Failure> {
+        let stats = stats_from_r(&n, &ybar, &ss).map_err(|message| Failure {
+            kind: "data",
+            message,
+        })?;
+        let parents = parents_from_r(&parents)?;
+        let prior = tree_prior(&prior, parents.len())?;
+        let tree = Tree::new(parents, stats, prior)?;
+        let matrix =
+            RMatrix::<f64>::try_from(global).map_err(|_| "global must be a double matrix")?;
+        let (rows, cols) = (matrix.nrows(), matrix.ncols());
+        let values = matrix.data();
+        let ids = doubles(&draw_ids, "draw_ids")?;
+        if ids.len() != rows {
+            return Err("draw_ids must give one index per draw".into());
+        }
+        let nodes: Vec<usize> = nodes
+            .as_integer_slice()
+            .ok_or("nodes must be an integer vector")?
+            .iter()
+            .map(|&i| usize::try_from(i - 1).unwrap_or(usize::MAX))
+            .collect();
+        let level = count(level, "level")?;
+        let seed = seed_from_double(seed)?;
+        let mut messages = Messages::default();
+        let (mut row, mut out) = (vec![0.0; cols], vec![0.0; nodes.len()]);
+        let mut effects = RMatrix::<f64>::new(rows, nodes.len());
+        let data = effects.data_mut();
+        for (i, &id) in ids.iter().enumerate() {
+            if i % 256 == 0 && user_interrupted() {
+                return Ok(
+                    List::from_names_and_values(["interrupted"], [r!(true)]).unwrap_or_default()
+                );
+            }
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = values[j * rows + i];
+            }
+            tree.redraw_effects(
+                &row,
+                level,
+                &nodes,
+                [seed, id as u64],
+                &mut messages,
+                &mut out,
+            )?;
+            for (j, v) in out.iter().enumerate() {
+                data[j * rows + i] = *v;
+            }
+        }
+        List::from_names_and_values(["effects"], [effects.into_robj()])
+            .map_err(|e| e.to_string().into())
+    };
+    run().unwrap_or_else(Failure::into_list)
+}
+
 /// Sample a model of the family. `parents[[l]]` gives, for each group of
 /// level l (top to bottom), the 1-based index of its parent in level l - 1
 /// (all 1 for the first level); `n`, `ybar`, `ss` are the last level's
@@ -880,6 +957,7 @@ extendr_module! {
     fn hm_samplers;
     fn hm_sample;
     fn hm_marginal_likelihood;
+    fn hm_redraw_effects;
     fn hm_column_summaries;
     fn hm_diagnostics;
 }
