@@ -123,6 +123,8 @@ pub struct Messages {
     weights: Vec<f64>,
     /// Its draws' terms per size.
     sizes: Vec<SizeTerms>,
+    /// Its draws' standard normals.
+    normals: Vec<f64>,
     /// The last level's data precisions (group-specific variances), or
     /// scratch space.
     pub data_precision: Vec<f64>,
@@ -582,16 +584,25 @@ impl Tree {
             return;
         }
         classes.terms(st.tau[depth], self.data_factor(st.tau_w), &mut msg.sizes);
+        // The normals first, in a loop of their own (beside the arithmetic
+        // the generator's state and tables leave too few registers), from
+        // a local copy of the generator, which can stay in registers.
+        msg.normals.clear();
+        let mut local = rng.clone();
+        msg.normals
+            .extend((0..self.data_mean.len()).map(|_| std_normal(&mut local)));
+        *rng = local;
         let (upper, lower) = st.values.split_at_mut(depth);
         for (parent, range) in &self.runs[depth - 1] {
             let parent = upper[depth - 1][*parent];
             let groups = lower[0][range.clone()]
                 .iter_mut()
                 .zip(&self.data_mean[range.clone()])
-                .zip(&classes.class_of()[range.clone()]);
-            for ((value, &ybar), &class) in groups {
+                .zip(&classes.class_of()[range.clone()])
+                .zip(&msg.normals[range.clone()]);
+            for (((value, &ybar), &class), &z) in groups {
                 let t = &msg.sizes[class as usize];
-                *value = parent + t.shrink * (ybar - parent) + t.sd * std_normal(rng);
+                *value = parent + t.shrink * (ybar - parent) + t.sd * z;
             }
         }
     }
