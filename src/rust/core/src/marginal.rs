@@ -71,7 +71,6 @@ pub struct Integrand<'a> {
     messages: Messages,
     /// `-log sum_nu exp(-lambda nu)`, the prior's constant on nu0.
     nu_log_normaliser: f64,
-    evaluations: usize,
 }
 
 /// A coordinate `z` as `x = log tau`, with `log |dx/dz|`: `z = x` for every
@@ -164,7 +163,6 @@ impl<'a> Integrand<'a> {
             state,
             messages: Messages::default(),
             nu_log_normaliser,
-            evaluations: 0,
         }
     }
 
@@ -188,7 +186,6 @@ impl<'a> Integrand<'a> {
     /// `log p(y, variance parameters)` at the coordinates `z`, their
     /// Jacobian included; `-inf` outside the support.
     pub fn log_density(&mut self, z: &[f64]) -> f64 {
-        self.evaluations += 1;
         let depth = self.tree.depth();
         let mut total = self.constant;
         // a coordinate with a prior of its own: its precision into the

@@ -486,6 +486,29 @@ fn hm_samplers(depth: i32, within: &str) -> List {
     run().unwrap_or_else(Failure::into_list)
 }
 
+/// What a glue call returns when the user interrupted it.
+fn interrupted() -> List {
+    List::from_names_and_values(["interrupted"], [r!(true)]).unwrap_or_default()
+}
+
+/// A model from R: each level's parent codes (`parents_from_r`), the last
+/// level's statistics and the prior (`tree_prior`), in the data's units.
+fn model_from_r(
+    parents: &List,
+    n: &Robj,
+    ybar: &Robj,
+    ss: &Robj,
+    prior: &List,
+) -> std::result::Result<(Vec<Vec<usize>>, GroupStats, TreePrior), Failure> {
+    let stats = stats_from_r(n, ybar, ss).map_err(|message| Failure {
+        kind: "data",
+        message,
+    })?;
+    let parents = parents_from_r(parents)?;
+    let prior = tree_prior(prior, parents.len())?;
+    Ok((parents, stats, prior))
+}
+
 /// Each level's 1-based parent codes as 0-based indices (an index out of
 /// range is left for `Tree::new` to refuse).
 fn parents_from_r(parents: &List) -> std::result::Result<Vec<Vec<usize>>, String> {
@@ -528,12 +551,7 @@ fn hm_marginal_likelihood(
     seed: f64,
 ) -> List {
     let run = || -> std::result::Result<List, Failure> {
-        let stats = stats_from_r(&n, &ybar, &ss).map_err(|message| Failure {
-            kind: "data",
-            message,
-        })?;
-        let parents = parents_from_r(&parents)?;
-        let prior = tree_prior(&prior, parents.len())?;
+        let (parents, stats, prior) = model_from_r(&parents, &n, &ybar, &ss, &prior)?;
         let tree = Tree::new(parents, stats, prior)?;
         let weights = if row_weights.is_null() {
             None
@@ -558,9 +576,7 @@ fn hm_marginal_likelihood(
             &mut user_interrupted,
         ) {
             Err(hiermod_core::Error::Interrupted) => {
-                return Ok(
-                    List::from_names_and_values(["interrupted"], [r!(true)]).unwrap_or_default()
-                );
+                return Ok(interrupted());
             }
             result => result?,
         };
@@ -601,12 +617,7 @@ fn hm_redraw_effects(
     seed: f64,
 ) -> List {
     let run = || -> std::result::Result<List, Failure> {
-        let stats = stats_from_r(&n, &ybar, &ss).map_err(|message| Failure {
-            kind: "data",
-            message,
-        })?;
-        let parents = parents_from_r(&parents)?;
-        let prior = tree_prior(&prior, parents.len())?;
+        let (parents, stats, prior) = model_from_r(&parents, &n, &ybar, &ss, &prior)?;
         let tree = Tree::new(parents, stats, prior)?;
         let matrix =
             RMatrix::<f64>::try_from(global).map_err(|_| "global must be a double matrix")?;
@@ -630,9 +641,7 @@ fn hm_redraw_effects(
         let data = effects.data_mut();
         for (i, &id) in ids.iter().enumerate() {
             if i % 256 == 0 && user_interrupted() {
-                return Ok(
-                    List::from_names_and_values(["interrupted"], [r!(true)]).unwrap_or_default()
-                );
+                return Ok(interrupted());
             }
             for (j, v) in row.iter_mut().enumerate() {
                 *v = values[j * rows + i];
@@ -685,11 +694,7 @@ fn hm_sample(
 ) -> List {
     // One closure so that every failure below becomes `list(error, kind)`.
     let run = || -> std::result::Result<List, Failure> {
-        let stats = stats_from_r(&n, &ybar, &ss).map_err(|message| Failure {
-            kind: "data",
-            message,
-        })?;
-        let parents = parents_from_r(&parents)?;
+        let (parents, stats, prior) = model_from_r(&parents, &n, &ybar, &ss, &prior)?;
         let settings = Settings {
             sampler: SamplerKind::from_name(sampler)?,
             chains: count(chains, "chains")?,
@@ -700,7 +705,6 @@ fn hm_sample(
             keep_groups,
         };
         let threads = count(threads, "threads")?;
-        let prior = tree_prior(&prior, parents.len())?;
         let run = Run {
             settings,
             threads,
@@ -798,9 +802,7 @@ impl Run {
         let inits = match result {
             Ok(outputs) => outputs,
             Err(hiermod_core::Error::Interrupted) => {
-                return Ok(
-                    List::from_names_and_values(["interrupted"], [r!(true)]).unwrap_or_default()
-                );
+                return Ok(interrupted());
             }
             Err(hiermod_core::Error::NonFinite {
                 chain,
