@@ -3,7 +3,7 @@
 #' Per-group sufficient statistics of `y` (1-based `group` codes): with
 #' `weights` NULL, counts, means and within sums of squares; with weights
 #' (known precisions `1/se^2`), their sums, weighted means and weighted
-#' sums of squares. Returns `list(n, mean, ss)` or `list(error = <message>)`.
+#' sums of squares. Returns `list(n, mean, ss)` or `list(error = <message>, kind = <kind>)`.
 #' @keywords internal
 #' @noRd
 hm_group_stats <- function(y, group, n_groups, weights) .Call(wrap__hm_group_stats, y, group, n_groups, weights)
@@ -11,7 +11,7 @@ hm_group_stats <- function(y, group, n_groups, weights) .Call(wrap__hm_group_sta
 #' Pools summaries of parts of groups (Chan's formula): part `i`, of count
 #' `n[i]`, mean `mean[i]` and sum of squares `ss[i]`, belongs to group
 #' `group[i]` (1-based, of `n_groups`). Returns `list(n, mean, ss)` or
-#' `list(error = <message>)`.
+#' `list(error = <message>, kind = <kind>)`.
 #' @keywords internal
 #' @noRd
 hm_pool_stats <- function(n, mean, ss, group, n_groups) .Call(wrap__hm_pool_stats, n, mean, ss, group, n_groups)
@@ -19,7 +19,7 @@ hm_pool_stats <- function(n, mean, ss, group, n_groups) .Call(wrap__hm_pool_stat
 #' Starts reading the CSV file at `path` (R feeds its bytes): refuses
 #' anything but a regular file, which a read could wait on forever (a FIFO)
 #' or never finish (`/dev/zero`). Returns `list(reader = <external
-#' pointer>)` or `list(error = <message>)`.
+#' pointer>)` or `list(error = <message>, kind = <kind>)`.
 #' @keywords internal
 #' @noRd
 hm_csv_reader <- function(path) .Call(wrap__hm_csv_reader, path)
@@ -37,13 +37,13 @@ hm_csv_reader <- function(path) .Call(wrap__hm_csv_reader, path)
 hm_csv_next <- function(reader, bytes, max_rows) .Call(wrap__hm_csv_next, reader, bytes, max_rows)
 
 #' Chooses the reader's response columns and grouping columns (1-based
-#' positions in the header). Returns `list()` or `list(error = <message>)`.
+#' positions in the header). Returns `list()` or `list(error = <message>, kind = <kind>)`.
 #' @keywords internal
 #' @noRd
 hm_csv_select <- function(reader, response, groups) .Call(wrap__hm_csv_select, reader, response, groups)
 
 #' Gives the reader the response of each record of its last chunk (NA: the
-#' record is dropped). Returns `list()` or `list(error = <message>)`.
+#' record is dropped). Returns `list()` or `list(error = <message>, kind = <kind>)`.
 #' @keywords internal
 #' @noRd
 hm_csv_add <- function(reader, y) .Call(wrap__hm_csv_add, reader, y)
@@ -51,7 +51,7 @@ hm_csv_add <- function(reader, y) .Call(wrap__hm_csv_add, reader, y)
 #' The groups the reader met, in the order first met: `list(values =
 #' <list of each grouping column's raw values>, n, mean, ss, line)`, `line`
 #' being the line of each group's first response (NaN for a group met only
-#' in dropped records, whose n is 0); or `list(error = <message>)`.
+#' in dropped records, whose n is 0); or `list(error = <message>, kind = <kind>)`.
 #' @keywords internal
 #' @noRd
 hm_csv_groups <- function(reader) .Call(wrap__hm_csv_groups, reader)
@@ -78,7 +78,7 @@ hm_samplers <- function(depth, within) .Call(wrap__hm_samplers, depth, within)
 #' statistics (`hm_group_stats`); `prior` is a list (see `tree_prior`).
 #' `column_names` names every reported value. Returns `list(draws = <one
 #' coda mcmc matrix per chain>, inits = <chains x values>)`, or
-#' `list(error = <message>)`, or `list(interrupted = TRUE)`.
+#' `list(error = <message>, kind = <kind>)`, or `list(interrupted = TRUE)`.
 #' @keywords internal
 #' @noRd
 hm_sample <- function(parents, n, ybar, ss, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress) .Call(wrap__hm_sample, parents, n, ybar, ss, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress)
@@ -107,7 +107,7 @@ hm_redraw_effects <- function(parents, n, ybar, ss, prior, global, draw_ids, lev
 #' Means and quantiles of the columns `columns` (1-based) of the chains'
 #' draw matrices (a list of equally sized double matrices), pooled over
 #' chains. Returns a columns x (1 + length(probs)) matrix (mean, then the
-#' quantiles), or `list(error = <message>)`.
+#' quantiles), or `list(error = <message>, kind = <kind>)`.
 #' @keywords internal
 #' @noRd
 hm_column_summaries <- function(chains, columns, probs) .Call(wrap__hm_column_summaries, chains, columns, probs)
@@ -115,7 +115,7 @@ hm_column_summaries <- function(chains, columns, probs) .Call(wrap__hm_column_su
 #' Convergence diagnostics of the columns `columns` (1-based) of the chains'
 #' draw matrices, as the posterior package defines them: a columns x 5
 #' matrix (sd, ess_mean, ess_bulk, ess_tail, rhat; NaN where posterior
-#' gives NA), or `list(error = <message>)`. `normal_scores` is the table of
+#' gives NA), or `list(error = <message>, kind = <kind>)`. `normal_scores` is the table of
 #' `hiermod_core::diagnostics`.
 #' @keywords internal
 #' @noRd

@@ -78,8 +78,7 @@ convergence <- function(x, pars) {
   scores <- stats::qnorm(((seq_len(2L * split - 1L) + 1) / 2 - 3 / 8) / (split + 1 / 4))
   columns <- if (is.character(pars)) match(pars, colnames(chains[[1L]])) else pars
   out <- hm_diagnostics(chains, as.integer(columns), scores)
-  out <- glue_result(if (is.list(out)) c(out, kind = "internal") else out,
-                     "x", "summarised")
+  out <- glue_result(out, "x", "summarised")
   out[is.nan(out)] <- NA_real_
   list(sd = out[, 1L], mcse_mean = out[, 1L] / sqrt(out[, 2L]),
        ess_bulk = out[, 3L], ess_tail = out[, 4L], rhat = out[, 5L])
@@ -153,8 +152,7 @@ column_summaries <- function(chains, probs, columns = NULL) {
   if (is.null(columns)) columns <- seq_len(ncol(chains[[1L]]))
   if (is.character(columns)) columns <- match(columns, names_all)
   out <- hm_column_summaries(chains, as.integer(columns), as.double(probs))
-  out <- glue_result(if (is.list(out)) c(out, kind = "internal") else out,
-                     "x", "summarised")
+  out <- glue_result(out, "x", "summarised")
   dimnames(out) <- list(names_all[columns],
                         c("mean", if (length(probs)) paste0(100 * probs, "%")))
   out

@@ -1,9 +1,10 @@
 //! extendr bindings: converts R vectors into `hiermod_core` inputs and the
 //! core's outputs into R matrices. No sampling maths lives here.
 //!
-//! Errors come back to R as a `error` string in the returned list, never as
-//! an R error raised from Rust: the R layer raises a classed condition, and
-//! a user's text (a group label with `%`) never reaches a C format string.
+//! Errors come back to R as `error` and `kind` strings in the returned list
+//! (`Failure`), never as an R error raised from Rust: the R layer raises a
+//! classed condition, and a user's text (a group label with `%`) never
+//! reaches a C format string.
 
 use std::ffi::{c_int, c_void};
 
@@ -30,10 +31,6 @@ fn user_interrupted() -> bool {
     // SAFETY: R_ToplevelExec is R's documented way to run code that may long
     // jump; it returns FALSE (0) when it did.
     unsafe { R_ToplevelExec(Some(check_interrupt), std::ptr::null_mut()) == 0 }
-}
-
-fn failure(message: String) -> List {
-    List::from_names_and_values(["error"], [r!(message)]).unwrap_or_default()
 }
 
 /// An error of a run with what it concerns, so that R can name the
@@ -75,6 +72,15 @@ impl From<hiermod_core::Error> for Failure {
     }
 }
 
+/// A failure of the data a call was given, as R receives it.
+fn data_failure(message: String) -> List {
+    Failure {
+        kind: "data",
+        message,
+    }
+    .into_list()
+}
+
 impl Failure {
     fn into_list(self) -> List {
         List::from_names_and_values(["error", "kind"], [r!(self.message), r!(self.kind)])
@@ -98,7 +104,7 @@ fn seed_from_double(seed: f64) -> std::result::Result<u64, String> {
 /// Per-group sufficient statistics of `y` (1-based `group` codes): with
 /// `weights` NULL, counts, means and within sums of squares; with weights
 /// (known precisions `1/se^2`), their sums, weighted means and weighted
-/// sums of squares. Returns `list(n, mean, ss)` or `list(error = <message>)`.
+/// sums of squares. Returns `list(n, mean, ss)` or `list(error = <message>, kind = <kind>)`.
 /// @keywords internal
 /// @noRd
 #[extendr]
@@ -129,7 +135,7 @@ fn hm_group_stats(y: Robj, group: Robj, n_groups: i32, weights: Robj) -> List {
         .map_err(|e| e.to_string())?;
         stats_to_r(&stats)
     };
-    run().unwrap_or_else(failure)
+    run().unwrap_or_else(data_failure)
 }
 
 /// `list(n, mean, ss)` of group statistics.
@@ -160,7 +166,7 @@ fn stats_from_r(n: &Robj, mean: &Robj, ss: &Robj) -> std::result::Result<GroupSt
 /// Pools summaries of parts of groups (Chan's formula): part `i`, of count
 /// `n[i]`, mean `mean[i]` and sum of squares `ss[i]`, belongs to group
 /// `group[i]` (1-based, of `n_groups`). Returns `list(n, mean, ss)` or
-/// `list(error = <message>)`.
+/// `list(error = <message>, kind = <kind>)`.
 /// @keywords internal
 /// @noRd
 #[extendr]
@@ -190,13 +196,13 @@ fn hm_pool_stats(n: Robj, mean: Robj, ss: Robj, group: Robj, n_groups: i32) -> L
             GroupStats::pool(count(n_groups, "n_groups")?, parts).map_err(|e| e.to_string())?;
         stats_to_r(&pooled)
     };
-    run().unwrap_or_else(failure)
+    run().unwrap_or_else(data_failure)
 }
 
 /// Starts reading the CSV file at `path` (R feeds its bytes): refuses
 /// anything but a regular file, which a read could wait on forever (a FIFO)
 /// or never finish (`/dev/zero`). Returns `list(reader = <external
-/// pointer>)` or `list(error = <message>)`.
+/// pointer>)` or `list(error = <message>, kind = <kind>)`.
 /// @keywords internal
 /// @noRd
 #[extendr]
@@ -213,7 +219,7 @@ fn hm_csv_reader(path: &str) -> List {
         let reader: Robj = ExternalPtr::new(CsvReader::new()).into();
         List::from_names_and_values(["reader"], [reader]).map_err(|e| e.to_string())
     };
-    run().unwrap_or_else(failure)
+    run().unwrap_or_else(data_failure)
 }
 
 fn csv_reader(reader: &mut Robj) -> std::result::Result<&mut CsvReader, String> {
@@ -228,7 +234,7 @@ fn strings(fields: &Fields) -> Robj {
 }
 
 fn done(result: std::result::Result<List, String>) -> List {
-    result.unwrap_or_else(failure)
+    result.unwrap_or_else(data_failure)
 }
 
 /// Feeds `bytes` to the reader (NULL: none; an empty raw vector: the end of
@@ -275,7 +281,7 @@ fn hm_csv_next(mut reader: Robj, bytes: Robj, max_rows: i32) -> List {
 }
 
 /// Chooses the reader's response columns and grouping columns (1-based
-/// positions in the header). Returns `list()` or `list(error = <message>)`.
+/// positions in the header). Returns `list()` or `list(error = <message>, kind = <kind>)`.
 /// @keywords internal
 /// @noRd
 #[extendr]
@@ -298,7 +304,7 @@ fn hm_csv_select(mut reader: Robj, response: Robj, groups: Robj) -> List {
 }
 
 /// Gives the reader the response of each record of its last chunk (NA: the
-/// record is dropped). Returns `list()` or `list(error = <message>)`.
+/// record is dropped). Returns `list()` or `list(error = <message>, kind = <kind>)`.
 /// @keywords internal
 /// @noRd
 #[extendr]
@@ -313,7 +319,7 @@ fn hm_csv_add(mut reader: Robj, y: Robj) -> List {
 /// The groups the reader met, in the order first met: `list(values =
 /// <list of each grouping column's raw values>, n, mean, ss, line)`, `line`
 /// being the line of each group's first response (NaN for a group met only
-/// in dropped records, whose n is 0); or `list(error = <message>)`.
+/// in dropped records, whose n is 0); or `list(error = <message>, kind = <kind>)`.
 /// @keywords internal
 /// @noRd
 #[extendr]
@@ -670,7 +676,7 @@ fn hm_redraw_effects(
 /// statistics (`hm_group_stats`); `prior` is a list (see `tree_prior`).
 /// `column_names` names every reported value. Returns `list(draws = <one
 /// coda mcmc matrix per chain>, inits = <chains x values>)`, or
-/// `list(error = <message>)`, or `list(interrupted = TRUE)`.
+/// `list(error = <message>, kind = <kind>)`, or `list(interrupted = TRUE)`.
 /// @keywords internal
 /// @noRd
 #[extendr]
@@ -852,14 +858,14 @@ impl Run {
 /// Means and quantiles of the columns `columns` (1-based) of the chains'
 /// draw matrices (a list of equally sized double matrices), pooled over
 /// chains. Returns a columns x (1 + length(probs)) matrix (mean, then the
-/// quantiles), or `list(error = <message>)`.
+/// quantiles), or `list(error = <message>, kind = <kind>)`.
 /// @keywords internal
 /// @noRd
 #[extendr]
 fn hm_column_summaries(chains: List, columns: Robj, probs: Robj) -> Robj {
     match column_summaries_from_r(&chains, &columns, &probs) {
         Ok(m) => m.into_robj(),
-        Err(message) => failure(message).into_robj(),
+        Err(message) => Failure::from(message).into_list().into_robj(),
     }
 }
 
@@ -919,7 +925,7 @@ fn column_summaries_from_r(
 /// Convergence diagnostics of the columns `columns` (1-based) of the chains'
 /// draw matrices, as the posterior package defines them: a columns x 5
 /// matrix (sd, ess_mean, ess_bulk, ess_tail, rhat; NaN where posterior
-/// gives NA), or `list(error = <message>)`. `normal_scores` is the table of
+/// gives NA), or `list(error = <message>, kind = <kind>)`. `normal_scores` is the table of
 /// `hiermod_core::diagnostics`.
 /// @keywords internal
 /// @noRd
@@ -942,7 +948,7 @@ fn hm_diagnostics(chains: List, columns: Robj, normal_scores: Robj) -> Robj {
     };
     match run() {
         Ok(m) => m.into_robj(),
-        Err(message) => failure(message).into_robj(),
+        Err(message) => Failure::from(message).into_list().into_robj(),
     }
 }
 
