@@ -218,3 +218,19 @@ test_that("the marginal likelihood refuses what it cannot compute", {
   shifted <- transform(tiny_groups, y = y + 1)
   expect_hm_error(bayes_factor(h, evidence_fit(y ~ g, shifted)), "x2")
 })
+
+test_that("the marginal likelihood changes with the data's units by the Jacobian alone", {
+  # with the default prior, scaled to the data, p(c y) = p(y) / c^N exactly
+  base <- evidence_fit(mathscore ~ school, schools, iter = 1000)
+  m0 <- marginal_likelihood(base)$log
+  for (c in c(1e-100, 1e100)) {
+    scaled <- evidence_fit(mathscore ~ school, transform(schools, mathscore = mathscore * c),
+                           iter = 1000)
+    expect_lt(abs(marginal_likelihood(scaled)$log + nrow(schools) * log(c) - m0), 1e-6)
+  }
+  e0 <- evidence_fit(y ~ school, eight_schools, se = se, iter = 1000)
+  big <- transform(eight_schools, y = y * 1e80, se = se * 1e80)
+  e1 <- evidence_fit(y ~ school, big, se = se, iter = 1000)
+  expect_lt(abs(marginal_likelihood(e1)$log + 8 * log(1e80) - marginal_likelihood(e0)$log),
+            1e-6)
+})

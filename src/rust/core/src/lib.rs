@@ -34,7 +34,7 @@ pub use engine::{Messages, Tree, TreeChain, TreeState};
 pub use error::Error;
 pub use kernels::SamplerKind;
 pub use marginal::{
-    Evidence, EvidenceMethod, Integrand, MAX_QUADRATURE_DIM, log_marginal_likelihood,
+    Evidence, EvidenceMethod, MAX_QUADRATURE_DIM, log_marginal_likelihood_in_units,
 };
 pub use prior::SdPrior;
 pub use random::{GammaRate, chain_rng};

@@ -7,8 +7,8 @@ use rand_pcg::Pcg64;
 
 use crate::engine::{Messages, Tree, TreeState, std_normal};
 use crate::prior::SdPrior;
-use crate::spec::Within;
-use crate::{Error, chain_rng};
+use crate::spec::{TreePrior, Within};
+use crate::{Error, GroupStats, Units, chain_rng};
 
 /// Quadrature up to this many variance parameters; bridge sampling beyond.
 pub const MAX_QUADRATURE_DIM: usize = 4;
@@ -297,6 +297,56 @@ pub fn log_marginal_likelihood(
         }
         unreachable!()
     }
+}
+
+/// `log p(y)` of the model `(parents, stats, prior)` in the data's units,
+/// computed on the standardised response `z = (y - centre) / scale`
+/// (section 11, where products of precisions stay in range whatever the
+/// data's units) and mapped back by the change of units' Jacobian:
+/// `log p(y) = log p(z) - N log scale` for N observations. `sd_draws` and
+/// `row_weights` are in the data's units; the rest as in
+/// `log_marginal_likelihood`.
+#[allow(clippy::too_many_arguments)]
+pub fn log_marginal_likelihood_in_units(
+    parents: Vec<Vec<usize>>,
+    stats: &GroupStats,
+    prior: &TreePrior,
+    row_weights: Option<&[f64]>,
+    sd_draws: &[Vec<f64>],
+    bridge: bool,
+    seed: u64,
+    interrupted: &mut dyn FnMut() -> bool,
+) -> Result<Evidence, Error> {
+    let units = Units::of(stats, &prior.within)?;
+    let s = units.scale;
+    let tree = Tree::new(
+        parents,
+        units.standardise_stats(stats, &prior.within)?,
+        units.standardise_prior(prior)?,
+    )?;
+    let weights: Option<Vec<f64>> = row_weights.map(|w| w.iter().map(|w| w * s * s).collect());
+    let observations = match (prior.within, &weights) {
+        (Within::Known, Some(w)) => w.len() as f64,
+        (Within::Known, None) => stats.n_groups() as f64,
+        _ => stats.n_total(),
+    };
+    let draws: Vec<Vec<f64>> = sd_draws
+        .iter()
+        .map(|row| row.iter().map(|sd| sd / s).collect())
+        .collect();
+    let mut integrand = Integrand::new(&tree, weights.as_deref());
+    if draws
+        .first()
+        .is_some_and(|row| row.len() != integrand.dim())
+    {
+        return Err(Error::InvalidData(format!(
+            "each draw needs the {} sds the integral runs over",
+            integrand.dim()
+        )));
+    }
+    let mut evidence = log_marginal_likelihood(&mut integrand, &draws, bridge, seed, interrupted)?;
+    evidence.log_value -= observations * s.ln();
+    Ok(evidence)
 }
 
 /// Mean and lower Cholesky factor of the covariance of `rows`.
@@ -595,8 +645,7 @@ fn batch_means_factor(f: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::TreePrior;
-    use crate::{GroupStats, Posterior, SamplerKind, Settings, run_chains};
+    use crate::{Posterior, SamplerKind, Settings, run_chains};
 
     fn two_level(prior_b: SdPrior, prior_w: SdPrior) -> Tree {
         let stats = GroupStats::from_summaries(

@@ -10,9 +10,9 @@ use std::ffi::{c_int, c_void};
 
 use extendr_api::prelude::*;
 use hiermod_core::{
-    CsvReader, Fields, GroupStats, InUnits, Integrand, Layout, Messages, Posterior, SamplerKind,
-    SdPrior, Settings, Tree, TreePrior, Units, Within, WithinKind, column_summaries, diagnostics,
-    log_marginal_likelihood, run_chains,
+    CsvReader, Fields, GroupStats, InUnits, Layout, Messages, Posterior, SamplerKind, SdPrior,
+    Settings, Tree, TreePrior, Units, Within, WithinKind, column_summaries, diagnostics,
+    log_marginal_likelihood_in_units, run_chains,
 };
 
 unsafe extern "C" {
@@ -558,7 +558,6 @@ fn hm_marginal_likelihood(
 ) -> List {
     let run = || -> std::result::Result<List, Failure> {
         let (parents, stats, prior) = model_from_r(&parents, &n, &ybar, &ss, &prior)?;
-        let tree = Tree::new(parents, stats, prior)?;
         let weights = if row_weights.is_null() {
             None
         } else {
@@ -570,20 +569,17 @@ fn hm_marginal_likelihood(
         let draws: Vec<Vec<f64>> = (0..rows)
             .map(|i| (0..cols).map(|j| values[j * rows + i]).collect())
             .collect();
-        let mut integrand = Integrand::new(&tree, weights);
-        if cols != integrand.dim() {
-            return Err(format!("sds must have {} columns, not {cols}", integrand.dim()).into());
-        }
-        let evidence = match log_marginal_likelihood(
-            &mut integrand,
+        let evidence = match log_marginal_likelihood_in_units(
+            parents,
+            &stats,
+            &prior,
+            weights,
             &draws,
             bridge,
             seed_from_double(seed)?,
             &mut user_interrupted,
         ) {
-            Err(hiermod_core::Error::Interrupted) => {
-                return Ok(interrupted());
-            }
+            Err(hiermod_core::Error::Interrupted) => return Ok(interrupted()),
             result => result?,
         };
         List::from_names_and_values(
