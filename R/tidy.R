@@ -170,13 +170,11 @@ draw_summaries <- function(draws, level = NULL) {
   out
 }
 
-# Type-7 quantiles (stats::quantile) of each column of draws: one row per
-# column, one column per probability.
+# Type-7 quantiles (stats::quantile's) of each column of draws, by the
+# core's selection rather than a sort per column: one row per column, one
+# column per probability.
 column_quantiles <- function(draws, probs) {
-  q <- vapply(seq_len(ncol(draws)), function(j) {
-    stats::quantile(draws[, j], probs, names = FALSE)
-  }, numeric(length(probs)))
-  matrix(q, ncol(draws), length(probs), byrow = TRUE)
+  column_summaries(list(draws), probs)[, -1L, drop = FALSE]
 }
 
 # broom's tidiers return tibbles; without tibble installed, a data frame.
