@@ -29,7 +29,10 @@ pub fn column_summaries(
 }
 
 /// Type-7 quantiles of `values` (reordered in place) by selection, not a
-/// full sort. `probs` must lie in [0, 1]; NaN values sort last.
+/// full sort. `probs` must lie in [0, 1]; NaN values sort last. The
+/// arithmetic is R's own (`quantile.default`: the 1-based index
+/// `1 + (n - 1) p`, then `(1 - h) x_lo + h x_hi`), so that the results are
+/// R's to the last bit.
 fn quantiles_type7(values: &mut [f64], probs: &[f64]) -> Vec<f64> {
     let n = values.len();
     if n == 0 {
@@ -38,16 +41,20 @@ fn quantiles_type7(values: &mut [f64], probs: &[f64]) -> Vec<f64> {
     probs
         .iter()
         .map(|&p| {
-            let h = (n - 1) as f64 * p;
-            let lo = h.floor() as usize;
-            let frac = h - lo as f64;
-            let (_, lo_value, above) = values.select_nth_unstable_by(lo, f64::total_cmp);
+            let index = 1.0 + (n - 1) as f64 * p;
+            let lo = index.floor();
+            let h = index - lo;
+            let (_, lo_value, above) =
+                values.select_nth_unstable_by(lo as usize - 1, f64::total_cmp);
             let lo_value = *lo_value;
-            if frac == 0.0 || above.is_empty() {
+            if h == 0.0 || above.is_empty() {
                 return lo_value;
             }
             let hi_value = above.iter().copied().fold(f64::INFINITY, f64::min);
-            lo_value + frac * (hi_value - lo_value)
+            if hi_value == lo_value {
+                return lo_value;
+            }
+            (1.0 - h) * lo_value + h * hi_value
         })
         .collect()
 }
