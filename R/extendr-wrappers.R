@@ -104,6 +104,16 @@ hm_marginal_likelihood <- function(parents, n, ybar, ss, prior, row_weights, sds
 #' @noRd
 hm_redraw_effects <- function(parents, n, ybar, ss, prior, global, draw_ids, level, nodes, seed) .Call(wrap__hm_redraw_effects, parents, n, ybar, ss, prior, global, draw_ids, level, nodes, seed)
 
+#' The posterior means of the effects of level `level` (1-based) from
+#' stored draws that kept only the global columns (`global`, draws x
+#' columns), each draw's exact conditional mean averaged over the draws;
+#' the model as in `hm_sample`, in the data's units. Returns
+#' `list(means = <one per node>)`, `list(error = <message>, kind =
+#' <kind>)` or `list(interrupted = TRUE)`.
+#' @keywords internal
+#' @noRd
+hm_effect_means <- function(parents, n, ybar, ss, prior, global, level) .Call(wrap__hm_effect_means, parents, n, ybar, ss, prior, global, level)
+
 #' Means and quantiles of the columns `columns` (1-based) of the chains'
 #' draw matrices (a list of equally sized double matrices), pooled over
 #' chains. Returns a columns x (1 + length(probs)) matrix (mean, then the

@@ -55,6 +55,32 @@ group_mean_draws <- function(x, l, index = NULL, sel = NULL) {
   glue_result(out, "object", "drawn")$effects
 }
 
+# The posterior means of level `l`'s group means: from the stored draws,
+# or, when keep = "global" left them out, each stored draw's exact
+# conditional mean given mu and the sds averaged over the draws
+# (Rao-Blackwellised, by the core, without drawing them).
+effect_means <- function(x, l) {
+  spec <- fit_spec(x)
+  cols <- effect_columns(x, l)
+  if (length(cols) == nrow(spec$nodes[[l]])) {
+    return(column_summaries(x, numeric(), cols)[, 1L])
+  }
+  if (spec$within == "group") {
+    hm_abort("object", "has no group means stored and group-specific variances, ",
+             "whose draws of the groups' sds it needs: refit with keep = \"all\".")
+  }
+  meta <- fit_meta(x)
+  st <- spec$stats
+  out <- hm_effect_means(
+    lapply(spec$nodes, function(level) level$parent),
+    as.double(st$n), as.double(st$mean), as.double(st$ss),
+    prior_for_sampler(meta$prior, spec$within),
+    stacked_draws(x, spec_globals(spec)), as.integer(l)
+  )
+  stop_if_interrupted(out, "averaging the group means")
+  stats::setNames(glue_result(out, "object", "averaged")$means, spec_effects(spec, l))
+}
+
 # The draws of columns `cols`, chains stacked: straight from the chains, as
 # coda's `[` rebuilds every chain first.
 stacked_draws <- function(x, cols) {
@@ -94,6 +120,11 @@ theta_summaries <- function(x, probs = numeric()) {
 #' lme4. With nested groups (`y ~ region/school`) each group's deviation is
 #' from its parent's mean, and the rows of the lower levels are named by
 #' path (`"A/1"`).
+#'
+#' A fit made with `keep = "global"` stores no group means; `coef()` and
+#' `ranef()` then average, over the stored draws of \eqn{\mu} and the sds,
+#' each draw's exact conditional mean of the groups (Rao-Blackwellised
+#' means, which need no draws of them; not with group-specific variances).
 #'
 #' With nested groups `coef()` gives the last level's group means (named by
 #' path), `VarCorr()` one row per level (`sd_region`, `sd_school`, ...) and
@@ -142,7 +173,9 @@ NULL
 coef.hiermod_fit <- function(object, ...) {
   check_fit(object, "object")
   check_dots(list(...), "coef()")
-  theta_summaries(object)[, "mean"]
+  spec <- fit_spec(object)
+  effect_names(object) # a one-sample model has no groups: an error
+  stats::setNames(unname(effect_means(object, spec$depth)), spec$stats$group)
 }
 
 #' @rdname extractors
@@ -176,9 +209,7 @@ ranef.hiermod_fit <- function(object, ...) {
   spec <- fit_spec(object)
   effect_names(object) # a one-sample model has no groups: an error
   levels <- seq_len(spec$depth)
-  means <- lapply(levels, function(l) {
-    column_summaries(object, numeric(), stored_effect_columns(object, l))[, 1L]
-  })
+  means <- lapply(levels, function(l) effect_means(object, l))
   parents <- c(list(fixef(object)), means[-spec$depth])
   out <- lapply(levels, function(l) {
     deviation <- unname(means[[l]] - parents[[l]][spec$nodes[[l]]$parent])

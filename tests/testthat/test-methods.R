@@ -131,9 +131,17 @@ test_that("posterior and bayesplot take the fit unchanged", {
   expect_s3_class(bayesplot::mcmc_intervals(f, regex_pars = "theta\\[1[0-9]\\]"), "ggplot")
 })
 
-test_that("methods refuse a fit without stored group means", {
-  g <- quick_fit(keep = "global")
-  expect_error(coef(g), "keep", class = "hiermod_error")
+test_that("a fit without stored group means averages them, or says what it needs", {
+  g <- quick_fit(keep = "global", iter = 2000)
+  all <- quick_fit(iter = 2000)
+  # the same global draws (same seed): the Rao-Blackwellised means agree
+  # with the stored draws' means within their Monte Carlo error
+  sd_theta <- apply(as.matrix(all)[, paste0("theta[", 1:100, "]")], 2, sd)
+  expect_identical(names(coef(g)), names(coef(all)))
+  expect_lt(max(abs(coef(g) - coef(all)) / sd_theta), 0.15)
+  expect_equal(ranef(g)$school[[1]], unname(coef(g) - fixef(g)))
   expect_error(plot(g, type = "theta"), "keep", class = "hiermod_error")
-  expect_equal(fixef(g), fixef(quick_fit()))
+  expect_equal(fixef(g), fixef(all))
+  group <- quick_fit(keep = "global", within = "group")
+  expect_error(coef(group), "keep = \"all\"", class = "hiermod_error")
 })

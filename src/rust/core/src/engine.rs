@@ -607,24 +607,11 @@ impl Tree {
         }
     }
 
-    /// Effects `nodes` of level `level` (1..=L) for one stored draw whose
-    /// global columns (layout order: mu, each level's sd, sd_w) are
-    /// `global`, drawn from their law given mu, the precisions and the data
-    /// (section 5, each node given its parent, down from mu); into `out`,
-    /// in the data's units. Each node's normal comes from a stream of its
-    /// own, `(seed, draw, level, node)`, so that any subset of the nodes,
-    /// asked for in any order, is part of one joint draw. Group-specific
-    /// variances are not in the global columns and are refused.
-    #[allow(clippy::too_many_arguments)]
-    pub fn redraw_effects(
-        &self,
-        global: &[f64],
-        level: usize,
-        nodes: &[usize],
-        [seed, draw]: [u64; 2],
-        msg: &mut Messages,
-        out: &mut [f64],
-    ) -> Result<(), Error> {
+    /// The precisions of one stored draw whose global columns (layout
+    /// order: mu, each level's sd, sd_w) are `global`; refuses
+    /// group-specific variances, which are not among them, and a level
+    /// outside 1..=L.
+    fn state_of_global(&self, global: &[f64], level: usize) -> Result<TreeState, Error> {
         let depth = self.depth();
         if matches!(self.prior.within, Within::Group { .. }) {
             return Err(Error::InvalidData(
@@ -638,7 +625,7 @@ impl Tree {
             )));
         }
         let precision = |sd: f64| 1.0 / (sd * sd);
-        let mut st = TreeState {
+        let st = TreeState {
             values: Vec::new(),
             tau: std::iter::once(self.prior.tau0)
                 .chain(global[1..=depth].iter().map(|&sd| precision(sd)))
@@ -661,8 +648,29 @@ impl Tree {
                 "a draw's sd is not finite and positive".into(),
             ));
         }
+        Ok(st)
+    }
+
+    /// Effects `nodes` of level `level` (1..=L) for one stored draw whose
+    /// global columns are `global` (`state_of_global`), drawn from their
+    /// law given mu, the precisions and the data (section 5, each node
+    /// given its parent, down from mu); into `out`, in the data's units.
+    /// Each node's normal comes from a stream of its own, `(seed, draw,
+    /// level, node)`, so that any subset of the nodes, asked for in any
+    /// order, is part of one joint draw.
+    #[allow(clippy::too_many_arguments)]
+    pub fn redraw_effects(
+        &self,
+        global: &[f64],
+        level: usize,
+        nodes: &[usize],
+        [seed, draw]: [u64; 2],
+        msg: &mut Messages,
+        out: &mut [f64],
+    ) -> Result<(), Error> {
+        let depth = self.depth();
+        let st = self.state_of_global(global, level)?;
         self.pass_up(&st, msg);
-        st.values.clear();
         // the nodes of every level before `l`, for one stream index per node
         let before: Vec<u64> = (0..=depth)
             .scan(0u64, |total, l| {
@@ -698,6 +706,52 @@ impl Tree {
             *value = x + self.centre;
         }
         Ok(())
+    }
+
+    /// The posterior means of every effect of level `level` (1..=L) from
+    /// stored draws of the global columns (`state_of_global`), each draw's
+    /// exact conditional mean given mu and the precisions averaged over
+    /// the draws (Rao-Blackwellised): down the tree, each node's mean is
+    /// `(tau_l m_parent + P_i m_i) / (tau_l + P_i)` (section 5 without its
+    /// noise). `interrupted` is polled between draws.
+    pub fn effect_means<'a>(
+        &self,
+        draws: impl Iterator<Item = &'a [f64]>,
+        level: usize,
+        interrupted: &mut dyn FnMut() -> bool,
+    ) -> Result<Vec<f64>, Error> {
+        let mut msg = Messages::default();
+        let mut sums = vec![0.0; self.level_size(level)];
+        let mut means: Vec<Vec<f64>> = (0..=level).map(|l| vec![0.0; self.level_size(l)]).collect();
+        let mut count = 0usize;
+        for global in draws {
+            if count % 256 == 0 && interrupted() {
+                return Err(Error::Interrupted);
+            }
+            let st = self.state_of_global(global, level)?;
+            self.pass_up(&st, &mut msg);
+            means[0][0] = global[0] - self.centre;
+            for l in 1..=level {
+                let (upper, lower) = means.split_at_mut(l);
+                let tau = st.tau[l];
+                for (i, m) in lower[0].iter_mut().enumerate() {
+                    let p = msg.precision[l][i];
+                    let parent = upper[l - 1][self.parents[l - 1][i]];
+                    *m = (tau * parent + p * msg.mean[l][i]) / (tau + p);
+                }
+            }
+            for (s, m) in sums.iter_mut().zip(&means[level]) {
+                *s += m;
+            }
+            count += 1;
+        }
+        if count == 0 {
+            return Err(Error::InvalidData("there are no draws".into()));
+        }
+        Ok(sums
+            .iter()
+            .map(|s| s / count as f64 + self.centre)
+            .collect())
     }
 
     /// Every location (mu and all effects) jointly given the precisions,
@@ -1339,6 +1393,16 @@ mod tests {
                 (m1 - m2).abs() < 5.0 * (se1 * se1 + se2 * se2).sqrt(),
                 "effect {j}: {m1} vs {m2}"
             );
+        }
+        // the Rao-Blackwellised means agree with the sampled effects' means
+        let mut never = || false;
+        let rows = draws.iter().map(|r| &r[..global]);
+        let regions = tree.effect_means(rows.clone(), 1, &mut never).unwrap();
+        let schools = tree.effect_means(rows, 2, &mut never).unwrap();
+        for (j, m) in regions.iter().chain(&schools).enumerate() {
+            let sampled: Vec<f64> = draws.iter().map(|r| r[global + j]).collect();
+            let (m1, _, se1) = mean_sd_and_batch_se(&sampled);
+            assert!((m1 - m).abs() < 5.0 * se1, "effect {j}: {m1} vs {m}");
         }
         let mut one = [0.0];
         let group = Tree::new(nested_data().0, nested_data().1, prior(2, GROUP)).unwrap();

@@ -492,6 +492,17 @@ fn hm_samplers(depth: i32, within: &str) -> List {
     run().unwrap_or_else(Failure::into_list)
 }
 
+/// The rows of a double matrix from R (column-major), one vector each.
+fn rows_of(matrix: Robj, name: &str) -> std::result::Result<Vec<Vec<f64>>, String> {
+    let matrix =
+        RMatrix::<f64>::try_from(matrix).map_err(|_| format!("{name} must be a double matrix"))?;
+    let (rows, cols) = (matrix.nrows(), matrix.ncols());
+    let values = matrix.data();
+    Ok((0..rows)
+        .map(|i| (0..cols).map(|j| values[j * rows + i]).collect())
+        .collect())
+}
+
 /// What a glue call returns when the user interrupted it.
 fn interrupted() -> List {
     List::from_names_and_values(["interrupted"], [r!(true)]).unwrap_or_default()
@@ -563,12 +574,7 @@ fn hm_marginal_likelihood(
         } else {
             Some(doubles(&row_weights, "row_weights")?)
         };
-        let matrix = RMatrix::<f64>::try_from(sds).map_err(|_| "sds must be a double matrix")?;
-        let (rows, cols) = (matrix.nrows(), matrix.ncols());
-        let values = matrix.data();
-        let draws: Vec<Vec<f64>> = (0..rows)
-            .map(|i| (0..cols).map(|j| values[j * rows + i]).collect())
-            .collect();
+        let draws = rows_of(sds, "sds")?;
         let evidence = match log_marginal_likelihood_in_units(
             parents,
             &stats,
@@ -621,12 +627,9 @@ fn hm_redraw_effects(
     let run = || -> std::result::Result<List, Failure> {
         let (parents, stats, prior) = model_from_r(&parents, &n, &ybar, &ss, &prior)?;
         let tree = Tree::new(parents, stats, prior)?;
-        let matrix =
-            RMatrix::<f64>::try_from(global).map_err(|_| "global must be a double matrix")?;
-        let (rows, cols) = (matrix.nrows(), matrix.ncols());
-        let values = matrix.data();
+        let draws = rows_of(global, "global")?;
         let ids = doubles(&draw_ids, "draw_ids")?;
-        if ids.len() != rows {
+        if ids.len() != draws.len() {
             return Err("draw_ids must give one index per draw".into());
         }
         let nodes: Vec<usize> = nodes
@@ -638,18 +641,16 @@ fn hm_redraw_effects(
         let level = count(level, "level")?;
         let seed = seed_from_double(seed)?;
         let mut messages = Messages::default();
-        let (mut row, mut out) = (vec![0.0; cols], vec![0.0; nodes.len()]);
+        let rows = draws.len();
+        let mut out = vec![0.0; nodes.len()];
         let mut effects = RMatrix::<f64>::new(rows, nodes.len());
         let data = effects.data_mut();
-        for (i, &id) in ids.iter().enumerate() {
+        for (i, (row, &id)) in draws.iter().zip(ids).enumerate() {
             if i % 256 == 0 && user_interrupted() {
                 return Ok(interrupted());
             }
-            for (j, v) in row.iter_mut().enumerate() {
-                *v = values[j * rows + i];
-            }
             tree.redraw_effects(
-                &row,
+                row,
                 level,
                 &nodes,
                 [seed, id as u64],
@@ -662,6 +663,42 @@ fn hm_redraw_effects(
         }
         List::from_names_and_values(["effects"], [effects.into_robj()])
             .map_err(|e| e.to_string().into())
+    };
+    run().unwrap_or_else(Failure::into_list)
+}
+
+/// The posterior means of the effects of level `level` (1-based) from
+/// stored draws that kept only the global columns (`global`, draws x
+/// columns), each draw's exact conditional mean averaged over the draws;
+/// the model as in `hm_sample`, in the data's units. Returns
+/// `list(means = <one per node>)`, `list(error = <message>, kind =
+/// <kind>)` or `list(interrupted = TRUE)`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+fn hm_effect_means(
+    parents: List,
+    n: Robj,
+    ybar: Robj,
+    ss: Robj,
+    prior: List,
+    global: Robj,
+    level: i32,
+) -> List {
+    let run = || -> std::result::Result<List, Failure> {
+        let (parents, stats, prior) = model_from_r(&parents, &n, &ybar, &ss, &prior)?;
+        let tree = Tree::new(parents, stats, prior)?;
+        let draws = rows_of(global, "global")?;
+        let level = count(level, "level")?;
+        match tree.effect_means(
+            draws.iter().map(Vec::as_slice),
+            level,
+            &mut user_interrupted,
+        ) {
+            Err(hiermod_core::Error::Interrupted) => Ok(interrupted()),
+            result => List::from_names_and_values(["means"], [r!(result?)])
+                .map_err(|e| e.to_string().into()),
+        }
     };
     run().unwrap_or_else(Failure::into_list)
 }
@@ -962,6 +999,7 @@ extendr_module! {
     fn hm_sample;
     fn hm_marginal_likelihood;
     fn hm_redraw_effects;
+    fn hm_effect_means;
     fn hm_column_summaries;
     fn hm_diagnostics;
 }
