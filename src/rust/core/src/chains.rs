@@ -232,6 +232,38 @@ where
         .collect()
 }
 
+/// Stores a block of rows (`width` values each, row-major) into the
+/// column-major output of `n_kept` rows from row `start`, mapping each
+/// value to the caller's units; returns whether every value is finite.
+/// Column by column: consecutive columns read the same cache lines of the
+/// block, and a stepping iterator reads them without bounds checks. Each
+/// stored column is then checked in a pass of its own, by its values'
+/// exponent bits (all ones for infinities and NaN), which needs no branch
+/// and no chain of floating-point additions.
+fn store_block(
+    block: &[f64],
+    width: usize,
+    maps: &[(f64, f64)],
+    out: &mut [f64],
+    [n_kept, start]: [usize; 2],
+) -> bool {
+    const EXPONENT: u64 = 0x7ff0_0000_0000_0000;
+    let rows = block.len() / width.max(1);
+    let mut non_finite = false;
+    for (j, (column, &(shift, factor))) in out.chunks_exact_mut(n_kept).zip(maps).enumerate() {
+        let stored = &mut column[start..start + rows];
+        for (value, &v) in stored.iter_mut().zip(block[j..].iter().step_by(width)) {
+            *value = shift + factor * v;
+        }
+        non_finite |= stored
+            .iter()
+            .map(|v| u64::from(v.to_bits() & EXPONENT == EXPONENT))
+            .sum::<u64>()
+            > 0;
+    }
+    !non_finite
+}
+
 fn run_one_chain<P: Posterior>(
     model: &P,
     settings: &Settings,
@@ -302,15 +334,13 @@ fn run_one_chain<P: Posterior>(
             if in_block == block_rows || kept == n_kept {
                 // One pass maps each value to the caller's units, checks
                 // it and stores it.
-                let mut finite = true;
-                let columns = out.chunks_exact_mut(n_kept).zip(maps).enumerate();
-                for (j, (column, &(shift, factor))) in columns {
-                    let stored = &mut column[block_start..block_start + in_block];
-                    for (b, value) in stored.iter_mut().enumerate() {
-                        *value = shift + factor * block[b * width + j];
-                        finite &= value.is_finite();
-                    }
-                }
+                let finite = store_block(
+                    &block[..in_block * width],
+                    width,
+                    maps,
+                    out,
+                    [n_kept, block_start],
+                );
                 if !finite {
                     return Err(first_non_finite(&block[..in_block * width], width, maps)
                         .map(|(b, column)| Error::NonFinite {
@@ -347,6 +377,24 @@ fn run_one_chain<P: Posterior>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stored_block_is_transposed_mapped_and_checked() {
+        // 3 rows of 2 columns into a 4-row column-major output from row 1
+        let block = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let maps = [(10.0, 1.0), (0.0, 2.0)];
+        let mut out = vec![0.0; 8];
+        assert!(store_block(&block, 2, &maps, &mut out, [4, 1]));
+        assert_eq!(out, [0.0, 11.0, 13.0, 15.0, 0.0, 4.0, 8.0, 12.0]);
+        for bad in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            let mut with_bad = block;
+            with_bad[3] = bad;
+            assert!(!store_block(&with_bad, 2, &maps, &mut out, [4, 1]));
+        }
+        // a finite value that the change of units takes past the range
+        let huge = [(0.0, 1.0), (0.0, 1e308)];
+        assert!(!store_block(&block, 2, &huge, &mut out, [4, 1]));
+    }
     use crate::{GroupStats, SdPrior, Tree, TreePrior, Within};
 
     fn model() -> Tree {

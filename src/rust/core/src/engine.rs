@@ -1084,15 +1084,19 @@ impl Posterior for Tree {
                 put(st.nu0 as f64);
             }
         }
-        if all {
-            for level in &st.values[1..] {
-                for v in level {
-                    put(v + self.centre);
-                }
+        if !all {
+            return;
+        }
+        // the effects by slices, which the compiler vectorises
+        let mut at = self.layout.width(false);
+        for level in &st.values[1..] {
+            for (slot, v) in out[at..].iter_mut().zip(level) {
+                *slot = v + self.centre;
             }
-            for p in &st.group_precision {
-                put(1.0 / p.sqrt());
-            }
+            at += level.len();
+        }
+        for (slot, p) in out[at..].iter_mut().zip(&st.group_precision) {
+            *slot = 1.0 / p.sqrt();
         }
     }
 }
