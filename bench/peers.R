@@ -10,6 +10,7 @@ chains <- 4L
 warmup <- 1000L
 iter <- warmup + 5000L
 samplers <- c("collapsed", "asis", "gibbs")
+processes <- if (quick) 2L else 5L
 # Installed, not loaded: loading rstan's namespace (TBB and its allocator)
 # slows every later fit in this process, hiermod's by a fifth (14.7 to 17.4
 # ms on schools), so rstan is loaded only when its own run starts, after
@@ -43,32 +44,41 @@ say("")
 say("## 1. schools (N = 1,993, K = 100), Hoff's prior, ", chains, " chains x (",
     warmup, " warm-up + ", iter - warmup, " draws)")
 say("")
-say("Wall time is the median of 31 runs for hiermod (2 threads, and 1 thread ",
-    "for the default sampler), one run for the peers (their chains run one ",
-    "after another); every timed run starts after gc(), so that none pays ",
-    "for collecting an earlier run's draws. ESS is the minimum over mu, ",
-    "sd_b, sd_w and all 100 theta; means are differences from hiermod's ",
-    "default sampler.")
+say("Wall time: each method runs in ", processes, " fresh R processes ",
+    "(bench/schools-case.R) and the table gives the median over them: where a ",
+    "process's buffers happen to fall against 2 MB pages moves a hiermod fit's ",
+    "time by up to a third (13.5 to 18 ms for the default sampler), and a ",
+    "process that has loaded rstan (TBB) slows every fit in it. In each ",
+    "process hiermod's time is the median of 31 runs (2 threads, and 1 thread ",
+    "for the default sampler), the peers' one run (their chains run one after ",
+    "another); rstan runs once, here, after the others. Every timed run starts ",
+    "after gc(), so that none pays for collecting an earlier run's draws. ESS is ",
+    "the minimum over mu, sd_b, sd_w and all 100 theta (the draws are the same ",
+    "in every process); means are differences from hiermod's default sampler.")
 say("")
 y <- schools$mathscore
 g <- schools$school
 prior <- hoff_prior()
+rscript <- file.path(R.home("bin"), "Rscript")
+in_processes <- function(method, threads) {
+  results <- lapply(seq_len(processes), function(i) {
+    file <- tempfile(fileext = ".rds")
+    status <- system2(rscript, c("bench/schools-case.R", method, threads, file))
+    if (status != 0L) stop("bench/schools-case.R ", method, " failed")
+    readRDS(file)
+  })
+  list(draws = results[[1]]$draws,
+       seconds = stats::median(vapply(results, `[[`, 0, "seconds")))
+}
 runs <- list()
 for (s in samplers) {
   for (cores in if (s == "collapsed") c(2L, 1L) else 2L) {
-    t <- timed(times = 31L, function() fit(mathscore ~ school, schools, prior = prior,
-                              chains = chains, iter = iter, warmup = warmup,
-                              seed = 1, sampler = s, cores = cores))
     runs[[sprintf("hiermod %s (%d thread%s)", s, cores, if (cores > 1) "s" else "")]] <-
-      list(draws = t$value, seconds = t$seconds)
+      in_processes(s, cores)
   }
 }
-if (have_jags) {
-  runs[["JAGS (rjags)"]] <- run_jags(y, g, prior, chains, iter, warmup, seed = 1)
-}
-t <- timed(function() plain_r_gibbs(y, g, prior, chains, iter, warmup, seed = 1),
-           times = 1L)
-runs[["plain R Gibbs"]] <- list(draws = t$value, seconds = t$seconds)
+if (have_jags) runs[["JAGS (rjags)"]] <- in_processes("jags", 1L)
+runs[["plain R Gibbs"]] <- in_processes("plain", 1L)
 if (have_stan) {
   r <- run_stan(y, g, prior, chains, iter, warmup, seed = 1)
   runs[[sprintf("rstan (NUTS; compile %.0f s not included)", r$compile)]] <- r
