@@ -70,16 +70,11 @@ marginal_likelihood <- function(x, method = c("auto", "quadrature", "bridge"),
              max_quadrature_dim, " variance parameters, and this model has ",
              length(columns), "; use \"bridge\" or \"auto\".")
   }
-  sds <- stacked_draws(x, columns)
-  st <- spec$stats
   rows <- meta$rows
-  out <- hm_marginal_likelihood(
-    lapply(spec$nodes, function(level) level$parent),
-    as.double(st$n), as.double(st$mean), as.double(st$ss),
-    prior_for_sampler(meta$prior, spec$within),
+  out <- do.call(hm_marginal_likelihood, c(glue_model(x), list(
     if (spec$within == "known" && !is.null(rows$se)) 1 / rows$se^2,
-    unname(sds), method == "bridge", seed
-  )
+    unname(stacked_draws(x, columns)), method == "bridge", seed
+  )))
   stop_if_interrupted(out, "the marginal likelihood")
   out <- glue_result(out, "x", "integrated")
   structure(list(log = out$log_value, error = out$log_error, method = out$method,

@@ -37,22 +37,33 @@ group_mean_draws <- function(x, l, index = NULL, sel = NULL) {
   if (length(cols) == nrow(spec$nodes[[l]])) {
     return(stacked_draws(x, cols[index])[sel, , drop = FALSE])
   }
+  check_group_sds_stored(spec)
+  out <- do.call(hm_redraw_effects, c(glue_model(x), list(
+    stacked_draws(x, spec_globals(spec))[sel, , drop = FALSE],
+    as.double(sel - 1L), as.integer(l), as.integer(index), fit_meta(x)$seed
+  )))
+  stop_if_interrupted(out, "drawing the group means")
+  glue_result(out, "object", "drawn")$effects
+}
+
+# The model of a fit as the glue's calls take it: each level's parents,
+# the last level's statistics and the prior, in the data's units.
+glue_model <- function(x) {
+  spec <- fit_spec(x)
+  st <- spec$stats
+  list(lapply(spec$nodes, function(level) level$parent),
+       as.double(st$n), as.double(st$mean), as.double(st$ss),
+       prior_for_sampler(fit_meta(x)$prior, spec$within))
+}
+
+# A keep = "global" fit with group-specific variances cannot give its group
+# means: it stores no draws of the groups' sds.
+check_group_sds_stored <- function(spec) {
   if (spec$within == "group") {
     hm_abort("object", "was fitted with keep = \"global\" and group-specific ",
              "variances, whose draws of the groups' sds it does not store; ",
              "refit with keep = \"all\".")
   }
-  meta <- fit_meta(x)
-  st <- spec$stats
-  out <- hm_redraw_effects(
-    lapply(spec$nodes, function(level) level$parent),
-    as.double(st$n), as.double(st$mean), as.double(st$ss),
-    prior_for_sampler(meta$prior, spec$within),
-    stacked_draws(x, spec_globals(spec))[sel, , drop = FALSE],
-    as.double(sel - 1L), as.integer(l), as.integer(index), meta$seed
-  )
-  stop_if_interrupted(out, "drawing the group means")
-  glue_result(out, "object", "drawn")$effects
 }
 
 # The posterior means of level `l`'s group means: from the stored draws,
@@ -65,18 +76,10 @@ effect_means <- function(x, l) {
   if (length(cols) == nrow(spec$nodes[[l]])) {
     return(column_summaries(x, numeric(), cols)[, 1L])
   }
-  if (spec$within == "group") {
-    hm_abort("object", "has no group means stored and group-specific variances, ",
-             "whose draws of the groups' sds it needs: refit with keep = \"all\".")
-  }
-  meta <- fit_meta(x)
-  st <- spec$stats
-  out <- hm_effect_means(
-    lapply(spec$nodes, function(level) level$parent),
-    as.double(st$n), as.double(st$mean), as.double(st$ss),
-    prior_for_sampler(meta$prior, spec$within),
+  check_group_sds_stored(spec)
+  out <- do.call(hm_effect_means, c(glue_model(x), list(
     stacked_draws(x, spec_globals(spec)), as.integer(l)
-  )
+  )))
   stop_if_interrupted(out, "averaging the group means")
   stats::setNames(glue_result(out, "object", "averaged")$means, spec_effects(spec, l))
 }
