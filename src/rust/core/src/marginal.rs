@@ -7,6 +7,7 @@ use rand_pcg::Pcg64;
 
 use crate::engine::{Messages, Tree, TreeState, std_normal};
 use crate::prior::SdPrior;
+use crate::slice::{cholesky_into, unwhiten_into, whiten_into};
 use crate::spec::{TreePrior, Within};
 use crate::{Error, GroupStats, Units, chain_rng};
 
@@ -368,31 +369,14 @@ fn moments(rows: &[Vec<f64>]) -> Result<(Vec<f64>, Vec<Vec<f64>>), Error> {
         }
     }
     let mut chol = vec![vec![0.0; d]; d];
-    for i in 0..d {
-        for j in 0..=i {
-            let s = cov[i][j] - (0..j).map(|k| chol[i][k] * chol[j][k]).sum::<f64>();
-            if i == j {
-                if !(s > 0.0 && s.is_finite()) {
-                    return Err(Error::InvalidData(
-                        "the draws of the variance parameters do not vary; \
-                         the marginal likelihood needs a fit with more draws"
-                            .into(),
-                    ));
-                }
-                chol[i][i] = s.sqrt();
-            } else {
-                chol[i][j] = s / chol[j][j];
-            }
-        }
+    if !cholesky_into(&cov, &mut chol) {
+        return Err(Error::InvalidData(
+            "the draws of the variance parameters do not vary; \
+             the marginal likelihood needs a fit with more draws"
+                .into(),
+        ));
     }
     Ok((mean, chol))
-}
-
-/// `mean + chol u`.
-fn affine(mean: &[f64], chol: &[Vec<f64>], u: &[f64], out: &mut [f64]) {
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = mean[i] + (0..=i).map(|k| chol[i][k] * u[k]).sum::<f64>();
-    }
 }
 
 /// Tensor-product trapezoid rule on `mean + chol u`, `u` on a grid of step
@@ -442,7 +426,7 @@ fn quadrature(
             for i in 0..d {
                 u[i] = step * ((lo[i] + index[i] as i64) as f64 + shift);
             }
-            affine(&mean, &chol, &u, &mut point);
+            unwhiten_into(&chol, &mean, &u, &mut point);
             values.push(integrand.log_density(&point));
             for i in (0..d).rev() {
                 index[i] += 1;
@@ -545,27 +529,20 @@ fn bridge_sampling(
     let log_proposal = |u: &[f64]| -> f64 {
         -0.5 * d as f64 * log_2pi - log_det - 0.5 * u.iter().map(|v| v * v).sum::<f64>()
     };
-    let whiten = |x: &[f64]| -> Vec<f64> {
-        let mut u = vec![0.0; d];
-        for i in 0..d {
-            let s = x[i] - mean[i] - (0..i).map(|k| chol[i][k] * u[k]).sum::<f64>();
-            u[i] = s / chol[i][i];
-        }
-        u
-    };
     let posterior = &z[half..];
     let n1 = posterior.len();
     let n2 = n1;
+    let (mut u, mut x) = (vec![0.0; d], vec![0.0; d]);
     let mut l1 = Vec::with_capacity(n1);
     for (n, x) in posterior.iter().enumerate() {
         if n % POLL_EVERY == 0 && interrupted() {
             return Err(Error::Interrupted);
         }
-        l1.push(integrand.log_density(x) - log_proposal(&whiten(x)));
+        whiten_into(&chol, &mean, x, &mut u);
+        l1.push(integrand.log_density(x) - log_proposal(&u));
     }
     let mut rng: Pcg64 = chain_rng(seed, 0);
     let mut l2 = Vec::with_capacity(n2);
-    let (mut u, mut x) = (vec![0.0; d], vec![0.0; d]);
     for n in 0..n2 {
         if n % POLL_EVERY == 0 && interrupted() {
             return Err(Error::Interrupted);
@@ -573,7 +550,7 @@ fn bridge_sampling(
         for v in u.iter_mut() {
             *v = std_normal(&mut rng);
         }
-        affine(&mean, &chol, &u, &mut x);
+        unwhiten_into(&chol, &mean, &u, &mut x);
         l2.push(integrand.log_density(&x) - log_proposal(&u));
     }
     // Shift by a constant so that the ratios stay in range.

@@ -354,7 +354,9 @@ impl<const D: usize> Frozen<D> {
     }
 
     fn unwhiten(&self, y: &[f64; D]) -> [f64; D] {
-        std::array::from_fn(|i| self.mean[i] + (0..=i).map(|j| self.chol[i][j] * y[j]).sum::<f64>())
+        let mut x = [0.0; D];
+        unwhiten_into(&self.chol, &self.mean, y, &mut x);
+        x
     }
 
     fn step<F, R>(
@@ -394,10 +396,7 @@ impl<const D: usize> Frozen<D> {
 /// `L^-1 (x - mean)` for lower-triangular `L`.
 fn whiten<const D: usize>(chol: &[[f64; D]; D], mean: &[f64; D], x: &[f64; D]) -> [f64; D] {
     let mut y = [0.0; D];
-    for i in 0..D {
-        let partial: f64 = (0..i).map(|j| chol[i][j] * y[j]).sum();
-        y[i] = (x[i] - mean[i] - partial) / chol[i][i];
-    }
+    whiten_into(chol, mean, x, &mut y);
     y
 }
 
@@ -405,21 +404,50 @@ fn whiten<const D: usize>(chol: &[[f64; D]; D], mean: &[f64; D], x: &[f64; D]) -
 /// positive definite.
 fn cholesky<const D: usize>(cov: [[f64; D]; D]) -> Option<[[f64; D]; D]> {
     let mut l = [[0.0; D]; D];
-    for i in 0..D {
+    cholesky_into(&cov, &mut l).then_some(l)
+}
+
+/// `y = L^-1 (x - mean)` for lower-triangular `L` (rows of any length at
+/// least their index + 1: fixed-size arrays or vectors).
+pub(crate) fn whiten_into<R: AsRef<[f64]>>(chol: &[R], mean: &[f64], x: &[f64], y: &mut [f64]) {
+    for i in 0..y.len() {
+        let row = chol[i].as_ref();
+        let partial: f64 = (0..i).map(|j| row[j] * y[j]).sum();
+        y[i] = (x[i] - mean[i] - partial) / row[i];
+    }
+}
+
+/// `x = mean + L y` for lower-triangular `L`.
+pub(crate) fn unwhiten_into<R: AsRef<[f64]>>(chol: &[R], mean: &[f64], y: &[f64], x: &mut [f64]) {
+    for (i, xi) in x.iter_mut().enumerate() {
+        let row = chol[i].as_ref();
+        *xi = mean[i] + (0..=i).map(|j| row[j] * y[j]).sum::<f64>();
+    }
+}
+
+/// The lower-triangular `L` with `L L' = cov` into `l` (zeroed above the
+/// diagonal by the caller); false unless `cov` is positive definite.
+pub(crate) fn cholesky_into<R: AsRef<[f64]>, W: AsRef<[f64]> + AsMut<[f64]>>(
+    cov: &[R],
+    l: &mut [W],
+) -> bool {
+    for i in 0..l.len() {
         for j in 0..=i {
-            let partial: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
+            let partial: f64 = (0..j).map(|k| l[i].as_ref()[k] * l[j].as_ref()[k]).sum();
+            let c = cov[i].as_ref()[j];
             if i == j {
-                let d = cov[i][i] - partial;
+                let d = c - partial;
                 if !(d.is_finite() && d > 0.0) {
-                    return None;
+                    return false;
                 }
-                l[i][i] = d.sqrt();
+                l[i].as_mut()[i] = d.sqrt();
             } else {
-                l[i][j] = (cov[i][j] - partial) / l[j][j];
+                let value = (c - partial) / l[j].as_ref()[j];
+                l[i].as_mut()[j] = value;
             }
         }
     }
-    Some(l)
+    true
 }
 
 /// Welford's running mean and variance.
