@@ -218,3 +218,112 @@ sbc_designs <- function() {
                se = c(15, 10, 16, 11, 9, 11, 10, 18) / 10)
   )
 }
+
+# Calibration of the regression models. A design: its formula, the
+# covariates and groups of its rows (fixed across replications: the
+# calibration is conditional on them) and a prior with every value given.
+sbc_lmm_design <- function(name, formula, rows, prior, draws = 99L, thin = 2L,
+                           warmup = 200L) {
+  list(name = name, formula = formula, rows = rows, prior = prior,
+       draws = draws, thin = thin, warmup = warmup)
+}
+
+# The model of a design's rows (a response of zeros: the design matrices do
+# not depend on it) and its resolved prior.
+sbc_lmm_model <- function(design) {
+  rows <- design$rows
+  rows$y <- 0
+  model <- lmm_model(lmm_terms(design$formula), rows, design$formula)
+  model$y <- seq_along(model$y) # a spread for resolve_lmm_prior(), unused
+  spec <- lmm_spec(model)
+  list(model = model, spec = spec,
+       prior = resolve_lmm_prior(design$prior, model, spec))
+}
+
+# One draw of every parameter from the prior and of the responses given
+# them, in the order of the fit's columns.
+sbc_lmm_simulate <- function(design, m = sbc_lmm_model(design)) {
+  model <- m$model
+  p <- m$prior
+  x <- model$x
+  effects <- vapply(p$effects, function(e) stats::rnorm(1L, e$mean, e$sd), 1)
+  intercept <- which(model$x_names == "(Intercept)")
+  if (length(intercept)) {
+    # the intercept's prior is on the mean response at the predictors' means
+    others <- setdiff(seq_along(effects), intercept)
+    effects[intercept] <- effects[intercept] -
+      sum(colMeans(x)[others] * effects[others])
+  }
+  sds <- vapply(p$sds, sd_draw, 1)
+  q <- length(sds)
+  k <- length(model$labels)
+  correlations <- numeric()
+  mean <- drop(x %*% effects)
+  b <- matrix(0, k, q)
+  if (q > 0L) {
+    r <- diag(q)
+    if (!is.null(p$lkj)) {
+      if (q != 2L) stop("calibration draws LKJ correlations for q = 2 only")
+      correlations <- 2 * stats::rbeta(1L, p$lkj, p$lkj) - 1
+      r[1L, 2L] <- r[2L, 1L] <- correlations
+    }
+    sigma_b <- diag(sds, q) %*% r %*% diag(sds, q)
+    b <- matrix(stats::rnorm(k * q), k, q) %*% chol(sigma_b)
+    mean <- mean + rowSums(model$z * b[model$group, , drop = FALSE])
+  }
+  sigma <- sd_draw(p$sigma)
+  data <- design$rows
+  data$y <- stats::rnorm(length(mean), mean, sigma)
+  list(data = data, truth = c(effects, sds, correlations, sigma, as.vector(b)))
+}
+
+sbc_lmm_ranks <- function(design, reps, seed, fit_prior = design$prior) {
+  m <- sbc_lmm_model(design)
+  ranks <- with_seed(seed, {
+    fit_seeds <- sample.int(2^30, reps)
+    t(vapply(fit_seeds, function(s) {
+      sim <- sbc_lmm_simulate(design, m)
+      draws <- as.matrix(fit(design$formula, sim$data, prior = fit_prior,
+                             chains = 1L, warmup = design$warmup,
+                             iter = design$warmup + design$draws * design$thin,
+                             thin = design$thin, seed = s, cores = 1L))
+      colSums(sweep(draws, 2L, sim$truth, "<"))
+    }, numeric(nrow(m$spec$columns))))
+  })
+  storage.mode(ranks) <- "integer"
+  colnames(ranks) <- m$spec$columns$name
+  ranks
+}
+
+# The regression designs: random intercept with covariates (one per row,
+# one per group), correlated and independent slopes, a factor, the pooled
+# regression; between them every family of prior on an sd.
+sbc_lmm_designs <- function() {
+  rows <- with_seed(5L, {
+    g <- rep(1:8, c(1L, 2L, 3L, 5L, 8L, 3L, 4L, 2L))
+    data.frame(g = g, x1 = stats::rnorm(length(g)),
+               x2 = stats::rnorm(8L)[g] + 3,
+               f = factor(rep_len(c("a", "b", "c"), length(g))))
+  })
+  slopes <- with_seed(6L, {
+    g <- rep(1:10, rep_len(3:6, 10L))
+    data.frame(g = g, x = stats::runif(length(g), 0, 4))
+  })
+  unit <- function(...) {
+    hier_prior(Intercept = normal(1, 2), b = normal(0, 1), sigma = exponential(1), ...)
+  }
+  list(
+    sbc_lmm_design("intercept, covariates", y ~ x1 + x2 + (1 | g), rows,
+                   unit(sd = normal(0, 1))),
+    sbc_lmm_design("intercept, factor", y ~ f + (1 | g), rows,
+                   unit(sd = gamma_precision(2, 2))),
+    sbc_lmm_design("correlated slopes", y ~ x + (x | g), slopes,
+                   unit(sd_g__Intercept = cauchy(0, 1),
+                        sd_g__x = student_t(3, 0, 0.5), cor = lkj(2))),
+    sbc_lmm_design("independent slopes", y ~ x + (x || g), slopes,
+                   unit(sd_g__Intercept = uniform(0, 3), sd_g__x = normal(0, 0.5))),
+    sbc_lmm_design("pooled regression", y ~ x1 + x2, rows,
+                   hier_prior(Intercept = normal(1, 2), b = normal(0, 1),
+                              sigma = cauchy(0, 1)))
+  )
+}

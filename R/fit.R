@@ -24,11 +24,23 @@
 #'   one normal sample; `response ~ region/school` (or
 #'   `response ~ (1 | region/school)`, or as lme4 expands it
 #'   `response ~ (1 | region) + (1 | region:school)`) for groups nested in
-#'   groups, to any depth. Without bars (the lecture's shorthand) every
-#'   variable on the right is a level of groups; a numeric variable with
-#'   fractional values there is refused, as it is a covariate (write
-#'   `(1 | x)` to group by its values). Covariates, varying slopes and
-#'   crossed groups are refused with a message saying so. The response may
+#'   groups, to any depth. Regression models are written as in lme4:
+#'   `y ~ x1 + x2` (a pooled regression), `y ~ x + (1 | g)` (a random
+#'   intercept with covariates), `y ~ x + (x | g)` (correlated intercept and
+#'   slope), `y ~ x + (x || g)` (independent ones); the fixed part goes
+#'   through [model.matrix()] (factors with their contrasts, interactions,
+#'   `0 +` or `- 1`, `I()`), and covariates constant within a group
+#'   (group-level predictors) are ordinary columns. Nested or crossed
+#'   groups with covariates or slopes are refused with a message saying so.
+#'
+#'   **How the right-hand side is read.** With bars, as lme4 reads it. Without
+#'   bars, a single variable or a path `a/b` is the lecture's shorthand:
+#'   groups, never a covariate. A numeric variable there with fractional
+#'   values is refused (write `y ~ 1 + x` for a covariate, `(1 | x)` for
+#'   groups), and a whole-numbered one is read as groups with a message
+#'   (once per session) saying how to write a covariate instead; anything
+#'   else (`y ~ 1 + x`, `y ~ x + z`, `y ~ 0 + x`) is a regression. The
+#'   printed fit says how the formula was read. The response may
 #'   be an expression such as `log(y)`. A group may be a factor (its
 #'   levels, in their order, are the groups; levels with no
 #'   rows are dropped with a message), a character, integer or numeric vector
@@ -110,6 +122,17 @@
 #'   sufficient statistics ([group_stats()]), the prior actually used, the
 #'   seed, the sampler and the chains' starting values ([fit_info()]).
 #'
+#'   A regression is a `hiermod_lmm` (also a [coda::mcmc.list]) whose columns
+#'   are named as brms names them: `b_Intercept`, `b_<coef>` (fixed effects,
+#'   `<coef>` the column of [model.matrix()]), `sd_<group>__<coef>`,
+#'   `cor_<group>__<coef1>__<coef2>`, `sigma`, then (unless
+#'   `keep = "global"`) `r_<group>[<label>,<coef>]`, each group's deviation
+#'   from the fixed effects, all groups of one coefficient together. Its
+#'   sampler draws the variance parameters with every location integrated
+#'   out, then the fixed effects and group coefficients jointly and exactly;
+#'   `fixef()`, `ranef()`, `coef()`, `VarCorr()`, `sigma()`, `nobs()`,
+#'   `ngrps()` and `prior_summary()` give lme4's and rstanarm's shapes.
+#'
 #' @section Errors: Invalid arguments raise an error of class
 #'   `hiermod_error` whose message names the argument.
 #' @section Memory: The draws take `8 * chains * ceiling((iter - warmup) /
@@ -147,6 +170,12 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
                 progress = getOption("hiermod.progress", interactive()),
                 se = NULL, within = c("common", "group")) {
   call <- match.call()
+  if (inherits(formula, "formula") && length(formula) == 3L &&
+        is_regression_rhs(formula[[3L]])) {
+    check_regression_data(data, substitute(se), within)
+    return(fit_lmm(call, formula, lmm_terms(formula), data, prior, chains,
+                   iter, warmup, thin, seed, cores, sampler, keep, progress))
+  }
   frame <- fit_frame(formula, data, substitute(se), within)
   spec <- model_spec(frame$model, fit_within(frame$model, frame$within))
   prior <- resolve_prior(prior, frame$model$scale, spec$depth, spec$within,
@@ -469,10 +498,11 @@ check_group <- function(group, n, expr, bars) {
     if (!bars && any(group != round(group), na.rm = TRUE)) {
       hm_abort("formula", "reads `", name, "` as groups, but it is a ",
                "numeric variable with fractional values (a covariate). ",
-               "Covariates are not supported yet; to group by its values, ",
-               "write `(1 | ", name, ")` or `factor(", name, ")`.")
+               "For a covariate write `~ 1 + ", name, "`; to group by its ",
+               "values, `(1 | ", name, ")` or `factor(", name, ")`.")
     }
   }
+  if (!bars && is.numeric(group)) note_numeric_groups(name)
   group
 }
 

@@ -18,6 +18,11 @@
 #'   \item `uniform(0, upper)`: flat on the sd up to `upper`.
 #'   \item `gamma_precision(shape, rate)`: \eqn{1/sd^2 \sim G(shape, rate)}
 #'     (conjugate: sampled exactly by every kernel).
+#'   \item `flat()`: the improper flat prior, for a regression's fixed
+#'     effects only.
+#'   \item `lkj(eta)`: the LKJ prior (Lewandowski, Kurowicka and Joe 2009)
+#'     on the correlation matrix of correlated group coefficients, density
+#'     proportional to \eqn{det(R)^{eta - 1}}.
 #' }
 #' All but the Gamma have positive density at \eqn{sd = 0}, so that the data
 #' can make a component small. A scale or rate left `NULL` is set from the
@@ -77,6 +82,17 @@ gamma_precision <- function(shape, rate = NULL) {
   if (missing(shape)) hm_abort("shape", "must be given.")
   dist("gamma_precision", shape = shape, rate = rate)
 }
+
+#' @rdname prior_distributions
+#' @export
+flat <- function() dist("flat")
+
+#' @rdname prior_distributions
+#' @param eta Shape of the LKJ prior on a correlation matrix (positive): 1 is
+#'   uniform over correlation matrices, larger values favour weaker
+#'   correlations.
+#' @export
+lkj <- function(eta = 1) dist("lkj", eta = eta)
 
 # Each parameter checked where the user gives it; NULL is left for the data.
 dist <- function(family, ...) {

@@ -28,6 +28,20 @@
 #' `sd_w = exponential(1)`, and with nested groups `sd_<level> =` (e.g.
 #' `sd_region = student_t(3, 0, 2)`); see [prior_distributions].
 #'
+#' @section Regression models: The models with covariates or group
+#'   coefficients (`y ~ x + (1 + x | g)`) name their priors as brms does:
+#'   `Intercept =` (a [normal()] or [flat()] prior on the mean response at
+#'   the predictors' means, as rstanarm and brms put it), `b =` (every other
+#'   fixed effect) or `b_<coef> =` (one of them, e.g. `b_Days`), `sd =`
+#'   (every group coefficient's sd) or `sd_<group>__<coef> =`
+#'   (`sd_Subject__Days`), `sigma =`, and `cor = lkj(eta)` on the
+#'   correlations of correlated coefficients. Defaults, scaled to the data
+#'   as rstanarm's autoscale does: Intercept \eqn{N(mean(y), (2.5 sd(y))^2)},
+#'   each other effect \eqn{N(0, (2.5 sd(y)/sd(x))^2)}, each sd half-Cauchy
+#'   with scale `sd(y)` (divided by `sd(z)` for a slope on `z`), sigma
+#'   half-Cauchy with scale `sd(y)`, and `lkj(1)` (uniform over correlation
+#'   matrices).
+#'
 #' @section The default prior: Without `a` or `b`, each level's standard
 #'   deviation gets a half-Cauchy prior whose scale is the response's
 #'   standard deviation, `sd(y)`; without `alpha` or `beta`, so does `sd_w`
@@ -64,7 +78,9 @@
 #' @param tau0 Prior precision of \eqn{\mu} (positive).
 #' @param a,b Shape and rate of the Gamma prior on the between-group
 #'   precision \eqn{\tau_b} (positive), one value per level of nesting or
-#'   one for all; for `y ~ 1`, of the precision \eqn{1/sd^2}.
+#'   one for all; for `y ~ 1`, of the precision \eqn{1/sd^2}. A
+#'   distribution given as `b` (`b = normal(0, 5)`) is instead the prior of a
+#'   regression's fixed effects, as brms names it.
 #' @param alpha,beta Shape and rate of the Gamma prior on the within-group
 #'   precision \eqn{\tau_w} (positive).
 #' @param a0,b0 Shape and rate of the Gamma prior on \eqn{\sigma_0^2}
@@ -95,24 +111,17 @@ hier_prior <- function(mu0 = NULL, tau0 = NULL, a = 1 / 2, b = NULL,
                        lambda = 1, nu_max = 1000, ..., mu = NULL, sd_b = NULL,
                        sd_w = NULL) {
   given <- names(match.call())[-1L]
-  dists <- prior_dists(c(list(mu = mu, sd_b = sd_b, sd_w = sd_w), list(...)), given)
+  # `b = normal(0, 5)` is brms's name for the fixed effects' prior, not the
+  # lecture's Gamma rate
+  fixed <- if (inherits(b, "hiermod_dist")) b
+  if (!is.null(fixed)) b <- NULL
+  given <- setdiff(given, if (!is.null(fixed)) "b")
+  dists <- prior_dists(c(list(mu = mu, sd_b = sd_b, sd_w = sd_w, b = fixed),
+                         list(...)), given)
   values <- list(mu0 = mu0, tau0 = tau0, a = a, b = b, alpha = alpha,
                  beta = beta, a0 = a0, b0 = b0, lambda = lambda,
                  nu_max = nu_max)
-  for (name in names(values)) {
-    value <- values[[name]]
-    if (is.null(value)) next
-    per_level <- name %in% c("a", "b")
-    if (!is.numeric(value) || !(length(value) == 1L || (per_level && length(value) > 1L)) ||
-        any(!is.finite(value))) {
-      hm_abort(name, "must be NULL or ",
-               if (per_level) "finite numbers (one per level)" else "a single finite number",
-               ", not ", describe(value), ".")
-    }
-    if (name != "mu0" && any(value <= 0)) {
-      hm_abort(name, "must be positive, not ", format(value[value <= 0][1L]), ".")
-    }
-  }
+  check_prior_values(values)
   if (!(nu_max == round(nu_max) && nu_max <= 1e6)) {
     hm_abort("nu_max", "must be a whole number from 1 to 1e6, not ",
              format(nu_max), ".")
@@ -127,6 +136,25 @@ hier_prior <- function(mu0 = NULL, tau0 = NULL, a = 1 / 2, b = NULL,
   out$lecture <- c(levels = any(c("a", "b") %in% given),
                    within = any(c("alpha", "beta") %in% given))
   structure(out, class = "hier_prior")
+}
+
+# The lecture's values of hier_prior(), each NULL or positive finite
+# numbers (`mu0` any finite number; `a` and `b` one per level).
+check_prior_values <- function(values) {
+  for (name in names(values)) {
+    value <- values[[name]]
+    if (is.null(value)) next
+    per_level <- name %in% c("a", "b")
+    if (!is.numeric(value) || !(length(value) == 1L || (per_level && length(value) > 1L)) ||
+        any(!is.finite(value))) {
+      hm_abort(name, "must be NULL or ",
+               if (per_level) "finite numbers (one per level)" else "a single finite number",
+               ", not ", describe(value), ".")
+    }
+    if (name != "mu0" && any(value <= 0)) {
+      hm_abort(name, "must be positive, not ", format(value[value <= 0][1L]), ".")
+    }
+  }
 }
 
 # The priors given by parameter name (`mu`, `sd_b`, `sd_w`, `sd_<level>`),

@@ -12,3 +12,6 @@ hoff_prior <- function() {
 
 draws_of <- function(x) lapply(x, unclass)
 values_of <- function(x) lapply(x, function(m) unname(unclass(m)))
+# The note on numeric variables read as groups (once per session) is
+# tested in test-lmm.R; elsewhere it would only clutter the output.
+options(hiermod.numeric_groups_noted = TRUE)

@@ -50,10 +50,11 @@ test_that("bad groups are refused", {
                  "Dropped 3 of 6", class = "hiermod_dropped_rows")
   dd$g <- as.Date("2020-01-01") + 1:6
   expect_hm_error(fit(y ~ g, dd), "formula", "must be a factor")
-  expect_hm_error(fit(y ~ g + x, d), "formula", "nested with `/`")
-  expect_hm_error(fit(y ~ g:x, d), "formula", "not supported")
+  # covariates and slopes read as a regression: its variables must exist
+  expect_hm_error(fit(y ~ g + x, d), "formula", "`x`, not found")
+  expect_hm_error(fit(y ~ g:x, d), "formula", "`x`, not found")
   expect_hm_error(fit(y ~ (1 | a / g), d), "formula", "`a`, not found")
-  expect_hm_error(fit(y ~ (x | g), d), "formula", "group intercepts")
+  expect_hm_error(fit(y ~ (x | g), d), "formula", "`x`, not found")
   expect_hm_error(fit(y ~ 2, d), "formula", "`1` or grouping")
 })
 

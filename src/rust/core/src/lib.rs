@@ -19,6 +19,7 @@ mod csv;
 mod engine;
 mod error;
 mod kernels;
+mod lmm;
 mod marginal;
 mod prior;
 mod random;
@@ -33,6 +34,7 @@ pub use csv::{Chunk, CsvError, CsvReader, Fields};
 pub use engine::{Messages, Tree, TreeChain, TreeState};
 pub use error::Error;
 pub use kernels::SamplerKind;
+pub use lmm::{EffectPrior, Lmm, LmmChain, LmmPrior, LmmRows, MAX_VARIANCE_DIM};
 pub use marginal::{
     Evidence, EvidenceMethod, MAX_QUADRATURE_DIM, log_marginal_likelihood_in_units,
 };

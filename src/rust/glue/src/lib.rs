@@ -10,9 +10,9 @@ use std::ffi::{c_int, c_void};
 
 use extendr_api::prelude::*;
 use hiermod_core::{
-    CsvReader, Fields, GroupStats, InUnits, Layout, Messages, Posterior, SamplerKind, SdPrior,
-    Settings, Tree, TreePrior, Units, Within, WithinKind, column_summaries, diagnostics,
-    log_marginal_likelihood_in_units, run_chains,
+    CsvReader, EffectPrior, Fields, GroupStats, InUnits, Layout, Lmm, LmmPrior, LmmRows, Messages,
+    Posterior, SamplerKind, SdPrior, Settings, Tree, TreePrior, Units, Within, WithinKind,
+    column_summaries, diagnostics, log_marginal_likelihood_in_units, run_chains,
 };
 
 unsafe extern "C" {
@@ -985,6 +985,172 @@ fn hm_diagnostics(chains: List, columns: Robj, normal_scores: Robj) -> Robj {
     }
 }
 
+/// A linear mixed model from R: `y`, the design matrices `x` (n x p) and
+/// `z` (n x q, 0 columns without groups), 1-based `group` codes of
+/// `n_groups`, and `prior`, list(effect_mean, effect_sd (Inf: flat), sds
+/// (a list of sd priors, one per column of z), sigma (an sd prior), lkj
+/// (NULL: independent coefficients)).
+fn lmm_from_r(
+    y: &Robj,
+    x: &Robj,
+    z: &Robj,
+    group: &Robj,
+    n_groups: i32,
+    prior: &List,
+) -> std::result::Result<Lmm, Failure> {
+    let design = |m: &Robj, name: &str| -> std::result::Result<Vec<f64>, String> {
+        RMatrix::<f64>::try_from(m.clone())
+            .map(|m| m.data().to_vec())
+            .map_err(|_| format!("{name} must be a double matrix"))
+    };
+    let (x, z) = (design(x, "x")?, design(z, "z")?);
+    let group: Vec<usize> = group
+        .as_integer_slice()
+        .ok_or("group must be an integer vector")?
+        .iter()
+        .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX))
+        .collect();
+    let means = doubles_in(prior, "effect_mean")?;
+    let sds = doubles_in(prior, "effect_sd")?;
+    if means.len() != sds.len() {
+        return Err("prior$effect_mean and prior$effect_sd must have one value per effect".into());
+    }
+    let effects = means
+        .iter()
+        .zip(&sds)
+        .map(|(&mean, &sd)| EffectPrior { mean, sd })
+        .collect();
+    let coefficient_sds = prior
+        .dollar("sds")
+        .ok()
+        .and_then(|l| List::try_from(l).ok())
+        .ok_or("prior$sds must be a list")?
+        .values()
+        .map(|p| sd_prior(p, "prior$sds[[k]]"))
+        .collect::<std::result::Result<_, _>>()?;
+    let sigma = sd_prior(
+        prior
+            .dollar("sigma")
+            .map_err(|_| "prior$sigma is missing")?,
+        "prior$sigma",
+    )?;
+    let lkj = match prior.dollar("lkj") {
+        Ok(v) if !v.is_null() => Some(v.as_real().ok_or("prior$lkj must be NULL or a number")?),
+        _ => None,
+    };
+    let rows = LmmRows {
+        y: doubles(y, "y")?,
+        x: &x,
+        z: &z,
+        group: &group,
+        n_groups: count(n_groups, "n_groups")?,
+    };
+    let prior = LmmPrior {
+        effects,
+        sds: coefficient_sds,
+        sigma,
+        lkj,
+    };
+    Ok(Lmm::new(rows, prior)?)
+}
+
+fn doubles_in(list: &List, name: &str) -> std::result::Result<Vec<f64>, String> {
+    list.dollar(name)
+        .ok()
+        .and_then(|v| v.as_real_slice().map(<[f64]>::to_vec))
+        .ok_or(format!("prior${name} must be a double vector"))
+}
+
+/// Samples a linear mixed model (`lmm_from_r`'s arguments; the rest as
+/// `hm_sample`'s). Returns what `hm_sample` returns.
+/// @keywords internal
+/// @noRd
+#[extendr]
+#[allow(clippy::too_many_arguments)]
+fn hm_sample_lmm(
+    y: Robj,
+    x: Robj,
+    z: Robj,
+    group: Robj,
+    n_groups: i32,
+    prior: List,
+    chains: i32,
+    iter: i32,
+    warmup: i32,
+    thin: i32,
+    seed: f64,
+    threads: i32,
+    keep_groups: bool,
+    column_names: Robj,
+    progress: Robj,
+) -> List {
+    let run = || -> std::result::Result<List, Failure> {
+        let model = lmm_from_r(&y, &x, &z, &group, n_groups, &prior)?;
+        let settings = Settings {
+            sampler: SamplerKind::Collapsed,
+            chains: count(chains, "chains")?,
+            iter: count(iter, "iter")?,
+            warmup: count(warmup, "warmup")?,
+            thin: count(thin, "thin")?,
+            seed: seed_from_double(seed)?,
+            keep_groups,
+        };
+        let run = Run {
+            settings,
+            threads: count(threads, "threads")?,
+            column_names,
+            progress,
+        };
+        run.sample(&model)
+    };
+    run().unwrap_or_else(Failure::into_list)
+}
+
+/// The log density of the data of a linear mixed model (`lmm_from_r`'s
+/// arguments) given its variance parameters, every location integrated
+/// out, at each row of `sigma` (a vector), `sds` (a matrix, one column per
+/// coefficient) and `correlations` (a matrix, one column per pair), with
+/// the variance parameters' priors (on the sampler's coordinates: log
+/// precisions and atanh of partial correlations) if `with_prior`. NA where
+/// the point is invalid. Returns `list(value)` or `list(error, kind)`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+#[allow(clippy::too_many_arguments)]
+fn hm_lmm_log_density(
+    y: Robj,
+    x: Robj,
+    z: Robj,
+    group: Robj,
+    n_groups: i32,
+    prior: List,
+    sigma: Robj,
+    sds: Robj,
+    correlations: Robj,
+    with_prior: bool,
+) -> List {
+    let run = || -> std::result::Result<List, Failure> {
+        let model = lmm_from_r(&y, &x, &z, &group, n_groups, &prior)?;
+        let sigma = doubles(&sigma, "sigma")?;
+        let sds = rows_of(sds, "sds")?;
+        let correlations = rows_of(correlations, "correlations")?;
+        if sds.len() != sigma.len() || correlations.len() != sigma.len() {
+            return Err("sigma, sds and correlations must have one row per point".into());
+        }
+        let values: Vec<f64> = sigma
+            .iter()
+            .zip(sds.iter().zip(&correlations))
+            .map(|(&s, (sd, c))| {
+                model
+                    .log_density_at(s, sd, c, with_prior)
+                    .unwrap_or(f64::NAN)
+            })
+            .collect();
+        List::from_names_and_values(["value"], [r!(values)]).map_err(|e| e.to_string().into())
+    };
+    run().unwrap_or_else(Failure::into_list)
+}
+
 extendr_module! {
     mod hiermod;
     fn hm_group_stats;
@@ -997,6 +1163,8 @@ extendr_module! {
     fn hm_layout;
     fn hm_samplers;
     fn hm_sample;
+    fn hm_sample_lmm;
+    fn hm_lmm_log_density;
     fn hm_marginal_likelihood;
     fn hm_redraw_effects;
     fn hm_effect_means;

@@ -1,0 +1,255 @@
+# The regression models: covariates, group slopes, the pooled regression.
+
+sleep <- function() {
+  skip_if_not_installed("lme4")
+  env <- new.env()
+  utils::data("sleepstudy", package = "lme4", envir = env)
+  env$sleepstudy
+}
+
+# The core's collapsed log density of a formula's model (in the data's
+# units) at variance parameters `sigma`, `sds` (matrix) and `cors`
+# (matrix), with the given prior.
+core_log_density <- function(formula, data, prior, sigma, sds, cors,
+                             with_prior = FALSE) {
+  model <- hiermod:::lmm_model(hiermod:::lmm_terms(formula), data, formula)
+  spec <- hiermod:::lmm_spec(model)
+  p <- hiermod:::resolve_lmm_prior(prior, model, spec)
+  d <- hiermod:::lmm_glue_data(model)
+  out <- hiermod:::hm_lmm_log_density(d$y, d$x, d$z, d$group, d$n_groups,
+                                      hiermod:::lmm_prior_for_core(p),
+                                      as.double(sigma), sds, cors, with_prior)
+  out$value
+}
+
+# The maximum of the restricted likelihood, found on the collapsed density
+# with flat priors on the fixed effects: log sds and atanh of correlations.
+reml_by_core <- function(formula, data, q, n_cor, start) {
+  flat <- hier_prior(Intercept = flat(), b = flat())
+  objective <- function(par) {
+    sds <- matrix(exp(par[1L + seq_len(q)]), 1L)
+    cors <- matrix(tanh(par[-seq_len(1L + q)]), 1L, n_cor)
+    -core_log_density(formula, data, flat, exp(par[1L]), sds, cors)
+  }
+  opt <- stats::optim(start, objective, method = "BFGS",
+                      control = list(reltol = 1e-14, maxit = 500L))
+  c(sigma = exp(opt$par[1L]), exp(opt$par[1L + seq_len(q)]),
+    tanh(opt$par[-seq_len(1L + q)]))
+}
+
+reml_by_lmer <- function(m) {
+  vc <- as.data.frame(lme4::VarCorr(m))
+  c(sigma = vc$sdcor[vc$grp == "Residual"],
+    vc$sdcor[vc$grp != "Residual" & is.na(vc$var2)],
+    vc$sdcor[vc$grp != "Residual" & !is.na(vc$var2)])
+}
+
+test_that("with flat priors the collapsed density's mode is lmer's REML fit", {
+  s <- sleep()
+  cases <- list(
+    list(f = Reaction ~ Days + (Days | Subject), q = 2L, n_cor = 1L),
+    list(f = Reaction ~ Days + (1 | Subject), q = 1L, n_cor = 0L),
+    list(f = Reaction ~ Days + (Days || Subject), q = 2L, n_cor = 0L)
+  )
+  for (case in cases) {
+    m <- lme4::lmer(case$f, s, REML = TRUE,
+                    control = lme4::lmerControl(optimizer = "bobyqa"))
+    ours <- reml_by_core(case$f, s, case$q, case$n_cor,
+                         c(log(30), rep(log(10), case$q), rep(0, case$n_cor)))
+    expect_equal(unname(ours), unname(reml_by_lmer(m)), tolerance = 1e-5,
+                 label = deparse1(case$f))
+  }
+})
+
+# Every location integrated out by hand: y ~ N(X T m, V + X T S T' X'),
+# V = sigma^2 I + Z Sigma Z' (block diagonal), T mapping the centred
+# intercept's prior to the intercept's.
+dense_log_density <- function(y, x, z, group, prior_mean, prior_sd, sigma,
+                              sigma_b) {
+  n <- length(y)
+  centre <- diag(ncol(x))
+  centre[1L, -1L] <- -colMeans(x)[-1L]
+  xt <- x %*% centre
+  v <- diag(sigma^2, n)
+  same <- outer(group, group, "==")
+  v <- v + (z %*% sigma_b %*% t(z)) * same
+  cov <- v + xt %*% diag(prior_sd^2, length(prior_sd)) %*% t(xt)
+  r <- y - drop(xt %*% prior_mean)
+  l <- chol(cov)
+  -0.5 * (n * log(2 * pi) + 2 * sum(log(diag(l))) +
+            sum(backsolve(l, r, transpose = TRUE)^2))
+}
+
+test_that("the collapsed density is the dense normal law of the data", {
+  s <- sleep()[c(1:10, 21:27, 41:60), ]
+  s$Subject <- droplevels(s$Subject)
+  s$Days2 <- s$Days^2 + 100
+  prior <- hier_prior(Intercept = normal(250, 40), b = normal(1, 10),
+                      sd = cauchy(0, 10), sigma = exponential(0.1))
+  f <- Reaction ~ Days + Days2 + (Days | Subject)
+  x <- cbind(1, s$Days, s$Days2)
+  z <- cbind(1, s$Days)
+  for (point in list(c(20, 15, 4, 0.3), c(5, 60, 0.5, -0.9))) {
+    sigma_b <- diag(point[2:3]) %*% matrix(c(1, point[4], point[4], 1), 2) %*%
+      diag(point[2:3])
+    expected <- dense_log_density(s$Reaction, x, z, as.integer(s$Subject),
+                                  c(250, 1, 1), c(40, 10, 10), point[1], sigma_b)
+    got <- core_log_density(f, s, prior, point[1], matrix(point[2:3], 1),
+                            matrix(point[4], 1))
+    expect_equal(got, expected, tolerance = 1e-10)
+  }
+})
+
+test_that("posterior means agree with quadrature over the variance parameters", {
+  s <- sleep()
+  f <- Reaction ~ Days + (1 | Subject)
+  prior <- hier_prior(Intercept = normal(250, 100), b = normal(0, 20),
+                      sd = cauchy(0, 50), sigma = cauchy(0, 50))
+  fitted <- fit(f, s, prior = prior, chains = 4, iter = 3000, seed = 7)
+  # The posterior of (log sigma, log sd_b) on a grid, from the dense normal
+  # law written in R and the half-Cauchy densities with their Jacobians;
+  # E(beta | psi, y) by generalised least squares.
+  x <- cbind(1, s$Days)
+  xbar <- mean(s$Days)
+  centre <- matrix(c(1, 0, -xbar, 1), 2)
+  xt <- x %*% centre
+  m0 <- c(250, 0)
+  s0 <- diag(c(100, 20)^2)
+  group <- as.integer(s$Subject)
+  grid <- expand.grid(u = seq(log(20), log(45), length.out = 61),
+                      v = seq(log(10), log(150), length.out = 81))
+  h <- function(sd, scale) log(2 / (pi * scale * (1 + (sd / scale)^2))) + log(sd)
+  one <- function(u, v) {
+    sigma <- exp(u)
+    sd_b <- exp(v)
+    vinv <- matrix(0, nrow(s), nrow(s))
+    log_det_v <- 0
+    for (j in unique(group)) {
+      at <- which(group == j)
+      n_j <- length(at)
+      vinv[at, at] <- (diag(n_j) - sd_b^2 / (sigma^2 + n_j * sd_b^2)) / sigma^2
+      log_det_v <- log_det_v + (n_j - 1) * log(sigma^2) + log(sigma^2 + n_j * sd_b^2)
+    }
+    q <- solve(s0) + t(xt) %*% vinv %*% xt
+    rhs <- solve(s0, m0) + t(xt) %*% vinv %*% s$Reaction
+    gamma <- solve(q, rhs)
+    log_lik <- -0.5 * (nrow(s) * log(2 * pi) + log_det_v + determinant(s0)$modulus +
+                         determinant(q)$modulus + sum(s$Reaction * (vinv %*% s$Reaction)) +
+                         sum(m0 * solve(s0, m0)) - sum(rhs * gamma))
+    c(log_post = log_lik + h(sigma, 50) + h(sd_b, 50), drop(centre %*% gamma))
+  }
+  values <- t(mapply(one, grid$u, grid$v))
+  w <- exp(values[, 1L] - max(values[, 1L]))
+  w <- w / sum(w)
+  # the grid holds all the mass
+  edge <- grid$u %in% range(grid$u) | grid$v %in% range(grid$v)
+  expect_lt(sum(w[edge]), 1e-6)
+  exact <- c(b_Intercept = sum(w * values[, 2L]), b_Days = sum(w * values[, 3L]),
+             sd_Subject__Intercept = sum(w * exp(grid$v)), sigma = sum(w * exp(grid$u)))
+  tab <- summary(fitted, pars = names(exact))$table
+  z <- (tab$mean - exact) / tab$mcse_mean
+  expect_true(all(abs(z) < 4), label = paste(names(exact), signif(z, 3), collapse = ", "))
+})
+
+test_that("simulation-based calibration of the regression models", {
+  for (design in hiermod:::sbc_lmm_designs()) {
+    ranks <- hiermod:::sbc_lmm_ranks(design, reps = 300L, seed = 13L)
+    expect_true(all(ranks >= 0L & ranks <= design$draws))
+    u <- hiermod:::sbc_uniformity(ranks, design$draws)
+    expect_true(hiermod:::sbc_passes(u),
+                label = paste(design$name, "smallest p", signif(min(u), 3)))
+  }
+})
+
+test_that("calibration notices a wrong posterior in a regression", {
+  design <- hiermod:::sbc_lmm_designs()[[3L]]
+  wrong <- design$prior
+  wrong$dists$sigma <- exponential(4)
+  ranks <- hiermod:::sbc_lmm_ranks(design, reps = 300L, seed = 13L,
+                                   fit_prior = wrong)
+  u <- hiermod:::sbc_uniformity(ranks, design$draws)
+  expect_false(hiermod:::sbc_passes(u))
+})
+
+test_that("the same seed gives the same draws, whatever the threads", {
+  s <- sleep()
+  f1 <- fit(Reaction ~ Days + (Days | Subject), s, chains = 3, iter = 300,
+            seed = 42, cores = 1)
+  f2 <- fit(Reaction ~ Days + (Days | Subject), s, chains = 3, iter = 300,
+            seed = 42, cores = 3)
+  expect_identical(as.matrix(f1), as.matrix(f2))
+  kept <- fit(Reaction ~ Days + (Days | Subject), s, chains = 3, iter = 300,
+              seed = 42, keep = "global")
+  expect_identical(coda::varnames(kept), coda::varnames(f1)[1:6])
+  expect_identical(as.matrix(kept), as.matrix(f1)[, 1:6])
+})
+
+test_that("names, extractors and shapes follow brms and lme4", {
+  s <- sleep()
+  f <- fit(Reaction ~ Days + (Days | Subject), s, chains = 2, iter = 600, seed = 1)
+  expect_identical(coda::varnames(f)[1:6],
+                   c("b_Intercept", "b_Days", "sd_Subject__Intercept",
+                     "sd_Subject__Days", "cor_Subject__Intercept__Days", "sigma"))
+  expect_identical(coda::varnames(f)[7], "r_Subject[308,Intercept]")
+  expect_length(coda::varnames(f), 6 + 2 * 18)
+  expect_identical(names(fixef(f)), c("(Intercept)", "Days"))
+  re <- ranef(f)
+  expect_identical(names(re), "Subject")
+  expect_identical(dim(re$Subject), c(18L, 2L))
+  expect_identical(rownames(re$Subject), levels(s$Subject))
+  cf <- coef(f)$Subject
+  expect_equal(cf$Days, fixef(f)[["Days"]] + re$Subject$Days)
+  vc <- VarCorr(f)
+  expect_identical(names(vc), names(as.data.frame(lme4::VarCorr(
+    lme4::lmer(Reaction ~ Days + (Days | Subject), s)))))
+  expect_identical(vc$grp, c("Subject", "Subject", "Subject", "Residual"))
+  expect_equal(sigma(f), vc$sdcor[4])
+  expect_identical(nobs(f), 180L)
+  expect_identical(ngrps(f), c(Subject = 18L))
+  expect_output(print(f), "Read as: fixed effects: \\(Intercept\\), Days; by `Subject`")
+  expect_identical(prior_summary(f)$parameter,
+                   c("b_Intercept", "b_Days", "sd_Subject__Intercept",
+                     "sd_Subject__Days", "sigma", "cor"))
+  # a pooled regression: lm()'s coefficients, with a vague prior
+  m <- fit(mpg ~ wt + hp, mtcars, chains = 2, iter = 2000, seed = 1)
+  expect_identical(names(fixef(m)), c("(Intercept)", "wt", "hp"))
+  expect_equal(fixef(m), coef(lm(mpg ~ wt + hp, mtcars)), tolerance = 0.02)
+  expect_identical(ngrps(m), stats::setNames(integer(), character()))
+  expect_hm_error(ranef(m), "object", "no group")
+})
+
+test_that("formulas are read as stated in ?fit, never silently as groups", {
+  d <- data.frame(y = c(1, 3, 2, 5, 4, 6), x = c(0.5, 1.5, 1, 2.5, 2, 3.1),
+                  w = c(1, 2, 3, 1, 2, 3), g = rep(c("a", "b"), each = 3))
+  # a fractional numeric variable alone on the right is a covariate, refused
+  # as groups with the way to write it
+  expect_hm_error(fit(y ~ x, d), "formula", "~ 1 \\+ x")
+  options(hiermod.numeric_groups_noted = NULL)
+  on.exit(options(hiermod.numeric_groups_noted = NULL))
+  expect_message(fit(y ~ w, d, chains = 1, iter = 20, seed = 1),
+                 "Read the numeric variable `w` as groups",
+                 class = "hiermod_numeric_groups")
+  expect_no_message(fit(y ~ w, d, chains = 1, iter = 20, seed = 1))
+  expect_s3_class(fit(y ~ 1 + x, d, chains = 1, iter = 20, seed = 1), "hiermod_lmm")
+  expect_s3_class(fit(y ~ g, d, chains = 1, iter = 20, seed = 1), "hiermod_fit")
+  expect_s3_class(fit(y ~ (1 | g), d, chains = 1, iter = 20, seed = 1), "hiermod_fit")
+  expect_hm_error(fit(y ~ x + I(2 * x), d), "formula", "collinear.*I\\(2 \\* x\\)")
+  expect_hm_error(fit(y ~ x + (1 | g) + (0 + x | g), d), "formula", "more than one")
+  expect_hm_error(fit(y ~ x + (1 | g / w), d), "formula", "nested")
+  expect_hm_error(fit(y ~ x, d, prior = hier_prior(sd_b = cauchy(0, 1))),
+                  "formula", "~ 1 \\+ x")
+  expect_hm_error(fit(y ~ 1 + x, d, prior = hier_prior(sd_b = cauchy(0, 1))),
+                  "prior", "`sd_b`, which is not a parameter")
+  expect_hm_error(fit(y ~ 1 + x, d, prior = hier_prior(b = student_t(3, 0, 1))),
+                  "b_x", "normal\\(\\) or flat\\(\\)")
+  expect_hm_error(fit(y ~ 1 + x, d, prior = hier_prior(a = 1)), "prior", "lecture")
+  expect_hm_error(fit(y ~ 1 + x, d, se = w), "se")
+  expect_hm_error(fit(y ~ 1 + x, d, within = "group"), "within")
+  expect_hm_error(fit(y ~ 1 + x, d, sampler = "gibbs"), "sampler")
+  dd <- d
+  dd$x[2] <- NA
+  expect_message(f <- fit(y ~ 1 + x, dd, chains = 1, iter = 20, seed = 1),
+                 "Dropped 1 of 6", class = "hiermod_dropped_rows")
+  expect_identical(nobs(f), 5L)
+  expect_identical(dd$x[2], NA_real_)
+})
