@@ -494,7 +494,7 @@ formula.hiermod_lmm <- function(x, ...) fit_meta(x)$formula
 
 #' @export
 #' @rawNamespace S3method(lme4::ngrps, hiermod_lmm)
-ngrps.hiermod_lmm <- function(object, ...) {
+ngrps.hiermod_lmm <- function(object, ...) { # nolint: object_name_linter.
   check_lmm(object, "object")
   spec <- fit_spec(object)
   if (is.null(spec$group)) return(stats::setNames(integer(), character()))

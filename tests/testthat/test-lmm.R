@@ -1,7 +1,7 @@
 # The regression models: covariates, group slopes, the pooled regression.
 
 sleep <- function() {
-  skip_if_not_installed("lme4")
+  testthat::skip_if_not_installed("lme4")
   env <- new.env()
   utils::data("sleepstudy", package = "lme4", envir = env)
   env$sleepstudy
@@ -252,4 +252,49 @@ test_that("formulas are read as stated in ?fit, never silently as groups", {
                  "Dropped 1 of 6", class = "hiermod_dropped_rows")
   expect_identical(nobs(f), 5L)
   expect_identical(dd$x[2], NA_real_)
+})
+
+test_that("predictions take covariates, re.form and new groups as lme4 does", {
+  s <- sleep()
+  f <- fit(Reaction ~ Days + (Days | Subject), s, chains = 2, iter = 1000, seed = 3)
+  nd <- data.frame(Days = c(0, 5, 9), Subject = c("308", "309", "999"))
+  expect_hm_error(predict(f, nd), "newdata", "\"999\".*allow_new_levels")
+  cf <- coef(f)$Subject
+  p <- predict(f, nd[1:2, ])
+  expect_equal(p$estimate, c(cf["308", "(Intercept)"],
+                             cf["309", "(Intercept)"] + 5 * cf["309", "Days"]),
+               tolerance = 1e-10)
+  population <- predict(f, nd, re.form = NA)
+  expect_equal(population$estimate, unname(fixef(f)[1] + fixef(f)[2] * nd$Days),
+               tolerance = 1e-10)
+  expect_identical(predict(f, nd, re_formula = ~0), population)
+  expect_identical(predict(f, nd[1:2, ], re.form = ~ (Days | Subject)), p)
+  set.seed(1)
+  new <- predict(f, nd, allow_new_levels = TRUE)
+  expect_equal(new$estimate[1:2], p$estimate)
+  # a new subject: about the population line, with the subjects' spread
+  expect_lt(abs(new$estimate[3] - population$estimate[3]), 5)
+  expect_gt(new$upper[3] - new$lower[3], 3 * (population$upper[3] - population$lower[3]))
+  expect_equal(fitted(f) + residuals(f), s$Reaction)
+  expect_null(names(fitted(f)))
+  expect_identical(dim(posterior_predict(f, draws = 50)), c(50L, 180L))
+  expect_identical(dim(posterior_epred(f, newdata = nd, allow_new_levels = TRUE)),
+                   c(1000L, 3L))
+  obs <- predict(f, nd[1:2, ], type = "observation")
+  expect_true(all(obs$lower < p$lower & obs$upper > p$upper))
+  ll <- log_lik(f)
+  expect_identical(dim(ll), c(1000L, 180L))
+  d1 <- as.matrix(f)[1, ]
+  mean_1 <- d1[["b_Intercept"]] + d1[["r_Subject[308,Intercept]"]] +
+    (d1[["b_Days"]] + d1[["r_Subject[308,Days]"]]) * s$Days[1]
+  expect_equal(ll[1, 1], stats::dnorm(s$Reaction[1], mean_1, d1[["sigma"]], log = TRUE))
+  skip_if_not_installed("loo")
+  expect_s3_class(loo::loo(f), "loo")
+  expect_hm_error(predict(f, data.frame(Days = NA, Subject = "308")), "newdata", "NA")
+  expect_hm_error(predict(f, data.frame(Subject = "308")), "newdata", "covariates")
+  expect_hm_error(predict(f, nd, re.form = ~ (1 | Other)), "re.form")
+  g <- fit(Reaction ~ Days + (Days | Subject), s, chains = 2, iter = 200, seed = 3,
+           keep = "global")
+  expect_hm_error(predict(g, nd[1, ]), "object", "keep = \"global\"")
+  expect_identical(nrow(predict(g, nd[1, ], re.form = NA)), 1L)
 })
