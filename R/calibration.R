@@ -254,27 +254,37 @@ sbc_lmm_simulate <- function(design, m = sbc_lmm_model(design)) {
     effects[intercept] <- effects[intercept] -
       sum(colMeans(x)[others] * effects[others])
   }
-  sds <- vapply(p$sds, sd_draw, 1)
-  q <- length(sds)
-  k <- length(model$labels)
-  correlations <- numeric()
   mean <- drop(x %*% effects)
-  b <- matrix(0, k, q)
-  if (q > 0L) {
+  variances <- list()
+  coefficients <- list()
+  node <- model$leaf
+  groups <- vector("list", length(model$levels))
+  for (l in rev(seq_along(model$levels))) {
+    groups[[l]] <- node
+    node <- model$levels[[l]]$parent[node]
+  }
+  for (l in seq_along(model$levels)) {
+    level <- model$levels[[l]]
+    prior <- p$levels[[l]]
+    sds <- vapply(prior$sds, sd_draw, 1)
+    q <- length(sds)
     r <- diag(q)
-    if (!is.null(p$lkj)) {
+    correlations <- numeric()
+    if (!is.null(prior$lkj)) {
       if (q != 2L) stop("calibration draws LKJ correlations for q = 2 only")
-      correlations <- 2 * stats::rbeta(1L, p$lkj, p$lkj) - 1
+      correlations <- 2 * stats::rbeta(1L, prior$lkj, prior$lkj) - 1
       r[1L, 2L] <- r[2L, 1L] <- correlations
     }
-    sigma_b <- diag(sds, q) %*% r %*% diag(sds, q)
-    b <- matrix(stats::rnorm(k * q), k, q) %*% chol(sigma_b)
-    mean <- mean + rowSums(model$z * b[model$group, , drop = FALSE])
+    k <- length(level$labels)
+    b <- matrix(stats::rnorm(k * q), k, q) %*% chol(diag(sds, q) %*% r %*% diag(sds, q))
+    mean <- mean + rowSums(level$z * b[groups[[l]], , drop = FALSE])
+    variances[[l]] <- c(sds, correlations)
+    coefficients[[l]] <- as.vector(b)
   }
   sigma <- sd_draw(p$sigma)
   data <- design$rows
   data$y <- stats::rnorm(length(mean), mean, sigma)
-  list(data = data, truth = c(effects, sds, correlations, sigma, as.vector(b)))
+  list(data = data, truth = c(effects, unlist(variances), sigma, unlist(coefficients)))
 }
 
 sbc_lmm_ranks <- function(design, reps, seed, fit_prior = design$prior) {
@@ -309,6 +319,12 @@ sbc_lmm_designs <- function() {
     g <- rep(1:10, rep_len(3:6, 10L))
     data.frame(g = g, x = stats::runif(length(g), 0, 4))
   })
+  nested <- with_seed(7L, {
+    s <- rep(1:12, rep_len(c(2L, 3L, 4L, 1L), 12L))
+    r <- rep(1:4, each = 3L)[s]
+    data.frame(r = r, s = s, x1 = stats::rnorm(length(s)),
+               xs = stats::rnorm(12L)[s], xr = stats::rnorm(4L)[r])
+  })
   unit <- function(...) {
     hier_prior(Intercept = normal(1, 2), b = normal(0, 1), sigma = exponential(1), ...)
   }
@@ -322,6 +338,10 @@ sbc_lmm_designs <- function() {
                         sd_g__x = student_t(3, 0, 0.5), cor = lkj(2))),
     sbc_lmm_design("independent slopes", y ~ x + (x || g), slopes,
                    unit(sd_g__Intercept = uniform(0, 3), sd_g__x = normal(0, 0.5))),
+    sbc_lmm_design("nested, a covariate at each level", y ~ x1 + xs + xr + (1 | r / s),
+                   nested, unit(sd_r__Intercept = normal(0, 1), sd = exponential(1))),
+    sbc_lmm_design("nested, correlated slopes at the top", y ~ x1 + (x1 | r) + (1 | r:s),
+                   nested, unit(sd = normal(0, 1), cor = lkj(1.5))),
     sbc_lmm_design("pooled regression", y ~ x1 + x2, rows,
                    hier_prior(Intercept = normal(1, 2), b = normal(0, 1),
                               sigma = cauchy(0, 1)))

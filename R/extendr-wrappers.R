@@ -87,18 +87,19 @@ hm_sample <- function(parents, n, ybar, ss, prior, sampler, chains, iter, warmup
 #' `hm_sample`'s). Returns what `hm_sample` returns.
 #' @keywords internal
 #' @noRd
-hm_sample_lmm <- function(y, x, z, group, n_groups, prior, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress) .Call(wrap__hm_sample_lmm, y, x, z, group, n_groups, prior, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress)
+hm_sample_lmm <- function(y, x, z, parents, leaf, prior, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress) .Call(wrap__hm_sample_lmm, y, x, z, parents, leaf, prior, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress)
 
 #' The log density of the data of a linear mixed model (`lmm_from_r`'s
 #' arguments) given its variance parameters, every location integrated
-#' out, at each row of `sigma` (a vector), `sds` (a matrix, one column per
-#' coefficient) and `correlations` (a matrix, one column per pair), with
-#' the variance parameters' priors (on the sampler's coordinates: log
-#' precisions and atanh of partial correlations) if `with_prior`. NA where
-#' the point is invalid. Returns `list(value)` or `list(error, kind)`.
+#' out, at each element of `sigma` with, per level, the rows of
+#' `levels[[l]]$sds` (one column per coefficient) and
+#' `levels[[l]]$correlations` (one column per pair); with the variance
+#' parameters' priors (on the sampler's coordinates: log precisions and
+#' atanh of partial correlations) if `with_prior`. NaN where the point is
+#' invalid. Returns `list(value)` or `list(error, kind)`.
 #' @keywords internal
 #' @noRd
-hm_lmm_log_density <- function(y, x, z, group, n_groups, prior, sigma, sds, correlations, with_prior) .Call(wrap__hm_lmm_log_density, y, x, z, group, n_groups, prior, sigma, sds, correlations, with_prior)
+hm_lmm_log_density <- function(y, x, z, parents, leaf, prior, sigma, levels, with_prior) .Call(wrap__hm_lmm_log_density, y, x, z, parents, leaf, prior, sigma, levels, with_prior)
 
 #' The log marginal likelihood of a model (`hm_sample`'s `parents`, `n`,
 #' `ybar`, `ss`, `prior`, in the data's units): `row_weights` NULL or,

@@ -30,8 +30,10 @@
 #'   slope), `y ~ x + (x || g)` (independent ones); the fixed part goes
 #'   through [model.matrix()] (factors with their contrasts, interactions,
 #'   `0 +` or `- 1`, `I()`), and covariates constant within a group
-#'   (group-level predictors) are ordinary columns. Nested or crossed
-#'   groups with covariates or slopes are refused with a message saying so.
+#'   (group-level predictors) are ordinary columns. Nested groups take
+#'   coefficients at every level, `y ~ x + (1 + x | region/school)` or
+#'   `y ~ x + (x | region) + (1 | region:school)`; crossed groups are
+#'   refused with a message saying so.
 #'
 #'   **How the right-hand side is read.** With bars, as lme4 reads it. Without
 #'   bars, a single variable or a path `a/b` is the lecture's shorthand:

@@ -5,15 +5,24 @@
 # group the fit does not have is an error unless `allow_new_levels`, when
 # its coefficients are drawn from N(0, Sigma) once per posterior draw.
 
-# The rows to predict: their fixed and group designs and each row's group
-# (its index among the fit's groups, or among the new ones, `new`).
-lmm_rows <- function(object, newdata, with_groups, allow_new_levels) {
+# The rows to predict: their fixed design and, for each level kept
+# (`kept`, indices top first), that level's design and each row's group (its
+# index among the fit's groups, or among the new ones, `new`).
+lmm_rows <- function(object, newdata, kept, allow_new_levels) {
   meta <- fit_meta(object)
-  spec <- meta$spec
   model <- meta$model
   if (is.null(newdata)) {
-    return(list(x = model$x, z = model$z, group = model$group, new = character(),
-                is_new = rep(FALSE, length(model$group))))
+    node <- model$leaf
+    groups <- vector("list", length(model$levels))
+    for (l in rev(seq_along(model$levels))) {
+      groups[[l]] <- node
+      node <- model$levels[[l]]$parent[node]
+    }
+    levels <- lapply(kept, function(l) {
+      list(level = l, z = model$levels[[l]]$z, group = groups[[l]], new = character(),
+           is_new = rep(FALSE, length(model$y)))
+    })
+    return(list(x = model$x, levels = levels))
   }
   if (!is.data.frame(newdata)) {
     hm_abort("newdata", "must be a data frame, not ", describe(newdata), ".")
@@ -35,54 +44,54 @@ lmm_rows <- function(object, newdata, with_groups, allow_new_levels) {
     unname_design(m)
   }
   x <- design(model$x_terms, model$x_levels)
-  if (!with_groups || is.null(spec$group)) {
-    return(list(x = x, z = NULL, group = NULL, new = character(),
-                is_new = rep(FALSE, nrow(newdata))))
+  paths <- list()
+  for (l in seq_len(max(c(0L, kept)))) {
+    level <- model$levels[[l]]
+    g <- eval_variable(level$own, newdata, meta$formula, "group", arg = "newdata")
+    if (length(g) != nrow(newdata) || anyNA(g)) {
+      hm_abort("newdata", "needs a label of group `", deparse1(level$own),
+               "` on every row.")
+    }
+    paths[[l]] <- if (l == 1L) as.character(g) else paste(paths[[l - 1L]], g, sep = "/")
   }
-  z <- design(model$z_terms, model$z_levels)
-  terms <- lmm_terms(meta$formula)
-  g <- eval_variable(terms$bar$group, newdata, meta$formula, "group", arg = "newdata")
-  if (length(g) != nrow(newdata) || anyNA(g)) {
-    hm_abort("newdata", "needs a label of group `", spec$group, "` on every row.")
-  }
-  label <- as.character(g)
-  known <- match(label, spec$labels)
-  new <- unique(label[is.na(known)])
-  if (length(new) && !allow_new_levels) {
-    hm_abort("newdata", "has ", length(new), " group(s) of `", spec$group,
-             "` that the fit does not have: ", name_list(paste0("\"", new, "\"")),
-             ". Check the labels, or set `allow_new_levels = TRUE` to predict ",
-             "them as new groups.")
-  }
-  is_new <- is.na(known)
-  known[is_new] <- match(label[is_new], new)
-  list(x = x, z = z, group = known, new = new, is_new = is_new)
+  levels <- lapply(kept, function(l) {
+    level <- model$levels[[l]]
+    known <- match(paths[[l]], level$labels)
+    new <- unique(paths[[l]][is.na(known)])
+    if (length(new) && !allow_new_levels) {
+      hm_abort("newdata", "has ", length(new), " group(s) of `", level$name,
+               "` that the fit does not have: ", name_list(paste0("\"", new, "\"")),
+               ". Check the labels, or set `allow_new_levels = TRUE` to predict ",
+               "them as new groups.")
+    }
+    is_new <- is.na(known)
+    known[is_new] <- match(paths[[l]][is_new], new)
+    list(level = l, z = design(level$terms, level$xlevels), group = known, new = new,
+         is_new = is_new)
+  })
+  list(x = x, levels = levels)
 }
 
-# Whether re.form / re_formula keeps the groups: NULL or a formula naming
-# the grouping variable keeps them; NA or ~0 leaves them out.
-lmm_with_groups <- function(object, re_form, re_formula) {
+# The levels re.form / re_formula keeps: NULL all of them; NA or ~0 none; a
+# formula the levels its bars name (`~ (1 | region)`, `~ (1 | region/school)`).
+lmm_kept_levels <- function(object, re_form, re_formula) {
   if (!is.null(re_form) && !is.null(re_formula)) {
     hm_abort("re.form", "and `re_formula` are the same argument; give one.")
   }
   arg <- if (is.null(re_formula)) "re.form" else "re_formula"
   form <- if (is.null(re_formula)) re_form else re_formula
-  if (is.null(form)) return(TRUE)
-  if (length(form) == 1L && is.atomic(form) && is.na(form)) return(FALSE)
-  group <- fit_spec(object)$group
+  names <- fit_spec(object)$level_names
+  if (is.null(form)) return(seq_along(names))
+  if (length(form) == 1L && is.atomic(form) && is.na(form)) return(integer())
   if (inherits(form, "formula") && length(form) == 2L) {
     bars <- find_bars(form[[2L]])
-    named <- if (length(bars)) {
-      vapply(bars, function(bar) deparse1(unparen(bar[[3L]])), "")
-    } else {
-      all.vars(form[[2L]])
-    }
-    if (length(named) == 0L) return(FALSE)
-    if (identical(named, group)) return(TRUE)
+    if (length(bars) == 0L && length(all.vars(form[[2L]])) == 0L) return(integer())
+    named <- vapply(bar_chain(bars, form), `[[`, "", "name")
+    if (length(named) && all(named %in% names)) return(sort(match(named, names)))
   }
-  hm_abort(arg, "must be NULL (with the groups), NA or ~0 (without them), ",
-           "or a one-sided formula naming the grouping variable, not ",
-           describe(form), ".")
+  hm_abort(arg, "must be NULL (every level of groups), NA or ~0 (none), or a ",
+           "one-sided formula whose bars name levels of the fit (",
+           paste(names, collapse = ", "), "), not ", describe(form), ".")
 }
 
 # The draws `sel` (stacked over chains) of the linear predictor of the rows.
@@ -92,33 +101,39 @@ lmm_linpred <- function(object, rows, sel) {
   cols <- spec$columns
   beta <- stacked_draws(object, cols$name[cols$role == "fixed"])[sel, , drop = FALSE]
   out <- unname(beta %*% t(rows$x))
-  if (is.null(rows$z)) return(out)
-  if (meta$settings$keep != "all") {
+  if (length(rows$levels) && meta$settings$keep != "all") {
     hm_abort("object", "was fitted with keep = \"global\": predictions with ",
              "its groups need their coefficients; refit with keep = \"all\", ",
              "or predict without them (re.form = NA).")
   }
-  new_b <- new_group_coefficients(object, sel, length(rows$new))
-  for (a in seq_along(spec$z_names)) {
-    at <- cols$role == "group" & cols$coef == spec$z_names[a]
-    b <- stacked_draws(object, cols$name[at])[sel, , drop = FALSE]
-    if (length(rows$new)) b <- cbind(b, new_b[[a]])
-    index <- rows$group + ifelse(rows$is_new, length(spec$labels), 0L)
-    out <- out + b[, index, drop = FALSE] * rep(rows$z[, a], each = length(sel))
+  for (r in rows$levels) {
+    level <- spec$levels[[r$level]]
+    new_b <- new_group_coefficients(object, r$level, sel, length(r$new))
+    for (a in seq_along(level$z_names)) {
+      at <- cols$role == "group" & cols$level == r$level & cols$coef == level$z_names[a]
+      b <- stacked_draws(object, cols$name[at])[sel, , drop = FALSE]
+      if (length(r$new)) b <- cbind(b, new_b[[a]])
+      index <- r$group + ifelse(r$is_new, length(level$labels), 0L)
+      out <- out + b[, index, drop = FALSE] * rep(r$z[, a], each = length(sel))
+    }
   }
   dimnames(out) <- NULL
   out
 }
 
-# Coefficients of `n_new` new groups, b ~ N(0, Sigma) given each draw of
-# the sds and correlations: one draws x n_new matrix per coefficient.
-new_group_coefficients <- function(object, sel, n_new) {
+# Coefficients of `n_new` new groups of level `l`, b ~ N(0, Sigma_l) given
+# each draw of its sds and correlations: one draws x n_new matrix per
+# coefficient.
+new_group_coefficients <- function(object, l, sel, n_new) {
   spec <- fit_spec(object)
   cols <- spec$columns
-  q <- length(spec$z_names)
+  q <- length(spec$levels[[l]]$z_names)
   if (n_new == 0L) return(vector("list", q))
-  sds <- stacked_draws(object, cols$name[cols$role == "sd"])[sel, , drop = FALSE]
-  cors <- stacked_draws(object, cols$name[cols$role == "cor"])[sel, , drop = FALSE]
+  of_level <- function(role) {
+    stacked_draws(object, cols$name[cols$role == role & cols$level == l])[sel, , drop = FALSE]
+  }
+  sds <- of_level("sd")
+  cors <- of_level("cor")
   out <- lapply(seq_len(q), function(a) matrix(0, length(sel), n_new))
   for (i in seq_along(sel)) {
     r <- diag(q)
@@ -146,7 +161,7 @@ posterior_epred.hiermod_lmm <- function(object, newdata = NULL, draws = NULL,
   check_dots(list(...), "posterior_epred()")
   check_flag(allow_new_levels, "allow_new_levels")
   sel <- checking_draws(object, draws)
-  rows <- lmm_rows(object, newdata, lmm_with_groups(object, re.form, re_formula),
+  rows <- lmm_rows(object, newdata, lmm_kept_levels(object, re.form, re_formula),
                    allow_new_levels)
   check_matrix_memory(length(sel), nrow(rows$x), "rows", length(sel) == total_draws(object))
   lmm_linpred(object, rows, sel)
@@ -173,7 +188,7 @@ posterior_predict.hiermod_lmm <- function(object, newdata = NULL, draws = NULL,
   check_dots(list(...), "posterior_predict()")
   check_flag(allow_new_levels, "allow_new_levels")
   sel <- checking_draws(object, draws)
-  rows <- lmm_rows(object, newdata, lmm_with_groups(object, re.form, re_formula),
+  rows <- lmm_rows(object, newdata, lmm_kept_levels(object, re.form, re_formula),
                    allow_new_levels)
   check_matrix_memory(length(sel), nrow(rows$x), "rows", length(sel) == total_draws(object))
   mean <- lmm_linpred(object, rows, sel)
@@ -217,7 +232,8 @@ log_lik.hiermod_lmm <- function(object, draws = NULL, ...) {
   check_lmm(object, "object")
   check_dots(list(...), "log_lik()")
   sel <- checking_draws(object, draws)
-  mean <- lmm_linpred(object, lmm_rows(object, NULL, TRUE, FALSE), sel)
+  levels <- seq_along(fit_spec(object)$levels)
+  mean <- lmm_linpred(object, lmm_rows(object, NULL, levels, FALSE), sel)
   y <- matrix(fit_meta(object)$model$y, nrow(mean), ncol(mean), byrow = TRUE)
   stats::dnorm(y, mean, lmm_sigma_draws(object, sel), log = TRUE)
 }

@@ -1,7 +1,8 @@
-# The regression models: fixed effects through model.matrix() and, with a
-# bar term `(lhs | group)` or `(lhs || group)`, group coefficients on the
-# columns of `lhs` (a random intercept, slopes, correlated or not). The
-# core samples them exactly (src/rust/core/src/lmm.rs; MATHS.md section 15).
+# The regression models: fixed effects through model.matrix() and, with bar
+# terms `(lhs | group)` or `(lhs || group)` on nested groups, each level's
+# coefficients on the columns of its `lhs` (a random intercept, slopes,
+# correlated or not). The core samples them exactly
+# (src/rust/core/src/lmm.rs; MATHS.md section 15).
 
 # Whether a right-hand side asks for a regression rather than the lecture's
 # tree of groups: a fixed part beyond `1` beside bars, a bar with more than
@@ -24,33 +25,59 @@ is_regression_rhs <- function(rhs) {
 
 # The terms of a regression formula: response, fixed part (an expression
 # for model.matrix(); `1` when only bars are given, as lme4 reads them) and
-# the one bar term, or none.
+# the levels of groups its bars name, top first.
 lmm_terms <- function(formula) {
   rhs <- formula[[3L]]
-  bars <- find_bars(rhs)
   fixed <- no_bars(rhs)
   if (is.null(fixed)) fixed <- 1
-  if (length(bars) > 1L) {
-    hm_abort("formula", "`", deparse1(rhs), "`: regression with more than one ",
-             "grouping term (nested or crossed groups with covariates or ",
-             "slopes) is not supported yet; use one term `(1 + x | group)`.")
-  }
   if ("offset" %in% all.names(fixed)) {
     hm_abort("formula", "has an offset: offsets are not supported.")
   }
-  bar <- NULL
-  if (length(bars)) {
-    group <- unparen(bars[[1L]][[3L]])
-    if (is_call_to(group, c("/", ":", "+", "*"))) {
-      hm_abort("formula", "`(", deparse1(bars[[1L]]), ")`: nested groups ",
-               "with covariates or slopes are not supported yet; use one ",
-               "grouping variable.")
+  levels <- bar_chain(find_bars(rhs), formula)
+  list(kind = "lmm", response = formula[[2L]], fixed = fixed, levels = levels,
+       bars = TRUE)
+}
+
+# The bar terms as nested levels, top first: `(lhs | a/b)` is
+# `(lhs | a) + (lhs | a:b)`, as lme4 expands it; several terms must each
+# add one grouping factor to the one before. Each level: its coefficients
+# (`lhs`), its factors (`a`, then `a`, `b`), its name ("a", "a:b") and
+# whether its coefficients are correlated (`|`) or not (`||`).
+bar_chain <- function(bars, formula) {
+  terms <- list()
+  for (bar in bars) {
+    group <- unparen(bar[[3L]])
+    correlated <- identical(bar[[1L]], as.name("|"))
+    path <- if (is_call_to(group, "/")) shorthand_levels(group, formula) else list(group)
+    for (i in seq_along(path)) {
+      factors <- if (i == 1L) interaction_factors(path[[1L]]) else c(factors, list(path[[i]]))
+      for (f in factors) {
+        if (is_call_to(f, c("+", "*", "-", "|", "||", "/")) || is.numeric(f)) {
+          hm_abort("formula", "`(", deparse1(bar), ")`: `", deparse1(f),
+                   "` is not a grouping variable.")
+        }
+      }
+      terms[[length(terms) + 1L]] <- list(lhs = bar[[2L]], factors = factors,
+                                          correlated = correlated)
     }
-    bar <- list(lhs = bars[[1L]][[2L]], group = group,
-                correlated = identical(bars[[1L]][[1L]], as.name("|")))
   }
-  list(kind = "lmm", response = formula[[2L]], fixed = fixed, bar = bar,
-       levels = if (!is.null(bar)) list(bar$group) else list(), bars = TRUE)
+  if (length(terms) == 0L) return(list())
+  terms <- terms[order(vapply(terms, function(t) length(t$factors), 1L))]
+  for (i in seq_along(terms)) {
+    f <- terms[[i]]$factors
+    nested <- length(f) == i && (i == 1L || identical(f[-i], terms[[i - 1L]]$factors))
+    if (!nested) {
+      hm_abort("formula", "`", deparse1(formula[[3L]]), "`: its grouping terms ",
+               "are not nested one in the other (crossed groups, or two terms ",
+               "on one grouping factor), which is not supported yet; nested ",
+               "groups are written `(1 + x | region/school)` or `(1 + x | region) ",
+               "+ (1 | region:school)`.")
+    }
+  }
+  lapply(terms, function(t) {
+    c(t, list(name = paste(vapply(t$factors, deparse1, ""), collapse = ":"),
+              own = t$factors[[length(t$factors)]]))
+  })
 }
 
 # The model frame of `~ rhs` in `data` (then the formula's environment),
@@ -69,9 +96,10 @@ design_frame <- function(rhs, data, formula) {
   )
 }
 
-# The rows of a regression: response, fixed-effect design X, group
-# coefficients' design Z and groups, complete rows only (dropped with a
-# message), with what predict() will need (terms, factor levels).
+# The rows of a regression: response, fixed-effect design X, each level's
+# coefficients' design Z and groups (a tree, as the lecture's models build
+# it: labels unique by path), complete rows only (dropped with a message),
+# with what predict() will need (terms, factor levels, contrasts).
 lmm_model <- function(terms, data, formula) {
   if (!is.null(data) && !is.list(data)) {
     hm_abort("data", "must be a data frame or list, not ", describe(data), ".")
@@ -79,23 +107,21 @@ lmm_model <- function(terms, data, formula) {
   y <- eval_variable(terms$response, data, formula, "response")
   check_response(y, terms$response)
   n <- length(y)
-  frames <- list(x = design_frame(terms$fixed, data, formula))
-  bar <- terms$bar
-  if (!is.null(bar)) {
-    frames$z <- design_frame(bar$lhs, data, formula)
-    group <- check_group(eval_variable(bar$group, data, formula, "group"), n,
-                         bar$group, TRUE)
-  }
+  frames <- c(list(design_frame(terms$fixed, data, formula)),
+              lapply(terms$levels, function(l) design_frame(l$lhs, data, formula)))
+  groups <- lapply(terms$levels, function(l) {
+    check_group(eval_variable(l$own, data, formula, "group"), n, l$own, TRUE)
+  })
   for (f in frames) {
     if (nrow(f) != n && ncol(f) > 0L) {
       hm_abort("formula", "has variables of ", nrow(f), " rows but the ",
                "response has ", n, ".")
     }
   }
-  incomplete <- is.na(y) | (if (is.null(bar)) FALSE else is.na(group))
+  incomplete <- is.na(y) | Reduce(`|`, lapply(groups, is.na), FALSE)
   for (f in frames) if (ncol(f) > 0L) incomplete <- incomplete | !stats::complete.cases(f)
   note_dropped_rows(sum(incomplete), n,
-                    "a missing value (NA) in the response, a covariate or the group",
+                    "a missing value (NA) in the response, a covariate or a group",
                     paste0(", first row ", which(incomplete)[1L]))
   keep <- !incomplete
   y <- as.double(y[keep])
@@ -104,27 +130,30 @@ lmm_model <- function(terms, data, formula) {
     f[] <- lapply(f, function(v) if (is.factor(v)) droplevels(v) else v)
     m <- stats::model.matrix(attr(f, "terms"), f)
     if (nrow(m) != length(y)) m <- m[rep(1L, length(y)), , drop = FALSE]
-    list(matrix = m, terms = attr(f, "terms"), xlevels = stats::.getXlevels(attr(f, "terms"), f))
+    list(matrix = m, terms = attr(f, "terms"),
+         xlevels = stats::.getXlevels(attr(f, "terms"), f))
   })
-  x <- design$x$matrix
+  x <- design[[1L]]$matrix
   check_fixed_rank(x)
-  z <- if (!is.null(bar)) design$z$matrix else matrix(0, length(y), 0L)
-  if (!is.null(bar) && ncol(z) == 0L) {
-    hm_abort("formula", "`(", deparse1(bar$lhs), " | ", deparse1(bar$group),
-             ")` gives the groups no coefficient.")
-  }
-  groups <- if (!is.null(bar)) {
-    encode_groups(group[keep], length(y), bar$group, TRUE, checked = TRUE)
-  } else {
-    list(codes = rep(1L, length(y)), labels = character())
-  }
-  list(y = y, x = unname_design(x), z = unname_design(z),
-       x_names = colnames(x), z_names = colnames(z),
-       group = groups$codes, labels = groups$labels,
-       group_name = if (!is.null(bar)) deparse1(bar$group),
-       correlated = !is.null(bar) && bar$correlated && ncol(z) > 1L,
-       x_terms = design$x$terms, x_levels = design$x$xlevels,
-       z_terms = design$z$terms, z_levels = design$z$xlevels,
+  names <- vapply(terms$levels, function(l) l$name, "")
+  encoded <- Map(function(g, l) encode_groups(g[keep], length(y), l$own, TRUE, checked = TRUE),
+                 groups, terms$levels)
+  tree <- build_tree(encoded, names, length(y), "formula")
+  levels <- lapply(seq_along(terms$levels), function(l) {
+    term <- terms$levels[[l]]
+    z <- design[[l + 1L]]$matrix
+    if (ncol(z) == 0L) {
+      hm_abort("formula", "`(", deparse1(term$lhs), " | ", term$name,
+               ")` gives the groups no coefficient.")
+    }
+    list(name = term$name, own = term$own, z = unname_design(z), z_names = colnames(z),
+         correlated = term$correlated && ncol(z) > 1L,
+         labels = tree$nodes[[l]]$label, parent = tree$nodes[[l]]$parent,
+         terms = design[[l + 1L]]$terms, xlevels = design[[l + 1L]]$xlevels)
+  })
+  list(y = y, x = unname_design(x), x_names = colnames(x), levels = levels,
+       leaf = if (length(levels)) tree$codes else integer(),
+       x_terms = design[[1L]]$terms, x_levels = design[[1L]]$xlevels,
        contrasts = attr(x, "contrasts"))
 }
 
@@ -151,40 +180,52 @@ check_fixed_rank <- function(x) {
 coef_label <- function(names) sub("^\\(Intercept\\)$", "Intercept", names)
 
 # The spec of a regression: its columns in the core's storage order (fixed
-# effects, sds, correlations, sigma, then each coefficient's group values),
-# named as brms names them.
+# effects; each level's sds and correlations; sigma; then each level's
+# group coefficients, all groups of one coefficient together), named as
+# brms names them.
 lmm_spec <- function(model) {
-  g <- model$group_name
-  xb <- coef_label(model$x_names)
-  zb <- coef_label(model$z_names)
-  q <- length(zb)
-  pairs <- if (model$correlated) {
-    do.call(rbind, lapply(seq_len(q)[-1L], function(i) cbind(seq_len(i - 1L), i)))
-  } else {
-    matrix(integer(), 0L, 2L)
-  }
-  k <- length(model$labels)
-  part <- function(name, role, coef = NA_character_, label = NA_character_) {
+  # recycle0: no coefficient, no name (paste0() would make one of the prefix)
+  name <- function(...) paste0(..., recycle0 = TRUE)
+  part <- function(name, role, level = 0L, coef = NA_character_, label = NA_character_) {
     list2DF(list(name = name, role = rep(role, length(name)),
+                 level = rep(as.integer(level), length(name)),
                  coef = rep_len(coef, length(name)),
                  label = rep_len(label, length(name))))
   }
-  # recycle0: no coefficient, no name (paste0() would make one of the prefix)
-  name <- function(...) paste0(..., recycle0 = TRUE)
-  columns <- rbind(
-    part(name("b_", xb), "fixed", model$x_names),
-    part(name("sd_", g, "__", zb), "sd", model$z_names),
-    part(name("cor_", g, "__", zb[pairs[, 1L]], "__", zb[pairs[, 2L]]), "cor",
-         name(model$z_names[pairs[, 1L]], ",", model$z_names[pairs[, 2L]])),
-    part("sigma", "sigma"),
-    part(name("r_", g, "[", rep(model$labels, q), ",", rep(zb, each = k), "]"),
-         "group", rep(model$z_names, each = k), rep(model$labels, q))
-  )
+  per_level <- lapply(seq_along(model$levels), function(l) {
+    level <- model$levels[[l]]
+    g <- level$name
+    zb <- coef_label(level$z_names)
+    q <- length(zb)
+    pairs <- if (level$correlated) {
+      do.call(rbind, lapply(seq_len(q)[-1L], function(i) cbind(seq_len(i - 1L), i)))
+    } else {
+      matrix(integer(), 0L, 2L)
+    }
+    k <- length(level$labels)
+    list(
+      global = rbind(
+        part(name("sd_", g, "__", zb), "sd", l, level$z_names),
+        part(name("cor_", g, "__", zb[pairs[, 1L]], "__", zb[pairs[, 2L]]), "cor", l,
+             name(level$z_names[pairs[, 1L]], ",", level$z_names[pairs[, 2L]]))
+      ),
+      groups = part(name("r_", g, "[", rep(level$labels, q), ",", rep(zb, each = k), "]"),
+                    "group", l, rep(level$z_names, each = k), rep(level$labels, q))
+    )
+  })
+  columns <- do.call(rbind, c(
+    list(part(name("b_", coef_label(model$x_names)), "fixed", 0L, model$x_names)),
+    lapply(per_level, `[[`, "global"),
+    list(part("sigma", "sigma")),
+    lapply(per_level, `[[`, "groups")
+  ))
   columns$global <- columns$role != "group"
+  levels <- lapply(model$levels, function(l) {
+    l[c("name", "labels", "parent", "z_names", "correlated")]
+  })
   structure(list(kind = "lmm", columns = columns, samplers = "collapsed",
-                 group = g, labels = model$labels, x_names = model$x_names,
-                 z_names = model$z_names, correlated = model$correlated,
-                 n = length(model$y)),
+                 levels = levels, level_names = vapply(levels, `[[`, "", "name"),
+                 x_names = model$x_names, n = length(model$y)),
             class = "hiermod_spec")
 }
 
@@ -208,8 +249,9 @@ resolve_lmm_prior <- function(prior, model, spec) {
   cols <- spec$columns
   b_names <- cols$name[cols$role == "fixed"]
   sd_names <- cols$name[cols$role == "sd"]
+  correlated <- vapply(spec$levels, `[[`, TRUE, "correlated")
   known <- c("Intercept", "b", b_names, "sd", sd_names, "sigma",
-             if (spec$correlated) "cor")
+             if (any(correlated)) c("cor", paste0("cor_", spec$level_names[correlated])))
   unknown <- setdiff(names(dists), known)
   if (length(unknown)) {
     hm_abort("prior", "gives `", unknown[1L], "`, which is not a parameter ",
@@ -218,20 +260,26 @@ resolve_lmm_prior <- function(prior, model, spec) {
   }
   s_y <- stats::sd(model$y)
   if (!(is.finite(s_y) && s_y > 0)) s_y <- max(abs(model$y), 1)
-  sds <- lapply(seq_along(sd_names), function(k) {
-    group_sd_prior(dists, sd_names[k], s_y / column_spread(model$z[, k]))
+  levels <- lapply(seq_along(model$levels), function(l) {
+    level <- model$levels[[l]]
+    names <- cols$name[cols$role == "sd" & cols$level == l]
+    sds <- lapply(seq_along(names), function(k) {
+      group_sd_prior(dists, names[k], s_y / column_spread(level$z[, k]))
+    })
+    lkj <- if (level$correlated) {
+      d <- dists[[paste0("cor_", level$name)]]
+      if (is.null(d)) d <- dists$cor
+      if (!is.null(d) && d$family != "lkj") {
+        hm_abort("cor", "must have an lkj() prior, not ", d$family, "().")
+      }
+      if (is.null(d)) 1 else d$eta
+    }
+    list(sds = stats::setNames(sds, names), lkj = lkj)
   })
   sigma <- group_sd_prior(dists, "sigma", s_y)
-  lkj <- if (spec$correlated) {
-    d <- dists$cor
-    if (!is.null(d) && d$family != "lkj") {
-      hm_abort("cor", "must have an lkj() prior, not ", d$family, "().")
-    }
-    if (is.null(d)) 1 else d$eta
-  }
   effects <- effect_priors(dists, model, b_names, s_y)
-  structure(list(effects = stats::setNames(effects, b_names),
-                 sds = stats::setNames(sds, sd_names), sigma = sigma, lkj = lkj),
+  structure(list(effects = stats::setNames(effects, b_names), levels = levels,
+                 sigma = sigma),
             class = "hiermod_lmm_prior")
 }
 
@@ -281,14 +329,18 @@ effect_priors <- function(dists, model, b_names, s_y) {
 lmm_prior_for_core <- function(prior) {
   list(effect_mean = vapply(prior$effects, function(e) as.double(e$mean), 1, USE.NAMES = FALSE),
        effect_sd = vapply(prior$effects, function(e) as.double(e$sd), 1, USE.NAMES = FALSE),
-       sds = unname(prior$sds), sigma = prior$sigma,
-       lkj = if (!is.null(prior$lkj)) as.double(prior$lkj))
+       levels = lapply(prior$levels, function(l) {
+         list(sds = unname(l$sds), lkj = if (!is.null(l$lkj)) as.double(l$lkj))
+       }),
+       sigma = prior$sigma)
 }
 
-# The core's arguments for a regression's data: y, X, Z, groups.
+# The core's arguments for a regression's data: y, X, each level's Z and
+# parents, each row's last-level group.
 lmm_glue_data <- function(model) {
-  list(y = model$y, x = model$x, z = model$z, group = as.integer(model$group),
-       n_groups = max(length(model$labels), 1L))
+  list(y = model$y, x = model$x, z = lapply(model$levels, `[[`, "z"),
+       parents = lapply(model$levels, function(l) as.integer(l$parent)),
+       leaf = as.integer(model$leaf))
 }
 
 # fit() of a regression.
@@ -303,7 +355,7 @@ fit_lmm <- function(call, formula, terms, data, prior, chains, iter, warmup,
   report <- progress_reporter(progress, as.double(s$chains) * s$iter)
   d <- lmm_glue_data(model)
   started <- proc.time()[["elapsed"]]
-  out <- hm_sample_lmm(d$y, d$x, d$z, d$group, d$n_groups,
+  out <- hm_sample_lmm(d$y, d$x, d$z, d$parents, d$leaf,
                        lmm_prior_for_core(prior), s$chains, s$iter, s$warmup,
                        s$thin, s$seed, s$cores, s$keep == "all",
                        spec$columns$name, report)
@@ -340,11 +392,11 @@ column_means <- function(x, names) {
 lmm_reading <- function(spec) {
   fixed <- if (length(spec$x_names)) paste(spec$x_names, collapse = ", ") else "none"
   out <- paste0("fixed effects: ", fixed)
-  if (!is.null(spec$group)) {
-    out <- paste0(out, "; by `", spec$group, "` (", length(spec$labels),
-                  " groups): ", paste(spec$z_names, collapse = ", "),
-                  if (length(spec$z_names) > 1L) {
-                    if (spec$correlated) ", correlated" else ", independent"
+  for (level in spec$levels) {
+    out <- paste0(out, "; by `", level$name, "` (", length(level$labels),
+                  " groups): ", paste(level$z_names, collapse = ", "),
+                  if (length(level$z_names) > 1L) {
+                    if (level$correlated) ", correlated" else ", independent"
                   })
   }
   out
@@ -357,7 +409,7 @@ print.hiermod_lmm <- function(x, digits = 3, ...) {
   meta <- fit_meta(x)
   spec <- meta$spec
   s <- meta$settings
-  cat("Bayesian linear ", if (is.null(spec$group)) "regression" else "mixed model",
+  cat("Bayesian linear ", if (length(spec$levels) == 0L) "regression" else "mixed model",
       "\n", sep = "")
   cat(" Formula: ", deparse1(meta$formula), "\n", sep = "")
   cat(" Read as: ", lmm_reading(spec), "\n", sep = "")
@@ -413,10 +465,11 @@ fixef.hiermod_lmm <- function(object, ...) {
   stats::setNames(unname(column_means(object, cols$name)), cols$coef)
 }
 
-# The group coefficients' posterior means, one column per coefficient.
+# The group coefficients' posterior means of each level, one data frame
+# per level (named by it), one column per coefficient, one row per group.
 lmm_group_means <- function(object) {
   spec <- fit_spec(object)
-  if (is.null(spec$group)) {
+  if (length(spec$levels) == 0L) {
     hm_abort("object", "is a regression without groups: it has no group ",
              "coefficients.")
   }
@@ -426,9 +479,14 @@ lmm_group_means <- function(object) {
   }
   cols <- spec$columns[spec$columns$role == "group", ]
   means <- column_means(object, cols$name)
-  out <- lapply(spec$z_names, function(coef) unname(means[cols$coef == coef]))
-  as.data.frame(stats::setNames(out, spec$z_names), row.names = spec$labels,
-                check.names = FALSE)
+  out <- lapply(seq_along(spec$levels), function(l) {
+    level <- spec$levels[[l]]
+    at <- cols$level == l
+    values <- lapply(level$z_names, function(coef) unname(means[at & cols$coef == coef]))
+    as.data.frame(stats::setNames(values, level$z_names), row.names = level$labels,
+                  check.names = FALSE)
+  })
+  stats::setNames(out, spec$level_names)
 }
 
 #' @method ranef hiermod_lmm
@@ -436,22 +494,26 @@ lmm_group_means <- function(object) {
 ranef.hiermod_lmm <- function(object, ...) {
   check_lmm(object, "object")
   check_dots(list(...), "ranef()")
-  stats::setNames(list(lmm_group_means(object)), fit_spec(object)$group)
+  lmm_group_means(object)
 }
 
+# As lme4's coef(): per level, the fixed effects plus that level's own
+# group coefficients.
 #' @export
 coef.hiermod_lmm <- function(object, ...) {
   check_lmm(object, "object")
   check_dots(list(...), "coef()")
-  spec <- fit_spec(object)
   fixed <- fixef(object)
-  if (is.null(spec$group)) return(fixed)
-  b <- lmm_group_means(object)
-  out <- as.data.frame(matrix(fixed, nrow(b), length(fixed), byrow = TRUE,
-                              dimnames = list(spec$labels, names(fixed))),
-                       check.names = FALSE)
-  for (coef in intersect(names(b), names(out))) out[[coef]] <- out[[coef]] + b[[coef]]
-  stats::setNames(list(out), spec$group)
+  if (length(fit_spec(object)$levels) == 0L) return(fixed)
+  lapply(lmm_group_means(object), function(b) {
+    out <- as.data.frame(matrix(fixed, nrow(b), length(fixed), byrow = TRUE,
+                                dimnames = list(rownames(b), names(fixed))),
+                         check.names = FALSE)
+    for (coef in names(b)) {
+      out[[coef]] <- if (coef %in% names(out)) out[[coef]] + b[[coef]] else b[[coef]]
+    }
+    out
+  })
 }
 
 #' @method VarCorr hiermod_lmm
@@ -461,22 +523,25 @@ VarCorr.hiermod_lmm <- function(x, ...) {
   check_dots(list(...), "VarCorr()")
   spec <- fit_spec(x)
   cols <- spec$columns
-  sds <- cols[cols$role == "sd", ]
-  cors <- cols[cols$role == "cor", ]
-  draws <- stacked_draws(x, c(sds$name, cors$name, "sigma"))
-  sd_draws <- draws[, sds$name, drop = FALSE]
-  var1 <- c(sds$coef, sub(",.*", "", cors$coef), NA)
-  var2 <- c(rep(NA, nrow(sds)), sub(".*,", "", cors$coef), NA)
-  cov_draws <- lapply(seq_len(nrow(cors)), function(i) {
-    draws[, cors$name[i]] * sd_draws[, match(var1[nrow(sds) + i], sds$coef)] *
-      sd_draws[, match(var2[nrow(sds) + i], sds$coef)]
+  rows <- lapply(seq_along(spec$levels), function(l) {
+    sds <- cols[cols$role == "sd" & cols$level == l, ]
+    cors <- cols[cols$role == "cor" & cols$level == l, ]
+    draws <- stacked_draws(x, c(sds$name, cors$name))
+    sd_draws <- draws[, sds$name, drop = FALSE]
+    var1 <- c(sds$coef, sub(",.*", "", cors$coef))
+    var2 <- c(rep(NA, nrow(sds)), sub(".*,", "", cors$coef))
+    covariance <- vapply(seq_len(nrow(cors)), function(i) {
+      mean(draws[, cors$name[i]] * sd_draws[, match(var1[nrow(sds) + i], sds$coef)] *
+             sd_draws[, match(var2[nrow(sds) + i], sds$coef)])
+    }, 1)
+    data.frame(grp = spec$level_names[l], var1 = var1, var2 = var2,
+               vcov = unname(c(colMeans(sd_draws^2), covariance)),
+               sdcor = unname(colMeans(draws)), stringsAsFactors = FALSE)
   })
-  vcov <- c(colMeans(sd_draws^2), vapply(cov_draws, mean, 1),
-            mean(draws[, "sigma"]^2))
-  sdcor <- colMeans(draws)
-  data.frame(grp = c(rep(spec$group, nrow(sds) + nrow(cors)), "Residual"),
-             var1 = var1, var2 = var2, vcov = unname(vcov),
-             sdcor = unname(sdcor), stringsAsFactors = FALSE)
+  sigma <- draws_of_column(x, "sigma")
+  residual <- data.frame(grp = "Residual", var1 = NA_character_, var2 = NA_character_,
+                         vcov = mean(sigma^2), sdcor = mean(sigma))
+  do.call(rbind, c(rows, list(residual)))
 }
 
 #' @export
@@ -497,8 +562,7 @@ formula.hiermod_lmm <- function(x, ...) fit_meta(x)$formula
 ngrps.hiermod_lmm <- function(object, ...) { # nolint: object_name_linter.
   check_lmm(object, "object")
   spec <- fit_spec(object)
-  if (is.null(spec$group)) return(stats::setNames(integer(), character()))
-  stats::setNames(length(spec$labels), spec$group)
+  stats::setNames(vapply(spec$levels, function(l) length(l$labels), 1L), spec$level_names)
 }
 
 # A numeric variable alone on the right (`y ~ school`) is read as groups,
@@ -543,8 +607,14 @@ prior_summary.hiermod_lmm <- function(object, ...) {
   effect <- vapply(p$effects, function(e) {
     if (e$family == "flat") "flat" else paste0("normal(", f(e$mean), ", ", f(e$sd), ")")
   }, "")
-  rows <- c(effect, vapply(p$sds, format_sd_dist, ""),
-            sigma = format_sd_dist(p$sigma),
-            if (!is.null(p$lkj)) c(cor = paste0("lkj(", f(p$lkj), ")")))
+  spec <- fit_spec(object)
+  per_level <- unlist(lapply(seq_along(p$levels), function(l) {
+    level <- p$levels[[l]]
+    c(vapply(level$sds, format_sd_dist, ""),
+      if (!is.null(level$lkj)) {
+        stats::setNames(paste0("lkj(", f(level$lkj), ")"), paste0("cor_", spec$level_names[l]))
+      })
+  }))
+  rows <- c(effect, per_level, sigma = format_sd_dist(p$sigma))
   data.frame(parameter = names(rows), prior = unname(rows))
 }

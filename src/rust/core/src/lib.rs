@@ -34,7 +34,9 @@ pub use csv::{Chunk, CsvError, CsvReader, Fields};
 pub use engine::{Messages, Tree, TreeChain, TreeState};
 pub use error::Error;
 pub use kernels::SamplerKind;
-pub use lmm::{EffectPrior, Lmm, LmmChain, LmmPrior, LmmRows, MAX_VARIANCE_DIM};
+pub use lmm::{
+    EffectPrior, LevelPrior, Lmm, LmmChain, LmmLevel, LmmPrior, LmmRows, MAX_VARIANCE_DIM,
+};
 pub use marginal::{
     Evidence, EvidenceMethod, MAX_QUADRATURE_DIM, log_marginal_likelihood_in_units,
 };

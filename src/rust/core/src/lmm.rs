@@ -1,15 +1,19 @@
-//! The hierarchical linear model with one grouping factor (MATHS.md
-//! section 15): `y_j = X_j beta + Z_j b_j + e_j`, `e_j ~ N(0, sigma^2 I)`,
-//! `b_j ~ N(0, Sigma)`, `Sigma = D R D`, a normal prior on each fixed effect.
-//! With no group coefficients (q = 0) it is the pooled regression.
+//! The hierarchical linear model (MATHS.md section 15): fixed effects
+//! `beta` and, for each of L nested levels of groups, coefficients of its
+//! own design Z_l, `b ~ N(0, Sigma_l)`, `Sigma_l = D_l R_l D_l`:
 //!
-//! Given the variance parameters every location (beta and every b_j) is
-//! jointly Gaussian, so the sampler moves the variance parameters on the
-//! density with all of them integrated out, then draws beta and the b_j
-//! exactly. After one pass over the rows nothing grows with N: each group
-//! keeps `Z_j'Z_j` and `Z_j'[X_j y_j]`; groups with equal `Z_j'Z_j` share
-//! one class, whose summed cross-products make an evaluation of the density
-//! cost O(classes q^2 p^2 + p^3), whatever the number of groups in a class.
+//! `y = X beta + sum_l Z_l b_l[group of the row at level l] + e`,
+//! `e ~ N(0, sigma^2 I)`, with a normal prior on each fixed effect. L = 0
+//! is the pooled regression, L = 1 one grouping factor.
+//!
+//! Given the variance parameters every location is jointly Gaussian, so
+//! the sampler moves the variance parameters on the density with all of
+//! them integrated out (one pass up the tree, eliminating each node's
+//! coefficients from a Gaussian in its ancestors' and beta), then draws
+//! beta and every group's coefficients exactly (one pass down). After one
+//! pass over the rows nothing grows with N; last-level groups of one
+//! parent whose `Z_L'Z_L` are equal share one class, whose summed
+//! cross-products are eliminated at once.
 
 use std::collections::HashMap;
 
@@ -21,8 +25,8 @@ use crate::prior::SdPrior;
 use crate::slice::TunedSlices;
 use crate::{Error, Quantity, SamplerKind};
 
-/// Variance parameters the sampler moves jointly: sigma, q sds and, when
-/// correlated, q (q - 1) / 2 correlations.
+/// Variance parameters the sampler moves jointly: sigma, every level's sds
+/// and, where correlated, correlations.
 pub const MAX_VARIANCE_DIM: usize = 8;
 
 /// `beta_k ~ N(mean, sd^2)`; an infinite `sd` is the flat prior.
@@ -32,49 +36,87 @@ pub struct EffectPrior {
     pub sd: f64,
 }
 
+/// The priors of one level's coefficients: one per sd, and LKJ(eta) on
+/// their correlations (`None`: independent, `(x || g)`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LevelPrior {
+    pub sds: Vec<SdPrior>,
+    pub lkj: Option<f64>,
+}
+
 /// The priors of the model, in the data's units. The intercept's prior (the
 /// effect of the all-ones column of X, if it has one) is on the mean
 /// response at the predictors' means, as rstanarm and brms put it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LmmPrior {
     pub effects: Vec<EffectPrior>,
-    pub sds: Vec<SdPrior>,
+    pub levels: Vec<LevelPrior>,
     pub sigma: SdPrior,
-    /// LKJ(eta) on the correlation matrix; `None` for independent
-    /// coefficients (`(x || g)`).
-    pub lkj: Option<f64>,
 }
 
-/// The rows of the model: `x` (n x p) and `z` (n x q) column-major, each
-/// row's 0-based group.
+/// One level of groups: its coefficients' design (n x q, column-major) and
+/// each group's 0-based parent in the level above (0 for the top level,
+/// whose parent is the root).
 #[derive(Debug, Clone, Copy)]
+pub struct LmmLevel<'a> {
+    pub z: &'a [f64],
+    pub parent: &'a [usize],
+}
+
+/// The rows: `x` (n x p) column-major, the levels top first, each row's
+/// 0-based group of the last level (ignored without levels).
+#[derive(Debug, Clone)]
 pub struct LmmRows<'a> {
     pub y: &'a [f64],
     pub x: &'a [f64],
-    pub z: &'a [f64],
-    pub group: &'a [usize],
-    pub n_groups: usize,
+    pub levels: Vec<LmmLevel<'a>>,
+    pub leaf: &'a [usize],
+}
+
+/// A level as the sampler keeps it: sizes, parents, standardised priors,
+/// the scale of each column of its design, and where its coordinates lie.
+#[derive(Debug, Clone)]
+struct Level {
+    q: usize,
+    n_nodes: usize,
+    parent: Vec<usize>,
+    sds: Vec<SdPrior>,
+    lkj: Option<f64>,
+    z_scale: Vec<f64>,
+    /// Its first variance parameter in psi.
+    psi_at: usize,
+}
+
+impl Level {
+    fn n_correlations(&self) -> usize {
+        if self.lkj.is_some() {
+            self.q * (self.q - 1) / 2
+        } else {
+            0
+        }
+    }
 }
 
 /// The affine change from the units the sampler works in to the data's
 /// (MATHS.md 15.4): `y = y_centre + y_scale y~`; each column of X centred
-/// (when X has an intercept) and scaled, each column of Z scaled.
+/// (when X has an intercept column) and scaled.
 #[derive(Debug, Clone, PartialEq)]
 struct Scales {
     y_centre: f64,
     y_scale: f64,
     x_centre: Vec<f64>,
     x_scale: Vec<f64>,
-    z_scale: Vec<f64>,
     intercept: Option<usize>,
 }
 
-/// Groups whose `Z_j'Z_j` are equal: their count, that matrix (q x q), and
-/// the sums over them of `B~_j[a,]' B~_j[b,]` for a <= b (`B~_j =
-/// Z_j'[X_j y_j]`, q x (p + 1)), each (p + 1) x (p + 1), the blocks with a <
-/// b already added to their transposes.
+/// Last-level groups of one parent whose `Z_L'Z_L` are equal: their
+/// parent, count, that matrix (q x q), and the sums over them of
+/// `C_j[a,]' C_j[b,]` for a <= b (`C_j = Z_L'[y X Z_1 .. Z_(L-1)]` over
+/// the group's rows, q x lead), each lead x lead, the blocks with a < b
+/// already added to their transposes.
 #[derive(Debug, Clone)]
 struct Class {
+    parent: usize,
     count: f64,
     zz: Vec<f64>,
     cross: Vec<f64>,
@@ -83,55 +125,41 @@ struct Class {
 #[derive(Debug, Clone)]
 pub struct Lmm {
     p: usize,
-    q: usize,
-    n_groups: usize,
     n_rows: f64,
     scales: Scales,
     /// Standardised: precisions and means of the effects' priors.
     effect_precision: Vec<f64>,
     effect_mean: Vec<f64>,
-    sds: Vec<SdPrior>,
     sigma: SdPrior,
-    lkj: Option<f64>,
-    /// X'X (p x p), X'y, y'y.
-    xx: Vec<f64>,
-    xy: Vec<f64>,
-    yy: f64,
+    levels: Vec<Level>,
+    /// `[y X Z_1 .. Z_(L-1)]'[y X Z_1 .. Z_(L-1)]` over the rows of each
+    /// parent of the last level's groups (the root without levels).
+    rows_cross: Vec<f64>,
     classes: Vec<Class>,
     class_of: Vec<usize>,
-    /// `B~_j` of every group, q x (p + 1) row-major, group after group.
-    zxy: Vec<f64>,
+    /// `C_j` of every last-level group, q x lead, group after group.
+    leaf_cross: Vec<f64>,
 }
 
-/// Working memory of one density evaluation.
+/// Working memory of one density evaluation, kept for the draws that
+/// follow it.
 #[derive(Debug, Clone)]
 struct Work {
+    /// Per level: the precision of its coefficients and its log determinant.
+    lambda: Vec<Vec<f64>>,
+    log_det_lambda: Vec<f64>,
     corr: Vec<f64>,
-    lambda: Vec<f64>,
     factor: Vec<f64>,
     inverse: Vec<f64>,
-    prec: Vec<f64>,
-    kmat: Vec<f64>,
-    qmat: Vec<f64>,
-    h: Vec<f64>,
-    /// The Cholesky factor of each class's `P`, kept for the draws.
+    /// Per level l < L (0: the root), every node's Gaussian in
+    /// `[-1, beta, b_1, .., b_l]`, dim(l) x dim(l).
+    messages: Vec<Vec<f64>>,
+    /// Per level l < L, every node's Cholesky factor of its own block
+    /// and `T = L^-1 M_(own, rest)`.
+    factors: Vec<Vec<f64>>,
+    projections: Vec<Vec<f64>>,
+    /// The Cholesky factor of each class's precision.
     class_factors: Vec<f64>,
-}
-
-impl Work {
-    fn new(p: usize, q: usize, n_classes: usize) -> Self {
-        Self {
-            corr: vec![0.0; q * q],
-            lambda: vec![0.0; q * q],
-            factor: vec![0.0; q * q],
-            inverse: vec![0.0; q * q],
-            prec: vec![0.0; q * q],
-            kmat: vec![0.0; (p + 1) * (p + 1)],
-            qmat: vec![0.0; p * p],
-            h: vec![0.0; p],
-            class_factors: vec![0.0; q * q * n_classes],
-        }
-    }
 }
 
 /// The variance step, whatever the number of variance parameters.
@@ -176,14 +204,15 @@ fn variance_step(dim: usize) -> Box<dyn VarianceStep> {
     }
 }
 
-/// One chain: the variance parameters `psi` (log tau_w, log of each
-/// coefficient's precision 1/s_k^2, atanh of each canonical partial
-/// correlation), the locations, and the step's state.
+/// One chain: the variance parameters `psi` (log tau_w, then per level the
+/// log of each coefficient's precision 1/s_k^2 and the atanh of each
+/// canonical partial correlation), the locations, and the step's state.
 pub struct LmmChain {
     psi: Vec<f64>,
     log_f: Option<f64>,
     beta: Vec<f64>,
-    b: Vec<f64>,
+    /// Per level, q x nodes, coefficient after coefficient.
+    b: Vec<Vec<f64>>,
     step: Box<dyn VarianceStep>,
     work: Work,
 }
@@ -191,78 +220,39 @@ pub struct LmmChain {
 impl Lmm {
     pub fn new(rows: LmmRows<'_>, prior: LmmPrior) -> Result<Self, Error> {
         let n = rows.y.len();
-        let (p, q) = dims(&rows)?;
-        check_rows(&rows, q)?;
-        check_prior(&prior, p, q)?;
-        let dim = 1
-            + q
-            + if prior.lkj.is_some() {
-                q * (q - 1) / 2
-            } else {
-                0
-            };
-        if dim > MAX_VARIANCE_DIM {
+        let p = check_rows(&rows)?;
+        check_prior(&prior, p, &rows)?;
+        let scales = Scales::of(&rows, p);
+        let mut psi_at = 1;
+        let mut levels = Vec::with_capacity(rows.levels.len());
+        for (l, (level, level_prior)) in rows.levels.iter().zip(&prior.levels).enumerate() {
+            let q = level.z.len() / n;
+            let z_scale: Vec<f64> = (0..q)
+                .map(|k| spread(&level.z[k * n..(k + 1) * n], false).1)
+                .collect();
+            let sds = level_prior
+                .sds
+                .iter()
+                .zip(&z_scale)
+                .map(|(sd, zs)| sd.standardised(scales.y_scale / zs))
+                .collect();
+            let lkj = if q > 1 { level_prior.lkj } else { None };
+            levels.push(Level {
+                q,
+                n_nodes: level.parent.len(),
+                parent: level.parent.to_vec(),
+                sds,
+                lkj,
+                z_scale,
+                psi_at,
+            });
+            psi_at += q + levels[l].n_correlations();
+        }
+        if psi_at > MAX_VARIANCE_DIM {
             return Err(Error::InvalidData(format!(
-                "the model has {dim} variance parameters; at most {MAX_VARIANCE_DIM} are supported"
+                "the model has {psi_at} variance parameters; at most {MAX_VARIANCE_DIM} are supported"
             )));
         }
-        let scales = Scales::of(&rows, p, q);
-        let s = &scales;
-        // Standardised columns, one row at a time.
-        let x_at = |i: usize, k: usize| (rows.x[k * n + i] - s.x_centre[k]) / s.x_scale[k];
-        let z_at = |i: usize, k: usize| rows.z[k * n + i] / s.z_scale[k];
-        let y_at = |i: usize| (rows.y[i] - s.y_centre) / s.y_scale;
-
-        let width = p + 1;
-        let mut xx = vec![0.0; p * p];
-        let mut xy = vec![0.0; p];
-        let mut yy = 0.0;
-        let mut zz = vec![0.0; rows.n_groups * q * q];
-        let mut zxy = vec![0.0; rows.n_groups * q * width];
-        let mut rows_in = vec![0usize; rows.n_groups];
-        let mut xi = vec![0.0; width];
-        let mut zi = vec![0.0; q];
-        for i in 0..n {
-            for (k, v) in xi[..p].iter_mut().enumerate() {
-                *v = x_at(i, k);
-            }
-            xi[p] = y_at(i);
-            for (k, v) in zi.iter_mut().enumerate() {
-                *v = z_at(i, k);
-            }
-            for a in 0..p {
-                for c in 0..p {
-                    xx[a * p + c] += xi[a] * xi[c];
-                }
-                xy[a] += xi[a] * xi[p];
-            }
-            yy += xi[p] * xi[p];
-            let j = rows.group[i];
-            rows_in[j] += 1;
-            let zz_j = &mut zz[j * q * q..(j + 1) * q * q];
-            let zxy_j = &mut zxy[j * q * width..(j + 1) * q * width];
-            for a in 0..q {
-                for c in 0..q {
-                    zz_j[a * q + c] += zi[a] * zi[c];
-                }
-                for r in 0..width {
-                    zxy_j[a * width + r] += zi[a] * xi[r];
-                }
-            }
-        }
-        if q > 0 {
-            if let Some(empty) = rows_in.iter().position(|&m| m == 0) {
-                return Err(Error::InvalidData(format!(
-                    "group {} has no rows",
-                    empty + 1
-                )));
-            }
-        }
-        let (classes, class_of) = if q > 0 {
-            classes_of(&zz, &zxy, rows.n_groups, q, width)
-        } else {
-            (Vec::new(), Vec::new())
-        };
         let (effect_precision, effect_mean) = prior
             .effects
             .iter()
@@ -270,6 +260,7 @@ impl Lmm {
             .map(|(k, e)| {
                 // beta~_k = beta_k x_scale_k / y_scale; the intercept's is
                 // the mean response at the predictors' means, less y_centre.
+                let s = &scales;
                 let factor = s.x_scale[k] / s.y_scale;
                 let shift = if Some(k) == s.intercept {
                     s.y_centre
@@ -281,56 +272,141 @@ impl Lmm {
                 (precision, (e.mean - shift) * factor)
             })
             .unzip();
-        let sds = prior
-            .sds
-            .iter()
-            .enumerate()
-            .map(|(k, sd)| sd.standardised(s.y_scale / s.z_scale[k]))
-            .collect();
-        let model = Self {
+        let mut model = Self {
             p,
-            q,
-            n_groups: if q > 0 { rows.n_groups } else { 0 },
             n_rows: n as f64,
-            sigma: prior.sigma.standardised(s.y_scale),
-            sds,
-            lkj: prior.lkj,
+            sigma: prior.sigma.standardised(scales.y_scale),
+            scales,
             effect_precision,
             effect_mean,
-            scales,
-            xx,
-            xy,
-            yy,
-            classes,
-            class_of,
-            zxy: if q > 0 { zxy } else { Vec::new() },
+            levels,
+            rows_cross: Vec::new(),
+            classes: Vec::new(),
+            class_of: Vec::new(),
+            leaf_cross: Vec::new(),
         };
+        model.summarise(&rows);
         model.check_identified()?;
         Ok(model)
     }
 
-    /// Number of variance parameters.
-    pub fn variance_dim(&self) -> usize {
-        1 + self.q + self.n_correlations()
+    /// Coordinates of a node's Gaussian at buffer level l (0 the root):
+    /// `[-1, beta, b_1, .., b_l]`.
+    fn dim(&self, l: usize) -> usize {
+        1 + self.p + self.levels[..l].iter().map(|level| level.q).sum::<usize>()
     }
 
-    fn n_correlations(&self) -> usize {
-        if self.lkj.is_some() {
-            self.q * (self.q - 1) / 2
-        } else {
-            0
+    /// The buffer level that holds the last level's parents, and its
+    /// number of nodes.
+    fn leaf_parents(&self) -> (usize, usize) {
+        match self.levels.len() {
+            0 | 1 => (0, 1),
+            big_l => (big_l - 1, self.levels[big_l - 2].n_nodes),
         }
     }
 
+    /// One pass over the rows: the cross-products of each last-level
+    /// parent's rows and of each last-level group's, and the classes.
+    fn summarise(&mut self, rows: &LmmRows<'_>) {
+        let n = rows.y.len();
+        let (p, s) = (self.p, &self.scales);
+        let big_l = self.levels.len();
+        let (top, n_parents) = self.leaf_parents();
+        let lead = self.dim(top);
+        let mut rows_cross = vec![0.0; n_parents * lead * lead];
+        let q_leaf = self.levels.last().map_or(0, |l| l.q);
+        let n_leaves = self.levels.last().map_or(0, |l| l.n_nodes);
+        let mut zz = vec![0.0; n_leaves * q_leaf * q_leaf];
+        let mut leaf_cross = vec![0.0; n_leaves * q_leaf * lead];
+        let mut r = vec![0.0; lead];
+        let mut z_leaf = vec![0.0; q_leaf];
+        for i in 0..n {
+            r[0] = (rows.y[i] - s.y_centre) / s.y_scale;
+            for k in 0..p {
+                r[1 + k] = (rows.x[k * n + i] - s.x_centre[k]) / s.x_scale[k];
+            }
+            let mut at = 1 + p;
+            for (level, data) in self
+                .levels
+                .iter()
+                .zip(&rows.levels)
+                .take(big_l.saturating_sub(1))
+            {
+                for k in 0..level.q {
+                    r[at + k] = data.z[k * n + i] / level.z_scale[k];
+                }
+                at += level.q;
+            }
+            let parent = if big_l == 0 {
+                0
+            } else {
+                self.levels[big_l - 1].parent[rows.leaf[i]]
+            };
+            let cross = &mut rows_cross[parent * lead * lead..(parent + 1) * lead * lead];
+            for a in 0..lead {
+                for c in 0..lead {
+                    cross[a * lead + c] += r[a] * r[c];
+                }
+            }
+            if let (Some(level), Some(data)) = (self.levels.last(), rows.levels.last()) {
+                let j = rows.leaf[i];
+                let q = level.q;
+                for (k, v) in z_leaf.iter_mut().enumerate() {
+                    *v = data.z[k * n + i] / level.z_scale[k];
+                }
+                let zz_j = &mut zz[j * q * q..(j + 1) * q * q];
+                let cross_j = &mut leaf_cross[j * q * lead..(j + 1) * q * lead];
+                for a in 0..q {
+                    for c in 0..q {
+                        zz_j[a * q + c] += z_leaf[a] * z_leaf[c];
+                    }
+                    for c in 0..lead {
+                        cross_j[a * lead + c] += z_leaf[a] * r[c];
+                    }
+                }
+            }
+        }
+        if let Some(level) = self.levels.last() {
+            let (classes, class_of) = classes_of(&zz, &leaf_cross, &level.parent, level.q, lead);
+            self.classes = classes;
+            self.class_of = class_of;
+        }
+        self.rows_cross = rows_cross;
+        self.leaf_cross = leaf_cross;
+    }
+
+    /// Number of variance parameters.
+    pub fn variance_dim(&self) -> usize {
+        1 + self
+            .levels
+            .iter()
+            .map(|l| l.q + l.n_correlations())
+            .sum::<usize>()
+    }
+
     fn n_global(&self) -> usize {
-        self.p + self.q + self.n_correlations() + 1
+        self.p + self.variance_dim()
+    }
+
+    fn n_group_values(&self) -> usize {
+        self.levels.iter().map(|l| l.q * l.n_nodes).sum()
     }
 
     /// With a flat prior on some effect, the effects are identified only if
     /// X'X is positive definite where the prior is flat.
     fn check_identified(&self) -> Result<(), Error> {
         let p = self.p;
-        let mut m: Vec<f64> = self.xx.clone();
+        let (top, n_parents) = self.leaf_parents();
+        let lead = self.dim(top);
+        let mut m = vec![0.0; p * p];
+        for parent in 0..n_parents {
+            let cross = &self.rows_cross[parent * lead * lead..];
+            for a in 0..p {
+                for c in 0..p {
+                    m[a * p + c] += cross[(1 + a) * lead + 1 + c];
+                }
+            }
+        }
         for k in 0..p {
             m[k * p + k] += self.effect_precision[k];
         }
@@ -346,247 +422,338 @@ impl Lmm {
         }
     }
 
+    fn work(&self) -> Work {
+        let big_l = self.levels.len();
+        let q_max = self.levels.iter().map(|l| l.q).max().unwrap_or(0);
+        let nodes = |l: usize| {
+            if l == 0 {
+                1
+            } else {
+                self.levels[l - 1].n_nodes
+            }
+        };
+        let own = |l: usize| if l == 0 { self.p } else { self.levels[l - 1].q };
+        let buffers = big_l.max(1);
+        Work {
+            lambda: self.levels.iter().map(|l| vec![0.0; l.q * l.q]).collect(),
+            log_det_lambda: vec![0.0; big_l],
+            corr: vec![0.0; q_max * q_max],
+            factor: vec![0.0; q_max * q_max],
+            inverse: vec![0.0; q_max * q_max],
+            messages: (0..buffers)
+                .map(|l| vec![0.0; nodes(l) * self.dim(l).pow(2)])
+                .collect(),
+            factors: (0..buffers)
+                .map(|l| vec![0.0; nodes(l) * own(l).pow(2)])
+                .collect(),
+            projections: (0..buffers)
+                .map(|l| vec![0.0; nodes(l) * own(l) * (self.dim(l) - own(l))])
+                .collect(),
+            class_factors: vec![0.0; self.classes.len() * q_max * q_max],
+        }
+    }
+
     /// The log density of `psi` with every location integrated out, with
     /// the priors of `psi` if `with_prior` (else the likelihood alone), in
-    /// the standardised units. -infinity outside the support.
+    /// the standardised units; -infinity outside the support. Leaves in `w`
+    /// the factors the draws need.
     fn log_density(&self, psi: &[f64], w: &mut Work, with_prior: bool) -> f64 {
-        let (p, q) = (self.p, self.q);
+        let p = self.p;
+        let big_l = self.levels.len();
         let tau = psi[0].exp();
         let mut value = if with_prior {
             self.sigma.log_density_log_precision(psi[0], tau)
         } else {
             0.0
         };
-        let mut log_det_sigma = 0.0;
-        if q > 0 {
-            let corr_prior = self.correlation_factor(&psi[1 + q..], &mut w.corr);
+        for (l, level) in self.levels.iter().enumerate() {
+            let (q, at) = (level.q, level.psi_at);
+            let corr_prior = correlation_factor(
+                q,
+                level.lkj,
+                &psi[at + q..at + q + level.n_correlations()],
+                &mut w.corr,
+            );
             if with_prior {
                 value += corr_prior;
             }
             // L_Sigma = diag(s) L_R; Lambda = L_Sigma^-T L_Sigma^-1.
+            let mut log_det_sigma = 0.0;
             for k in 0..q {
-                let tau_k = psi[1 + k].exp();
+                let tau_k = psi[at + k].exp();
                 if with_prior {
-                    value += self.sds[k].log_density_log_precision(psi[1 + k], tau_k);
+                    value += level.sds[k].log_density_log_precision(psi[at + k], tau_k);
                 }
                 let s_k = tau_k.sqrt().recip();
                 for c in 0..=k {
                     w.factor[k * q + c] = s_k * w.corr[k * q + c];
                 }
+                for c in k + 1..q {
+                    w.factor[k * q + c] = 0.0;
+                }
                 log_det_sigma += 2.0 * w.factor[k * q + k].ln();
             }
-            lower_inverse(&w.factor, q, &mut w.inverse);
-            gram(&w.inverse, q, &mut w.lambda);
+            lower_inverse(&w.factor[..q * q], q, &mut w.inverse[..q * q]);
+            gram(&w.inverse[..q * q], q, &mut w.lambda[l]);
+            w.log_det_lambda[l] = -log_det_sigma;
         }
         if !value.is_finite() {
             return f64::NEG_INFINITY;
         }
-        let width = p + 1;
-        w.kmat.fill(0.0);
-        let mut log_det_p = 0.0;
-        for (c, class) in self.classes.iter().enumerate() {
-            for (v, (l, a)) in w.prec.iter_mut().zip(w.lambda.iter().zip(&class.zz)) {
-                *v = l + tau * a;
-            }
-            if !cholesky(&mut w.prec, q) {
-                return f64::NEG_INFINITY;
-            }
-            w.class_factors[c * q * q..(c + 1) * q * q].copy_from_slice(&w.prec);
-            log_det_p += class.count * log_det(&w.prec, q);
-            lower_inverse(&w.prec, q, &mut w.inverse);
-            gram(&w.inverse, q, &mut w.factor);
-            let mut block = 0;
-            for a in 0..q {
-                for b in a..q {
-                    let weight = w.factor[a * q + b];
-                    let cross = &class.cross[block * width * width..(block + 1) * width * width];
-                    for (k, g) in w.kmat.iter_mut().zip(cross) {
-                        *k += weight * g;
+        let mut total = 0.5 * self.n_rows * (psi[0] - LN_2PI);
+        // The last level's groups, class by class, into their parents.
+        let (top, _) = self.leaf_parents();
+        let lead = self.dim(top);
+        for m in &mut w.messages[..top] {
+            m.fill(0.0);
+        }
+        for (m, c) in w.messages[top].iter_mut().zip(&self.rows_cross) {
+            *m = tau * c;
+        }
+        if let Some(leaf) = self.levels.last() {
+            let q = leaf.q;
+            total += 0.5 * leaf.n_nodes as f64 * w.log_det_lambda[big_l - 1];
+            let tau2 = tau * tau;
+            for (c, class) in self.classes.iter().enumerate() {
+                let factor = &mut w.class_factors[c * q * q..(c + 1) * q * q];
+                for ((v, l), a) in factor.iter_mut().zip(&w.lambda[big_l - 1]).zip(&class.zz) {
+                    *v = l + tau * a;
+                }
+                if !cholesky(factor, q) {
+                    return f64::NEG_INFINITY;
+                }
+                total -= 0.5 * class.count * log_det(factor, q);
+                lower_inverse(factor, q, &mut w.inverse[..q * q]);
+                gram(&w.inverse[..q * q], q, &mut w.factor[..q * q]);
+                let message = &mut w.messages[top]
+                    [class.parent * lead * lead..(class.parent + 1) * lead * lead];
+                let mut block = 0;
+                for a in 0..q {
+                    for b in a..q {
+                        let weight = tau2 * w.factor[a * q + b];
+                        let cross = &class.cross[block * lead * lead..(block + 1) * lead * lead];
+                        for (m, g) in message.iter_mut().zip(cross) {
+                            *m -= weight * g;
+                        }
+                        block += 1;
                     }
-                    block += 1;
                 }
             }
         }
-        let tau2 = tau * tau;
-        for a in 0..p {
-            for c in 0..p {
-                w.qmat[a * p + c] = tau * self.xx[a * p + c] - tau2 * w.kmat[a * width + c];
+        // Every level above, bottom up: add the node's prior, eliminate its
+        // coefficients, pass the rest to its parent.
+        for l in (1..big_l).rev() {
+            let level = &self.levels[l - 1];
+            let (q, d) = (level.q, self.dim(l));
+            let rest = d - q;
+            let (above, here) = w.messages.split_at_mut(l);
+            for r in 0..level.n_nodes {
+                let m = &mut here[0][r * d * d..(r + 1) * d * d];
+                let Some(log_det_own) = eliminate(
+                    m,
+                    d,
+                    q,
+                    Some(&w.lambda[l - 1]),
+                    &mut w.factors[l][r * q * q..(r + 1) * q * q],
+                    &mut w.projections[l][r * q * rest..(r + 1) * q * rest],
+                ) else {
+                    return f64::NEG_INFINITY;
+                };
+                total += 0.5 * w.log_det_lambda[l - 1] - 0.5 * log_det_own;
+                let parent = level.parent[r];
+                let out = &mut above[l - 1][parent * rest * rest..(parent + 1) * rest * rest];
+                for i in 0..rest {
+                    for j in 0..rest {
+                        out[i * rest + j] += m[i * d + j];
+                    }
+                }
             }
-            w.qmat[a * p + a] += self.effect_precision[a];
-            w.h[a] = tau * self.xy[a] - tau2 * w.kmat[a * width + p]
-                + self.effect_precision[a] * self.effect_mean[a];
         }
-        let mut constant = 0.5 * self.n_rows * (psi[0] - LN_2PI)
-            - 0.5 * self.n_groups as f64 * log_det_sigma
-            - 0.5 * log_det_p
-            - 0.5 * tau * self.yy
-            + 0.5 * tau2 * w.kmat[p * width + p];
-        for (&precision, &mean) in self.effect_precision.iter().zip(&self.effect_mean) {
-            constant += if precision > 0.0 {
-                0.5 * precision.ln() - 0.5 * precision * mean * mean
+        // The root: the effects' prior, then the effects eliminated.
+        let d = 1 + p;
+        let m = &mut w.messages[0][..d * d];
+        for k in 0..p {
+            let (precision, mean) = (self.effect_precision[k], self.effect_mean[k]);
+            m[0] += precision * mean * mean;
+            m[1 + k] += precision * mean;
+            m[(1 + k) * d] += precision * mean;
+            m[(1 + k) * d + 1 + k] += precision;
+            total += if precision > 0.0 {
+                0.5 * precision.ln()
             } else {
                 0.5 * LN_2PI
             };
         }
-        if !cholesky(&mut w.qmat, p) {
+        let Some(log_det_q) = eliminate(m, d, p, None, &mut w.factors[0], &mut w.projections[0])
+        else {
             return f64::NEG_INFINITY;
-        }
-        solve_lower(&w.qmat, p, &mut w.h);
-        let quadratic: f64 = w.h.iter().map(|v| v * v).sum();
-        let total = value + constant - 0.5 * log_det(&w.qmat, p) + 0.5 * quadratic;
-        if total.is_nan() {
-            f64::NEG_INFINITY
-        } else {
-            total
-        }
-    }
-
-    /// The lower Cholesky factor of the correlation matrix into `out`
-    /// (q x q), from the atanh of its canonical partial correlations (in
-    /// the order (0,1), (0,2), (1,2), (0,3), ...); returns their LKJ log
-    /// density with the Jacobian of atanh (MATHS.md 15.3). Independent
-    /// coefficients: the identity, density 0.
-    fn correlation_factor(&self, z: &[f64], out: &mut [f64]) -> f64 {
-        let q = self.q;
-        out.fill(0.0);
-        let Some(eta) = self.lkj else {
-            for k in 0..q {
-                out[k * q + k] = 1.0;
-            }
-            return 0.0;
         };
-        let mut log_density = 0.0;
-        let mut pair = 0;
-        out[0] = 1.0;
-        for i in 1..q {
-            let mut left: f64 = 1.0;
-            for j in 0..i {
-                let c = z[pair].tanh();
-                pair += 1;
-                let one_minus = 1.0 - c * c;
-                // (1 - c^2)^(eta - 1 + (q - j - 2)/2) from LKJ in canonical
-                // partial correlations, times (1 - c^2) from d tanh.
-                log_density += (eta + 0.5 * (q - j - 2) as f64) * one_minus.ln();
-                out[i * q + j] = c * left.sqrt();
-                left *= one_minus;
-            }
-            out[i * q + i] = left.sqrt();
-        }
-        if log_density.is_nan() {
+        let result = value + total - 0.5 * log_det_q - 0.5 * m[0];
+        if result.is_nan() {
             f64::NEG_INFINITY
         } else {
-            log_density
+            result
         }
     }
 
-    /// beta and every b_j, drawn exactly given `psi`, whose density was the
-    /// last one evaluated with `w` (its factors are reused).
+    /// `[-1, beta, b_1, .., b_(l)]` of the ancestors of `node` of level
+    /// `l + 1` (0-based `l`: its ancestors are the nodes above it).
+    fn context(&self, l: usize, node: usize, beta: &[f64], b: &[Vec<f64>], out: &mut Vec<f64>) {
+        out.clear();
+        out.push(-1.0);
+        out.extend_from_slice(beta);
+        let start = out.len();
+        out.resize(self.dim(l), 0.0);
+        let mut at = self.dim(l);
+        let mut current = node;
+        for k in (0..l).rev() {
+            current = self.levels[k + 1].parent[current];
+            let level = &self.levels[k];
+            at -= level.q;
+            for a in 0..level.q {
+                out[at + a] = b[k][a * level.n_nodes + current];
+            }
+        }
+        debug_assert_eq!(at, start);
+    }
+
+    /// beta and every group's coefficients, drawn exactly given `psi`: one
+    /// pass down the tree.
     fn draw_locations(
         &self,
         psi: &[f64],
         w: &mut Work,
         beta: &mut [f64],
-        b: &mut [f64],
+        b: &mut [Vec<f64>],
         rng: &mut Pcg64,
     ) {
-        let (p, q) = (self.p, self.q);
+        let p = self.p;
         let _ = self.log_density(psi, w, false);
-        let tau = psi[0].exp();
-        // beta = Q^-1 h + L^-T e, with w.h = L^-1 h already.
-        for (v, h) in beta.iter_mut().zip(&w.h) {
-            *v = h + std_normal(rng);
+        // u | w ~ N(-L^-T T w, (L L')^-1); at the root w = [-1].
+        for (k, v) in beta.iter_mut().enumerate() {
+            *v = w.projections[0][k] + std_normal(rng);
         }
-        solve_upper(&w.qmat, p, beta);
-        let width = p + 1;
-        let mut r = vec![0.0; q];
-        for j in 0..self.n_groups {
-            let zxy = &self.zxy[j * q * width..(j + 1) * q * width];
-            for (a, ra) in r.iter_mut().enumerate() {
-                let row = &zxy[a * width..(a + 1) * width];
-                *ra = tau
-                    * (row[p]
-                        - row[..p]
-                            .iter()
-                            .zip(beta.iter())
-                            .map(|(x, y)| x * y)
-                            .sum::<f64>());
+        solve_upper(&w.factors[0], p, beta);
+        let big_l = self.levels.len();
+        let mut context = Vec::new();
+        let mut draw = Vec::new();
+        for l in 1..big_l {
+            let level = &self.levels[l - 1];
+            let (q, rest) = (level.q, self.dim(l) - level.q);
+            for r in 0..level.n_nodes {
+                self.context(l - 1, r, beta, b, &mut context);
+                let t = &w.projections[l][r * q * rest..(r + 1) * q * rest];
+                draw.clear();
+                draw.extend((0..q).map(|a| {
+                    -t[a * rest..(a + 1) * rest]
+                        .iter()
+                        .zip(&context)
+                        .map(|(x, y)| x * y)
+                        .sum::<f64>()
+                        + std_normal(rng)
+                }));
+                solve_upper(&w.factors[l][r * q * q..(r + 1) * q * q], q, &mut draw);
+                for a in 0..q {
+                    b[l - 1][a * level.n_nodes + r] = draw[a];
+                }
             }
-            let c = self.class_of[j];
-            let factor = &w.class_factors[c * q * q..(c + 1) * q * q];
-            // b = P^-1 r + L^-T e = L^-T (L^-1 r + e)
-            solve_lower(factor, q, &mut r);
-            for v in r.iter_mut() {
-                *v += std_normal(rng);
-            }
-            solve_upper(factor, q, &mut r);
-            for (a, &v) in r.iter().enumerate() {
-                b[a * self.n_groups + j] = v;
+        }
+        if let Some(leaf) = self.levels.last() {
+            let tau = psi[0].exp();
+            let q = leaf.q;
+            let lead = self.dim(big_l - 1);
+            for j in 0..leaf.n_nodes {
+                self.context(big_l - 1, j, beta, b, &mut context);
+                let cross = &self.leaf_cross[j * q * lead..(j + 1) * q * lead];
+                draw.clear();
+                draw.extend((0..q).map(|a| {
+                    -tau * cross[a * lead..(a + 1) * lead]
+                        .iter()
+                        .zip(&context)
+                        .map(|(x, y)| x * y)
+                        .sum::<f64>()
+                }));
+                let c = self.class_of[j];
+                let factor = &w.class_factors[c * q * q..(c + 1) * q * q];
+                // b = P^-1 r + L^-T e = L^-T (L^-1 r + e)
+                solve_lower(factor, q, &mut draw);
+                for v in draw.iter_mut() {
+                    *v += std_normal(rng);
+                }
+                solve_upper(factor, q, &mut draw);
+                for a in 0..q {
+                    b[big_l - 1][a * leaf.n_nodes + j] = draw[a];
+                }
             }
         }
     }
 
     /// The standardised `psi` of variance parameters in the data's units:
-    /// sigma, each coefficient's sd, the correlations (row-wise, (0,1),
+    /// sigma, then each level's sds and correlations (row-wise, (0,1),
     /// (0,2), (1,2), ...). None unless they form a valid point.
-    fn psi_of(&self, sigma: f64, sds: &[f64], correlations: &[f64]) -> Option<Vec<f64>> {
-        let (q, s) = (self.q, &self.scales);
-        if sds.len() != q || correlations.len() != self.n_correlations() {
+    fn psi_of(&self, sigma: f64, levels: &[(Vec<f64>, Vec<f64>)]) -> Option<Vec<f64>> {
+        let s = &self.scales;
+        if levels.len() != self.levels.len() {
             return None;
         }
         let mut psi = vec![-2.0 * (sigma / s.y_scale).ln()];
-        psi.extend(
-            sds.iter()
-                .enumerate()
-                .map(|(k, sd)| -2.0 * (sd * s.z_scale[k] / s.y_scale).ln()),
-        );
-        if self.lkj.is_some() && q > 1 {
-            let mut r = vec![0.0; q * q];
-            let mut pair = 0;
-            for i in 0..q {
-                r[i * q + i] = 1.0;
-                for j in 0..i {
-                    r[i * q + j] = correlations[pair];
-                    pair += 1;
-                }
-            }
-            if !cholesky(&mut r, q) {
+        for (level, (sds, correlations)) in self.levels.iter().zip(levels) {
+            let q = level.q;
+            if sds.len() != q || correlations.len() != level.n_correlations() {
                 return None;
             }
-            for i in 1..q {
-                let mut left: f64 = 1.0;
-                for j in 0..i {
-                    let c = r[i * q + j] / left.sqrt();
-                    psi.push(c.atanh());
-                    left -= r[i * q + j] * r[i * q + j];
+            psi.extend(
+                sds.iter()
+                    .zip(&level.z_scale)
+                    .map(|(sd, zs)| -2.0 * (sd * zs / s.y_scale).ln()),
+            );
+            if level.n_correlations() > 0 {
+                let mut r = vec![0.0; q * q];
+                let mut pair = 0;
+                for i in 0..q {
+                    r[i * q + i] = 1.0;
+                    for j in 0..i {
+                        r[i * q + j] = correlations[pair];
+                        pair += 1;
+                    }
+                }
+                if !cholesky(&mut r, q) {
+                    return None;
+                }
+                for i in 1..q {
+                    let mut left: f64 = 1.0;
+                    for j in 0..i {
+                        psi.push((r[i * q + j] / left.sqrt()).atanh());
+                        left -= r[i * q + j] * r[i * q + j];
+                    }
                 }
             }
         }
         psi.iter().all(|v| v.is_finite()).then_some(psi)
     }
 
-    /// The log density of the data given the variance parameters (in the
-    /// data's units), every location integrated out: with flat priors on the
-    /// effects, the restricted (REML) likelihood up to a constant. Adds the
-    /// priors of the variance parameters if `with_prior` (their density in
-    /// the sampler's coordinates). None for an invalid point.
+    /// The log density of the data given the variance parameters in the
+    /// data's units (sigma, then each level's sds and correlations), every
+    /// location integrated out: with flat priors on the effects, the
+    /// restricted (REML) likelihood up to a constant. Adds the priors of
+    /// the variance parameters if `with_prior` (their density in the
+    /// sampler's coordinates). None for an invalid point.
     pub fn log_density_at(
         &self,
         sigma: f64,
-        sds: &[f64],
-        correlations: &[f64],
+        levels: &[(Vec<f64>, Vec<f64>)],
         with_prior: bool,
     ) -> Option<f64> {
-        let psi = self.psi_of(sigma, sds, correlations)?;
-        let mut w = Work::new(self.p, self.q, self.classes.len());
+        let psi = self.psi_of(sigma, levels)?;
+        let mut w = self.work();
         // y = centre + scale y~: the density of y is that of y~ / scale^N.
         Some(self.log_density(&psi, &mut w, with_prior) - self.n_rows * self.scales.y_scale.ln())
     }
 
     fn report_values(&self, chain: &LmmChain, out: &mut [f64]) {
-        let (p, q, s) = (self.p, self.q, &self.scales);
-        let mut at = 0;
-        for k in 0..p {
-            out[at + k] = chain.beta[k] * s.y_scale / s.x_scale[k];
+        let (p, s) = (self.p, &self.scales);
+        for ((v, beta), x_scale) in out.iter_mut().zip(&chain.beta).zip(&s.x_scale) {
+            *v = beta * s.y_scale / x_scale;
         }
         if let Some(i) = s.intercept {
             let shift: f64 = (0..p)
@@ -595,52 +762,139 @@ impl Lmm {
                 .sum();
             out[i] = s.y_centre + chain.beta[i] * s.y_scale - shift;
         }
-        at += p;
-        for k in 0..q {
-            out[at + k] = (-0.5 * chain.psi[1 + k]).exp() * s.y_scale / s.z_scale[k];
-        }
-        at += q;
-        if self.n_correlations() > 0 {
-            let mut l = vec![0.0; q * q];
-            self.correlation_factor(&chain.psi[1 + q..], &mut l);
-            for i in 1..q {
-                for j in 0..i {
-                    out[at] = (0..=j).map(|k| l[i * q + k] * l[j * q + k]).sum();
-                    at += 1;
+        let mut at = p;
+        let mut l_factor = Vec::new();
+        for level in &self.levels {
+            let q = level.q;
+            for k in 0..q {
+                out[at + k] =
+                    (-0.5 * chain.psi[level.psi_at + k]).exp() * s.y_scale / level.z_scale[k];
+            }
+            at += q;
+            if level.n_correlations() > 0 {
+                l_factor.resize(q * q, 0.0);
+                let z = &chain.psi[level.psi_at + q..level.psi_at + q + level.n_correlations()];
+                correlation_factor(q, level.lkj, z, &mut l_factor);
+                for i in 1..q {
+                    for j in 0..i {
+                        out[at] = (0..=j)
+                            .map(|k| l_factor[i * q + k] * l_factor[j * q + k])
+                            .sum();
+                        at += 1;
+                    }
                 }
             }
         }
         out[at] = (-0.5 * chain.psi[0]).exp() * s.y_scale;
         at += 1;
         if out.len() > at {
-            let groups = self.n_groups;
-            for a in 0..q {
-                let factor = s.y_scale / s.z_scale[a];
-                for j in 0..groups {
-                    out[at + a * groups + j] = chain.b[a * groups + j] * factor;
+            for (level, b) in self.levels.iter().zip(&chain.b) {
+                for a in 0..level.q {
+                    let factor = s.y_scale / level.z_scale[a];
+                    for j in 0..level.n_nodes {
+                        out[at] = b[a * level.n_nodes + j] * factor;
+                        at += 1;
+                    }
                 }
             }
         }
     }
 }
 
+/// Eliminates the trailing `own` coordinates of the Gaussian `m` (d x d,
+/// in `[-1, rest..., own...]`), after adding `prior` to their block: their
+/// Cholesky factor into `factor`, `T = L^-1 M_(own, rest)` into
+/// `projection` (own x rest), and the Schur complement into `m`'s leading
+/// rest x rest block. Returns the log determinant of the own block, or
+/// None unless it is positive definite.
+fn eliminate(
+    m: &mut [f64],
+    d: usize,
+    own: usize,
+    prior: Option<&[f64]>,
+    factor: &mut [f64],
+    projection: &mut [f64],
+) -> Option<f64> {
+    let rest = d - own;
+    for a in 0..own {
+        for c in 0..own {
+            factor[a * own + c] =
+                m[(rest + a) * d + rest + c] + prior.map_or(0.0, |l| l[a * own + c]);
+        }
+    }
+    if !cholesky(factor, own) {
+        return None;
+    }
+    let mut column = vec![0.0; own];
+    for c in 0..rest {
+        for (a, v) in column.iter_mut().enumerate() {
+            *v = m[(rest + a) * d + c];
+        }
+        solve_lower(factor, own, &mut column);
+        for (a, v) in column.iter().enumerate() {
+            projection[a * rest + c] = *v;
+        }
+    }
+    for i in 0..rest {
+        for j in 0..rest {
+            let t: f64 = (0..own)
+                .map(|a| projection[a * rest + i] * projection[a * rest + j])
+                .sum();
+            m[i * d + j] -= t;
+        }
+    }
+    Some(log_det(factor, own))
+}
+
+/// The lower Cholesky factor of a q x q correlation matrix into `out`, from
+/// the atanh `z` of its canonical partial correlations (in the order (0,1),
+/// (0,2), (1,2), (0,3), ...); returns their LKJ log density with the
+/// Jacobian of atanh (MATHS.md 15.3). Without LKJ: the identity, density 0.
+fn correlation_factor(q: usize, lkj: Option<f64>, z: &[f64], out: &mut [f64]) -> f64 {
+    out[..q * q].fill(0.0);
+    let Some(eta) = lkj else {
+        for k in 0..q {
+            out[k * q + k] = 1.0;
+        }
+        return 0.0;
+    };
+    let mut log_density = 0.0;
+    let mut pair = 0;
+    out[0] = 1.0;
+    for i in 1..q {
+        let mut left: f64 = 1.0;
+        for j in 0..i {
+            let c = z[pair].tanh();
+            pair += 1;
+            let one_minus = 1.0 - c * c;
+            // (1 - c^2)^(eta - 1 + (q - j - 2)/2) from LKJ in canonical
+            // partial correlations, times (1 - c^2) from d tanh.
+            log_density += (eta + 0.5 * (q - j - 2) as f64) * one_minus.ln();
+            out[i * q + j] = c * left.sqrt();
+            left *= one_minus;
+        }
+        out[i * q + i] = left.sqrt();
+    }
+    if log_density.is_nan() {
+        f64::NEG_INFINITY
+    } else {
+        log_density
+    }
+}
+
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
-/// (p, q) from the lengths of the rows' columns.
-fn dims(rows: &LmmRows<'_>) -> Result<(usize, usize), Error> {
+/// Checks the rows' shapes and values; returns p.
+fn check_rows(rows: &LmmRows<'_>) -> Result<usize, Error> {
     let n = rows.y.len();
     if n == 0 {
         return Err(Error::InvalidData("there are no rows".into()));
     }
-    if rows.x.len() % n != 0 || rows.z.len() % n != 0 || rows.group.len() != n {
+    if rows.x.len() % n != 0 {
         return Err(Error::InvalidData(
-            "the columns of X and Z and the groups must have one value per row".into(),
+            "the fixed effects' design must have one value per row in each column".into(),
         ));
     }
-    Ok((rows.x.len() / n, rows.z.len() / n))
-}
-
-fn check_rows(rows: &LmmRows<'_>, q: usize) -> Result<(), Error> {
     let finite = |values: &[f64], what: &str| {
         values
             .iter()
@@ -648,31 +902,55 @@ fn check_rows(rows: &LmmRows<'_>, q: usize) -> Result<(), Error> {
             .map_or(Ok(()), |i| {
                 Err(Error::InvalidData(format!(
                     "{what} has a value that is not finite (row {})",
-                    i % rows.y.len() + 1
+                    i % n + 1
                 )))
             })
     };
     finite(rows.y, "the response")?;
     finite(rows.x, "the fixed effects' design")?;
-    finite(rows.z, "the group coefficients' design")?;
-    if q > 0 {
-        if rows.n_groups < 2 {
-            return Err(Error::InvalidData("there must be at least 2 groups".into()));
+    let mut above = 1;
+    for (l, level) in rows.levels.iter().enumerate() {
+        if level.z.is_empty() || level.z.len() % n != 0 {
+            return Err(Error::InvalidData(format!(
+                "the design of level {} must have at least one column of one value per row",
+                l + 1
+            )));
         }
-        if let Some(i) = rows.group.iter().position(|&g| g >= rows.n_groups) {
+        finite(level.z, "a design of group coefficients")?;
+        if level.parent.len() < 2 {
+            return Err(Error::InvalidData(format!(
+                "level {} must have at least 2 groups",
+                l + 1
+            )));
+        }
+        if level.parent.iter().any(|&g| g >= above) {
+            return Err(Error::InvalidData(format!(
+                "a group of level {} has a parent out of range",
+                l + 1
+            )));
+        }
+        above = level.parent.len();
+    }
+    if !rows.levels.is_empty() {
+        if rows.leaf.len() != n {
+            return Err(Error::InvalidData("every row needs a group".into()));
+        }
+        if let Some(i) = rows.leaf.iter().position(|&g| g >= above) {
             return Err(Error::InvalidData(format!(
                 "row {} has a group out of range",
                 i + 1
             )));
         }
     }
-    Ok(())
+    Ok(rows.x.len() / n)
 }
 
-fn check_prior(prior: &LmmPrior, p: usize, q: usize) -> Result<(), Error> {
-    if prior.effects.len() != p || prior.sds.len() != q {
+fn check_prior(prior: &LmmPrior, p: usize, rows: &LmmRows<'_>) -> Result<(), Error> {
+    let n = rows.y.len();
+    if prior.effects.len() != p || prior.levels.len() != rows.levels.len() {
         return Err(Error::InvalidPrior(format!(
-            "there must be one prior per fixed effect ({p}) and per coefficient's sd ({q})"
+            "there must be one prior per fixed effect ({p}) and per level of groups ({})",
+            rows.levels.len()
         )));
     }
     for (k, e) in prior.effects.iter().enumerate() {
@@ -683,48 +961,105 @@ fn check_prior(prior: &LmmPrior, p: usize, q: usize) -> Result<(), Error> {
             )));
         }
     }
-    for (k, sd) in prior.sds.iter().enumerate() {
-        sd.validate(&format!("the sd of coefficient {}", k + 1))?;
-    }
-    prior.sigma.validate("sigma")?;
-    if let Some(eta) = prior.lkj {
-        if !(eta.is_finite() && eta > 0.0) {
+    for (l, (level, data)) in prior.levels.iter().zip(&rows.levels).enumerate() {
+        if level.sds.len() != data.z.len() / n {
             return Err(Error::InvalidPrior(format!(
-                "the LKJ shape must be finite and positive, not {eta}"
+                "level {} needs one sd prior per coefficient",
+                l + 1
             )));
         }
+        for (k, sd) in level.sds.iter().enumerate() {
+            sd.validate(&format!(
+                "the sd of coefficient {} of level {}",
+                k + 1,
+                l + 1
+            ))?;
+        }
+        if let Some(eta) = level.lkj {
+            if !(eta.is_finite() && eta > 0.0) {
+                return Err(Error::InvalidPrior(format!(
+                    "the LKJ shape must be finite and positive, not {eta}"
+                )));
+            }
+        }
     }
-    Ok(())
+    prior.sigma.validate("sigma")
 }
 
 impl Scales {
-    fn of(rows: &LmmRows<'_>, p: usize, q: usize) -> Self {
+    fn of(rows: &LmmRows<'_>, p: usize) -> Self {
         let n = rows.y.len();
-        let column = |m: &[f64], k: usize| -> Vec<f64> { m[k * n..(k + 1) * n].to_vec() };
-        let intercept = (0..p).find(|&k| rows.x[k * n..(k + 1) * n].iter().all(|&v| v == 1.0));
+        let column = |k: usize| &rows.x[k * n..(k + 1) * n];
+        let intercept = (0..p).find(|&k| column(k).iter().all(|&v| v == 1.0));
         let centred = intercept.is_some();
         let (x_centre, x_scale): (Vec<f64>, Vec<f64>) = (0..p)
             .map(|k| {
                 if Some(k) == intercept {
                     (0.0, 1.0)
                 } else {
-                    spread(&column(rows.x, k), centred)
+                    spread(column(k), centred)
                 }
             })
             .unzip();
-        let z_scale = (0..q)
-            .map(|k| spread(&column(rows.z, k), false).1)
-            .collect();
         let (y_centre, y_scale) = spread(rows.y, centred);
         Self {
             y_centre,
             y_scale,
             x_centre,
             x_scale,
-            z_scale,
             intercept,
         }
     }
+}
+
+/// Last-level groups of one parent with bit-identical `Z_L'Z_L` share a
+/// class.
+fn classes_of(
+    zz: &[f64],
+    leaf_cross: &[f64],
+    parent: &[usize],
+    q: usize,
+    lead: usize,
+) -> (Vec<Class>, Vec<usize>) {
+    let mut index: HashMap<Vec<u64>, usize> = HashMap::new();
+    let mut classes: Vec<Class> = Vec::new();
+    let mut class_of = Vec::with_capacity(parent.len());
+    let n_blocks = q * (q + 1) / 2;
+    for (j, &up) in parent.iter().enumerate() {
+        let a = &zz[j * q * q..(j + 1) * q * q];
+        let mut key = vec![up as u64];
+        key.extend(a.iter().map(|v| v.to_bits()));
+        let c = *index.entry(key).or_insert_with(|| {
+            classes.push(Class {
+                parent: up,
+                count: 0.0,
+                zz: a.to_vec(),
+                cross: vec![0.0; n_blocks * lead * lead],
+            });
+            classes.len() - 1
+        });
+        class_of.push(c);
+        let class = &mut classes[c];
+        class.count += 1.0;
+        let cj = &leaf_cross[j * q * lead..(j + 1) * q * lead];
+        let mut block = 0;
+        for a in 0..q {
+            for b in a..q {
+                let out = &mut class.cross[block * lead * lead..(block + 1) * lead * lead];
+                for r in 0..lead {
+                    for s in 0..lead {
+                        let mut v = cj[a * lead + r] * cj[b * lead + s];
+                        if a != b {
+                            v += cj[b * lead + r] * cj[a * lead + s];
+                        }
+                        out[r * lead + s] += v;
+                    }
+                }
+                block += 1;
+            }
+        }
+    }
+    (classes, class_of)
 }
 
 /// `(centre, scale)` of a column: its mean and sd about it if `centred`,
@@ -749,53 +1084,6 @@ fn spread(values: &[f64], centred: bool) -> (f64, f64) {
         .sum::<f64>()
         / n;
     (centre, largest * ms.sqrt())
-}
-
-/// Groups with bit-identical `Z_j'Z_j` share a class.
-fn classes_of(
-    zz: &[f64],
-    zxy: &[f64],
-    n_groups: usize,
-    q: usize,
-    width: usize,
-) -> (Vec<Class>, Vec<usize>) {
-    let mut index: HashMap<Vec<u64>, usize> = HashMap::new();
-    let mut classes: Vec<Class> = Vec::new();
-    let mut class_of = Vec::with_capacity(n_groups);
-    let n_blocks = q * (q + 1) / 2;
-    for j in 0..n_groups {
-        let a = &zz[j * q * q..(j + 1) * q * q];
-        let key: Vec<u64> = a.iter().map(|v| v.to_bits()).collect();
-        let c = *index.entry(key).or_insert_with(|| {
-            classes.push(Class {
-                count: 0.0,
-                zz: a.to_vec(),
-                cross: vec![0.0; n_blocks * width * width],
-            });
-            classes.len() - 1
-        });
-        class_of.push(c);
-        let class = &mut classes[c];
-        class.count += 1.0;
-        let bt = &zxy[j * q * width..(j + 1) * q * width];
-        let mut block = 0;
-        for a in 0..q {
-            for b in a..q {
-                let out = &mut class.cross[block * width * width..(block + 1) * width * width];
-                for r in 0..width {
-                    for s in 0..width {
-                        let mut v = bt[a * width + r] * bt[b * width + s];
-                        if a != b {
-                            v += bt[b * width + r] * bt[a * width + s];
-                        }
-                        out[r * width + s] += v;
-                    }
-                }
-                block += 1;
-            }
-        }
-    }
-    (classes, class_of)
 }
 
 /// In place: the lower Cholesky factor of the symmetric `n x n` matrix `a`
@@ -869,7 +1157,7 @@ impl Posterior for Lmm {
     fn n_reported(&self, keep_groups: bool) -> usize {
         self.n_global()
             + if keep_groups {
-                self.n_groups * self.q
+                self.n_group_values()
             } else {
                 0
             }
@@ -877,12 +1165,17 @@ impl Posterior for Lmm {
 
     fn quantities(&self) -> Vec<Quantity> {
         let mut out = vec![Quantity::Location; self.p];
-        out.extend(std::iter::repeat_n(Quantity::Spread, self.q));
-        out.extend(std::iter::repeat_n(Quantity::Number, self.n_correlations()));
+        for level in &self.levels {
+            out.extend(std::iter::repeat_n(Quantity::Spread, level.q));
+            out.extend(std::iter::repeat_n(
+                Quantity::Number,
+                level.n_correlations(),
+            ));
+        }
         out.push(Quantity::Spread);
         out.extend(std::iter::repeat_n(
             Quantity::Location,
-            self.n_groups * self.q,
+            self.n_group_values(),
         ));
         out
     }
@@ -896,16 +1189,23 @@ impl Posterior for Lmm {
         let mut psi: Vec<f64> = (0..dim).map(|_| 0.5 * std_normal(rng)).collect();
         // Inside a uniform prior's support, where a slice step can move.
         psi[0] = self.sigma.in_support(psi[0].exp()).ln();
-        for k in 0..self.q {
-            psi[1 + k] = self.sds[k].in_support(psi[1 + k].exp()).ln();
+        for level in &self.levels {
+            for (k, sd) in level.sds.iter().enumerate() {
+                let at = level.psi_at + k;
+                psi[at] = sd.in_support(psi[at].exp()).ln();
+            }
         }
         let mut chain = LmmChain {
             psi,
             log_f: None,
             beta: vec![0.0; self.p],
-            b: vec![0.0; self.n_groups * self.q],
+            b: self
+                .levels
+                .iter()
+                .map(|l| vec![0.0; l.q * l.n_nodes])
+                .collect(),
             step: variance_step(dim),
-            work: Work::new(self.p, self.q, self.classes.len()),
+            work: self.work(),
         };
         let LmmChain {
             psi, work, beta, b, ..
@@ -957,111 +1257,156 @@ mod tests {
         -0.5 * (n as f64 * LN_2PI + log_det(&l, n) + r.iter().map(|v| v * v).sum::<f64>())
     }
 
+    /// Rows in unbalanced schools of 3 regions: an intercept, a covariate
+    /// with a large offset, a school-level covariate.
     struct Data {
         y: Vec<f64>,
         x: Vec<f64>,
+        /// [1, x1, x2] column-major
         z: Vec<f64>,
-        group: Vec<usize>,
-        n_groups: usize,
+        school: Vec<usize>,
+        region_of_school: Vec<usize>,
     }
 
-    /// Unbalanced groups, an intercept, a covariate with a large offset,
-    /// a group-level covariate; Z = [1, x1, x2] of the first `q` columns.
-    fn data(q: usize) -> Data {
+    fn data() -> Data {
         let mut rng = crate::chain_rng(7, 0);
         let sizes = [1usize, 2, 3, 3, 5, 2, 3];
-        let mut group = Vec::new();
+        let region_of_school = vec![0, 0, 1, 1, 1, 2, 2];
+        let mut school = Vec::new();
         for (j, &m) in sizes.iter().enumerate() {
-            group.extend(std::iter::repeat_n(j, m));
+            school.extend(std::iter::repeat_n(j, m));
         }
-        let n = group.len();
+        let n = school.len();
         let x1: Vec<f64> = (0..n).map(|_| 100.0 + 3.0 * rng.random::<f64>()).collect();
-        let x2: Vec<f64> = group.iter().map(|&j| (j as f64).sin()).collect();
+        let x2: Vec<f64> = school.iter().map(|&j| (j as f64).sin()).collect();
         let y: Vec<f64> = (0..n)
             .map(|i| 1e3 + 2.0 * x1[i] - x2[i] + 5.0 * std_normal(&mut rng))
             .collect();
         let mut x = vec![1.0; n];
         x.extend(&x1);
         x.extend(&x2);
-        let mut z = vec![1.0; n];
-        z.extend(&x1);
-        z.extend(&x2);
-        z.truncate(q * n);
         Data {
             y,
+            z: x.clone(),
             x,
-            z,
-            group,
-            n_groups: sizes.len(),
+            school,
+            region_of_school,
         }
     }
 
-    fn prior(q: usize, lkj: Option<f64>) -> LmmPrior {
-        LmmPrior {
-            effects: vec![
-                EffectPrior {
-                    mean: 900.0,
-                    sd: 300.0,
-                },
-                EffectPrior { mean: 1.0, sd: 2.0 },
-                EffectPrior { mean: 0.0, sd: 4.0 },
-            ],
-            sds: vec![SdPrior::HalfNormal { scale: 3.0 }; q],
-            sigma: SdPrior::Exponential { rate: 0.2 },
-            lkj,
+    fn effects() -> Vec<EffectPrior> {
+        vec![
+            EffectPrior {
+                mean: 900.0,
+                sd: 300.0,
+            },
+            EffectPrior { mean: 1.0, sd: 2.0 },
+            EffectPrior { mean: 0.0, sd: 4.0 },
+        ]
+    }
+
+    /// One level's part of the rows' covariance: its design's first `q`
+    /// columns, `Sigma` from sds and correlations (row-wise pairs).
+    struct LevelCase {
+        q: usize,
+        lkj: Option<f64>,
+        sds: Vec<f64>,
+        corr: Vec<f64>,
+    }
+
+    fn covariance_of(case: &LevelCase) -> Vec<f64> {
+        let q = case.q;
+        let mut r = vec![0.0; q * q];
+        let mut pair = 0;
+        for i in 0..q {
+            r[i * q + i] = 1.0;
+            for j in 0..i {
+                let v = if case.lkj.is_some() {
+                    case.corr[pair]
+                } else {
+                    0.0
+                };
+                pair += 1;
+                r[i * q + j] = v;
+                r[j * q + i] = v;
+            }
         }
+        (0..q * q)
+            .map(|k| case.sds[k / q] * r[k] * case.sds[k % q])
+            .collect()
     }
 
     /// The collapsed density equals the dense normal law of y with every
-    /// location integrated out: y ~ N(X m0, sigma^2 I + Z Sigma Z' + X S0 X').
+    /// location integrated out: y ~ N(X m0, sigma^2 I + sum_l (Z_l Sigma_l
+    /// Z_l') o [same group at l] + X S0 X'), for no groups, one level and
+    /// two nested levels, correlated or not.
     #[test]
     fn collapsed_density_is_the_dense_marginal_law() {
-        for (q, lkj) in [
-            (0, None),
-            (1, None),
-            (2, Some(2.0)),
-            (2, None),
-            (3, Some(1.5)),
-        ] {
-            let d = data(q);
-            let n = d.y.len();
+        let d = data();
+        let n = d.y.len();
+        let case = |q: usize, lkj: Option<f64>| LevelCase {
+            q,
+            lkj,
+            sds: vec![2.0, 0.3, 1.5][..q].to_vec(),
+            corr: if lkj.is_some() {
+                vec![0.3, -0.2, 0.5][..q * (q - 1) / 2].to_vec()
+            } else {
+                vec![]
+            },
+        };
+        // (levels: school only, or region then school)
+        let designs: Vec<Vec<LevelCase>> = vec![
+            vec![],
+            vec![case(1, None)],
+            vec![case(2, Some(2.0))],
+            vec![case(2, None)],
+            vec![case(3, Some(1.5))],
+            vec![case(2, Some(1.0)), case(1, None)],
+            vec![case(1, None), case(2, Some(3.0))],
+        ];
+        for cases in designs {
+            let big_l = cases.len();
+            let regions: Vec<usize> = vec![0; 3];
+            let parents: Vec<&[usize]> = match big_l {
+                1 => vec![&d.region_of_school[..0]],
+                _ => vec![&regions, &d.region_of_school],
+            };
+            let school_parent = vec![0; 7];
             let rows = LmmRows {
                 y: &d.y,
                 x: &d.x,
-                z: &d.z,
-                group: &d.group,
-                n_groups: d.n_groups,
+                levels: cases
+                    .iter()
+                    .enumerate()
+                    .map(|(l, c)| LmmLevel {
+                        z: &d.z[..c.q * n],
+                        parent: if big_l == 1 {
+                            &school_parent
+                        } else {
+                            parents[l]
+                        },
+                    })
+                    .collect(),
+                leaf: &d.school,
             };
-            let pr = prior(q, lkj);
-            let model = Lmm::new(rows, pr.clone()).unwrap();
+            let prior = LmmPrior {
+                effects: effects(),
+                levels: cases
+                    .iter()
+                    .map(|c| LevelPrior {
+                        sds: vec![SdPrior::HalfNormal { scale: 3.0 }; c.q],
+                        lkj: c.lkj,
+                    })
+                    .collect(),
+                sigma: SdPrior::Exponential { rate: 0.2 },
+            };
+            let model = Lmm::new(rows, prior.clone()).unwrap();
             let sigma = 4.0;
-            let sds = [2.0, 0.3, 1.5];
-            let corr = if lkj.is_some() {
-                vec![0.3, -0.2, 0.5]
-            } else {
-                vec![]
-            };
-            let corr = &corr[..model.n_correlations()];
-            // Sigma = D R D
-            let mut r = vec![0.0; q * q];
-            let mut pair = 0;
-            for i in 0..q {
-                r[i * q + i] = 1.0;
-                for j in 0..i {
-                    let v = if lkj.is_some() { corr[pair] } else { 0.0 };
-                    pair += 1;
-                    r[i * q + j] = v;
-                    r[j * q + i] = v;
-                }
-            }
-            let mut cov = vec![0.0; n * n];
-            let mut mean = vec![0.0; n];
             // The intercept's prior is on the mean response at the
-            // predictors' means: beta_0 = c - sum_k xbar_k beta_k.
+            // predictors' means: beta = T gamma, gamma = (c, beta_1, beta_2).
             let xbar: Vec<f64> = (0..3)
                 .map(|k| d.x[k * n..(k + 1) * n].iter().sum::<f64>() / n as f64)
                 .collect();
-            // beta = T gamma, gamma = (c, beta_1, beta_2) independent normal
             let t = |k: usize, m: usize| -> f64 {
                 if k == 0 {
                     [1.0, -xbar[1], -xbar[2]][m]
@@ -1078,20 +1423,28 @@ mod tests {
                         .collect()
                 })
                 .collect();
+            let group_at = |l: usize, i: usize| {
+                if l + 1 == big_l {
+                    d.school[i]
+                } else {
+                    d.region_of_school[d.school[i]]
+                }
+            };
+            let sigmas: Vec<Vec<f64>> = cases.iter().map(covariance_of).collect();
+            let mut cov = vec![0.0; n * n];
+            let mut mean = vec![0.0; n];
             for i in 0..n {
-                mean[i] = (0..3).map(|m| xt[i][m] * pr.effects[m].mean).sum();
+                mean[i] = (0..3).map(|m| xt[i][m] * prior.effects[m].mean).sum();
                 for j in 0..n {
                     let mut v: f64 = (0..3)
-                        .map(|m| xt[i][m] * xt[j][m] * pr.effects[m].sd.powi(2))
+                        .map(|m| xt[i][m] * xt[j][m] * prior.effects[m].sd.powi(2))
                         .sum();
-                    if d.group[i] == d.group[j] {
-                        for a in 0..q {
-                            for b in 0..q {
-                                v += d.z[a * n + i]
-                                    * sds[a]
-                                    * r[a * q + b]
-                                    * sds[b]
-                                    * d.z[b * n + j];
+                    for (l, c) in cases.iter().enumerate() {
+                        if group_at(l, i) == group_at(l, j) {
+                            for a in 0..c.q {
+                                for b in 0..c.q {
+                                    v += d.z[a * n + i] * sigmas[l][a * c.q + b] * d.z[b * n + j];
+                                }
                             }
                         }
                     }
@@ -1102,11 +1455,64 @@ mod tests {
                 }
             }
             let expected = dense_normal_log_density(&d.y, &mean, &cov);
-            let got = model.log_density_at(sigma, &sds[..q], corr, false).unwrap();
+            let point: Vec<(Vec<f64>, Vec<f64>)> = cases
+                .iter()
+                .map(|c| (c.sds.clone(), c.corr.clone()))
+                .collect();
+            let got = model.log_density_at(sigma, &point, false).unwrap();
             assert!(
                 (got - expected).abs() < 1e-8 * expected.abs(),
-                "q = {q}, lkj = {lkj:?}: {got} against {expected}"
+                "levels {:?}: {got} against {expected}",
+                cases.iter().map(|c| (c.q, c.lkj)).collect::<Vec<_>>()
             );
+        }
+    }
+
+    /// A chain reuses one Work for every evaluation: each must be that of
+    /// fresh memory.
+    #[test]
+    fn reused_work_gives_the_same_density() {
+        let d = data();
+        let n = d.y.len();
+        let regions = vec![0; 3];
+        let rows = LmmRows {
+            y: &d.y,
+            x: &d.x,
+            levels: vec![
+                LmmLevel {
+                    z: &d.z[..2 * n],
+                    parent: &regions,
+                },
+                LmmLevel {
+                    z: &d.z[..n],
+                    parent: &d.region_of_school,
+                },
+            ],
+            leaf: &d.school,
+        };
+        let prior = LmmPrior {
+            effects: effects(),
+            levels: vec![
+                LevelPrior {
+                    sds: vec![SdPrior::HalfNormal { scale: 3.0 }; 2],
+                    lkj: Some(2.0),
+                },
+                LevelPrior {
+                    sds: vec![SdPrior::HalfNormal { scale: 3.0 }],
+                    lkj: None,
+                },
+            ],
+            sigma: SdPrior::Exponential { rate: 0.2 },
+        };
+        let model = Lmm::new(rows, prior).unwrap();
+        let points = [[1.0, -0.5, 0.3, 0.2, 2.0], [-2.0, 1.0, -1.0, -0.7, 0.1]];
+        let mut reused = model.work();
+        for _ in 0..2 {
+            for psi in &points {
+                let again = model.log_density(psi, &mut reused, true);
+                let fresh = model.log_density(psi, &mut model.work(), true);
+                assert_eq!(again, fresh);
+            }
         }
     }
 
@@ -1114,16 +1520,7 @@ mod tests {
     /// marginally 2 Beta(a, a) - 1, a = eta - 1 + q/2, variance 1/(2a + 1).
     #[test]
     fn correlation_prior_is_lkj() {
-        let d = data(3);
-        let rows = LmmRows {
-            y: &d.y,
-            x: &d.x,
-            z: &d.z,
-            group: &d.group,
-            n_groups: d.n_groups,
-        };
         let eta = 2.0;
-        let model = Lmm::new(rows, prior(3, Some(eta))).unwrap();
         let (m, width) = (120, 12.0);
         let step = width / m as f64;
         let mut l = vec![0.0; 9];
@@ -1132,7 +1529,7 @@ mod tests {
             for b in 0..m {
                 for c in 0..m {
                     let z = [a, b, c].map(|i| -width / 2.0 + (i as f64 + 0.5) * step);
-                    let weight = model.correlation_factor(&z, &mut l).exp();
+                    let weight = correlation_factor(3, Some(eta), &z, &mut l).exp();
                     let rho = [l[3], l[6], l[6] * l[3] + l[7] * l[4]];
                     total += weight;
                     for k in 0..3 {

@@ -10,9 +10,10 @@ use std::ffi::{c_int, c_void};
 
 use extendr_api::prelude::*;
 use hiermod_core::{
-    CsvReader, EffectPrior, Fields, GroupStats, InUnits, Layout, Lmm, LmmPrior, LmmRows, Messages,
-    Posterior, SamplerKind, SdPrior, Settings, Tree, TreePrior, Units, Within, WithinKind,
-    column_summaries, diagnostics, log_marginal_likelihood_in_units, run_chains,
+    CsvReader, EffectPrior, Fields, GroupStats, InUnits, Layout, LevelPrior, Lmm, LmmLevel,
+    LmmPrior, LmmRows, Messages, Posterior, SamplerKind, SdPrior, Settings, Tree, TreePrior, Units,
+    Within, WithinKind, column_summaries, diagnostics, log_marginal_likelihood_in_units,
+    run_chains,
 };
 
 unsafe extern "C" {
@@ -985,28 +986,38 @@ fn hm_diagnostics(chains: List, columns: Robj, normal_scores: Robj) -> Robj {
     }
 }
 
-/// A linear mixed model from R: `y`, the design matrices `x` (n x p) and
-/// `z` (n x q, 0 columns without groups), 1-based `group` codes of
-/// `n_groups`, and `prior`, list(effect_mean, effect_sd (Inf: flat), sds
-/// (a list of sd priors, one per column of z), sigma (an sd prior), lkj
-/// (NULL: independent coefficients)).
+/// A linear mixed model from R: `y`, the fixed effects' design `x` (n x p),
+/// per level of groups (top first) its coefficients' design in `z` (a list
+/// of n x q matrices) and its groups' 1-based parents in `parents` (a list
+/// of integer vectors; the top level's are 1), each row's 1-based group of
+/// the last level in `leaf`, and `prior`, list(effect_mean, effect_sd
+/// (Inf: flat), levels (per level list(sds = a list of sd priors, lkj =
+/// NULL or a number)), sigma (an sd prior)).
 fn lmm_from_r(
     y: &Robj,
     x: &Robj,
-    z: &Robj,
-    group: &Robj,
-    n_groups: i32,
+    z: &List,
+    parents: &List,
+    leaf: &Robj,
     prior: &List,
 ) -> std::result::Result<Lmm, Failure> {
-    let design = |m: &Robj, name: &str| -> std::result::Result<Vec<f64>, String> {
-        RMatrix::<f64>::try_from(m.clone())
+    let design = |m: Robj, name: &str| -> std::result::Result<Vec<f64>, String> {
+        RMatrix::<f64>::try_from(m)
             .map(|m| m.data().to_vec())
             .map_err(|_| format!("{name} must be a double matrix"))
     };
-    let (x, z) = (design(x, "x")?, design(z, "z")?);
-    let group: Vec<usize> = group
+    let x = design(x.clone(), "x")?;
+    let z: Vec<Vec<f64>> = z
+        .values()
+        .map(|m| design(m, "z[[l]]"))
+        .collect::<std::result::Result<_, _>>()?;
+    let parents = parents_from_r(parents)?;
+    if parents.len() != z.len() {
+        return Err("z and parents must have one element per level".into());
+    }
+    let leaf: Vec<usize> = leaf
         .as_integer_slice()
-        .ok_or("group must be an integer vector")?
+        .ok_or("leaf must be an integer vector")?
         .iter()
         .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX))
         .collect();
@@ -1020,13 +1031,31 @@ fn lmm_from_r(
         .zip(&sds)
         .map(|(&mean, &sd)| EffectPrior { mean, sd })
         .collect();
-    let coefficient_sds = prior
-        .dollar("sds")
+    let levels = prior
+        .dollar("levels")
         .ok()
         .and_then(|l| List::try_from(l).ok())
-        .ok_or("prior$sds must be a list")?
+        .ok_or("prior$levels must be a list")?
         .values()
-        .map(|p| sd_prior(p, "prior$sds[[k]]"))
+        .map(|level| -> std::result::Result<LevelPrior, String> {
+            let level = List::try_from(level).map_err(|_| "prior$levels[[l]] must be a list")?;
+            let sds = level
+                .dollar("sds")
+                .ok()
+                .and_then(|l| List::try_from(l).ok())
+                .ok_or("prior$levels[[l]]$sds must be a list")?
+                .values()
+                .map(|p| sd_prior(p, "prior$levels[[l]]$sds[[k]]"))
+                .collect::<std::result::Result<_, _>>()?;
+            let lkj = match level.dollar("lkj") {
+                Ok(v) if !v.is_null() => Some(
+                    v.as_real()
+                        .ok_or("prior$levels[[l]]$lkj must be NULL or a number")?,
+                ),
+                _ => None,
+            };
+            Ok(LevelPrior { sds, lkj })
+        })
         .collect::<std::result::Result<_, _>>()?;
     let sigma = sd_prior(
         prior
@@ -1034,24 +1063,24 @@ fn lmm_from_r(
             .map_err(|_| "prior$sigma is missing")?,
         "prior$sigma",
     )?;
-    let lkj = match prior.dollar("lkj") {
-        Ok(v) if !v.is_null() => Some(v.as_real().ok_or("prior$lkj must be NULL or a number")?),
-        _ => None,
-    };
     let rows = LmmRows {
         y: doubles(y, "y")?,
         x: &x,
-        z: &z,
-        group: &group,
-        n_groups: count(n_groups, "n_groups")?,
+        levels: z
+            .iter()
+            .zip(&parents)
+            .map(|(z, parent)| LmmLevel { z, parent })
+            .collect(),
+        leaf: &leaf,
     };
-    let prior = LmmPrior {
-        effects,
-        sds: coefficient_sds,
-        sigma,
-        lkj,
-    };
-    Ok(Lmm::new(rows, prior)?)
+    Ok(Lmm::new(
+        rows,
+        LmmPrior {
+            effects,
+            levels,
+            sigma,
+        },
+    )?)
 }
 
 fn doubles_in(list: &List, name: &str) -> std::result::Result<Vec<f64>, String> {
@@ -1070,9 +1099,9 @@ fn doubles_in(list: &List, name: &str) -> std::result::Result<Vec<f64>, String> 
 fn hm_sample_lmm(
     y: Robj,
     x: Robj,
-    z: Robj,
-    group: Robj,
-    n_groups: i32,
+    z: List,
+    parents: List,
+    leaf: Robj,
     prior: List,
     chains: i32,
     iter: i32,
@@ -1085,7 +1114,7 @@ fn hm_sample_lmm(
     progress: Robj,
 ) -> List {
     let run = || -> std::result::Result<List, Failure> {
-        let model = lmm_from_r(&y, &x, &z, &group, n_groups, &prior)?;
+        let model = lmm_from_r(&y, &x, &z, &parents, &leaf, &prior)?;
         let settings = Settings {
             sampler: SamplerKind::Collapsed,
             chains: count(chains, "chains")?,
@@ -1106,13 +1135,17 @@ fn hm_sample_lmm(
     run().unwrap_or_else(Failure::into_list)
 }
 
+/// Points, one vector per row of a matrix.
+type Rows = Vec<Vec<f64>>;
+
 /// The log density of the data of a linear mixed model (`lmm_from_r`'s
 /// arguments) given its variance parameters, every location integrated
-/// out, at each row of `sigma` (a vector), `sds` (a matrix, one column per
-/// coefficient) and `correlations` (a matrix, one column per pair), with
-/// the variance parameters' priors (on the sampler's coordinates: log
-/// precisions and atanh of partial correlations) if `with_prior`. NA where
-/// the point is invalid. Returns `list(value)` or `list(error, kind)`.
+/// out, at each element of `sigma` with, per level, the rows of
+/// `levels[[l]]$sds` (one column per coefficient) and
+/// `levels[[l]]$correlations` (one column per pair); with the variance
+/// parameters' priors (on the sampler's coordinates: log precisions and
+/// atanh of partial correlations) if `with_prior`. NaN where the point is
+/// invalid. Returns `list(value)` or `list(error, kind)`.
 /// @keywords internal
 /// @noRd
 #[extendr]
@@ -1120,30 +1153,47 @@ fn hm_sample_lmm(
 fn hm_lmm_log_density(
     y: Robj,
     x: Robj,
-    z: Robj,
-    group: Robj,
-    n_groups: i32,
+    z: List,
+    parents: List,
+    leaf: Robj,
     prior: List,
     sigma: Robj,
-    sds: Robj,
-    correlations: Robj,
+    levels: List,
     with_prior: bool,
 ) -> List {
     let run = || -> std::result::Result<List, Failure> {
-        let model = lmm_from_r(&y, &x, &z, &group, n_groups, &prior)?;
+        let model = lmm_from_r(&y, &x, &z, &parents, &leaf, &prior)?;
         let sigma = doubles(&sigma, "sigma")?;
-        let sds = rows_of(sds, "sds")?;
-        let correlations = rows_of(correlations, "correlations")?;
-        if sds.len() != sigma.len() || correlations.len() != sigma.len() {
-            return Err("sigma, sds and correlations must have one row per point".into());
+        let points: Vec<(Rows, Rows)> = levels
+            .values()
+            .map(|level| -> std::result::Result<_, String> {
+                let level = List::try_from(level).map_err(|_| "levels[[l]] must be a list")?;
+                let matrix = |name: &str| {
+                    level
+                        .dollar(name)
+                        .map_err(|_| format!("levels[[l]]${name} is missing"))
+                        .and_then(|m| rows_of(m, name))
+                };
+                Ok((matrix("sds")?, matrix("correlations")?))
+            })
+            .collect::<std::result::Result<_, _>>()?;
+        if points
+            .iter()
+            .any(|(s, c)| s.len() != sigma.len() || c.len() != sigma.len())
+        {
+            return Err(
+                "every level needs one row of sds and correlations per value of sigma".into(),
+            );
         }
         let values: Vec<f64> = sigma
             .iter()
-            .zip(sds.iter().zip(&correlations))
-            .map(|(&s, (sd, c))| {
-                model
-                    .log_density_at(s, sd, c, with_prior)
-                    .unwrap_or(f64::NAN)
+            .enumerate()
+            .map(|(i, &s)| {
+                let at: Vec<(Vec<f64>, Vec<f64>)> = points
+                    .iter()
+                    .map(|(sds, cors)| (sds[i].clone(), cors[i].clone()))
+                    .collect();
+                model.log_density_at(s, &at, with_prior).unwrap_or(f64::NAN)
             })
             .collect();
         List::from_names_and_values(["value"], [r!(values)]).map_err(|e| e.to_string().into())
