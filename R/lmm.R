@@ -602,12 +602,16 @@ check_regression_data <- function(data, se_expr, within) {
 #' @export
 prior_summary.hiermod_lmm <- function(object, ...) {
   check_lmm(object, "object")
-  p <- fit_meta(object)$prior
+  lmm_prior_table(fit_meta(object)$prior, fit_spec(object))
+}
+
+# Every prior of a regression, one row per parameter (or correlation
+# matrix): its name and the prior as text.
+lmm_prior_table <- function(p, spec) {
   f <- function(v) format(signif(v, 4))
   effect <- vapply(p$effects, function(e) {
     if (e$family == "flat") "flat" else paste0("normal(", f(e$mean), ", ", f(e$sd), ")")
   }, "")
-  spec <- fit_spec(object)
   per_level <- unlist(lapply(seq_along(p$levels), function(l) {
     level <- p$levels[[l]]
     c(vapply(level$sds, format_sd_dist, ""),

@@ -30,9 +30,10 @@ cases <- local({
 # The default priors of a hiermod fit, as numbers the peers read.
 prior_numbers <- function(f) {
   p <- fit_meta_prior(f)
+  sds <- p$levels[[1]]$sds
   list(m_int = p$effects[[1]]$mean, s_int = p$effects[[1]]$sd,
-       s_slope = p$effects[[2]]$sd, scale_sd1 = p$sds[[1]]$scale,
-       scale_sd2 = p$sds[[2]]$scale, scale_sigma = p$sigma$scale)
+       s_slope = p$effects[[2]]$sd, scale_sd1 = sds[[1]]$scale,
+       scale_sd2 = sds[[2]]$scale, scale_sigma = p$sigma$scale)
 }
 fit_meta_prior <- function(f) attr(f, "hiermod")$prior
 

@@ -70,7 +70,35 @@ for (design in designs) {
   }
   invisible(grDevices::dev.off())
 }
+# The regression designs (hiermod:::sbc_lmm_designs()), collapsed sampler.
+lmm_designs <- hiermod:::sbc_lmm_designs()
+for (design in lmm_designs) {
+  started <- proc.time()[["elapsed"]]
+  ranks <- hiermod:::sbc_lmm_ranks(design, reps, seed = seed)
+  seconds <- proc.time()[["elapsed"]] - started
+  u <- hiermod:::sbc_uniformity(ranks, design$draws)
+  worst <- which.min(pmin(u[, "chisq"], u[, "ks"]))
+  rows[[length(rows) + 1L]] <- data.frame(
+    design = design$name, sampler = "collapsed",
+    groups = paste(vapply(intersect(c("r", "s", "g"), names(design$rows)),
+                          function(v) length(unique(design$rows[[v]])), 1L), collapse = "/"),
+    N = nrow(design$rows), reps = reps, parameters = nrow(u),
+    min_p_chisq = signif(min(u[, "chisq"]), 3), min_p_ks = signif(min(u[, "ks"]), 3),
+    worst = rownames(u)[worst],
+    bonferroni_0.01 = if (hiermod:::sbc_passes(u)) "pass" else "FAIL",
+    seconds = round(seconds, 1)
+  )
+  cat(sprintf("%-40s %6.1f s  smallest p: chi-square %.3g, KS %.3g\n", design$name,
+              seconds, min(u[, "chisq"]), min(u[, "ks"])))
+}
 table <- do.call(rbind, rows)
+
+describe_lmm_design <- function(d) {
+  m <- hiermod:::sbc_lmm_model(d)
+  priors <- hiermod:::lmm_prior_table(m$prior, m$spec)
+  sprintf("- **%s**: `%s`, %d rows; %s", d$name, deparse1(d$formula), nrow(d$rows),
+          paste(priors$parameter, "~", priors$prior, collapse = ", "))
+}
 
 describe_design <- function(d) {
   p <- d$prior
@@ -109,6 +137,10 @@ md <- c(
   "Designs (group sizes; prior):",
   "",
   vapply(designs, describe_design, ""),
+  "",
+  "Regression designs (formula; prior), the covariates fixed across replications:",
+  "",
+  vapply(lmm_designs, describe_lmm_design, ""),
   "",
   paste0("| ", paste(names(table), collapse = " | "), " |"),
   paste0("|", paste(rep("---", ncol(table)), collapse = "|"), "|"),

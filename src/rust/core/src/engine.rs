@@ -134,20 +134,20 @@ pub struct Messages {
 /// multiplied and the product's logarithm taken when it nears the edge of
 /// the floating-point range.
 #[derive(Debug, Clone, Copy)]
-struct LogProduct {
+pub(crate) struct LogProduct {
     log_sum: f64,
     product: f64,
 }
 
 impl LogProduct {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             log_sum: 0.0,
             product: 1.0,
         }
     }
 
-    fn push(&mut self, x: f64) {
+    pub(crate) fn push(&mut self, x: f64) {
         if !(1e-18..=1e18).contains(&x) {
             self.log_sum += x.ln();
             return;
@@ -159,7 +159,12 @@ impl LogProduct {
         }
     }
 
-    fn value(self) -> f64 {
+    /// Adds a logarithm already taken.
+    pub(crate) fn add_log(&mut self, log_x: f64) {
+        self.log_sum += log_x;
+    }
+
+    pub(crate) fn value(self) -> f64 {
         self.log_sum + self.product.ln()
     }
 }

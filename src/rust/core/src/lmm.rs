@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use rand_pcg::Pcg64;
 
 use crate::chains::Posterior;
-use crate::engine::std_normal;
+use crate::engine::{LogProduct, std_normal};
 use crate::prior::SdPrior;
 use crate::slice::TunedSlices;
 use crate::{Error, Quantity, SamplerKind};
@@ -160,6 +160,9 @@ struct Work {
     projections: Vec<Vec<f64>>,
     /// The Cholesky factor of each class's precision.
     class_factors: Vec<f64>,
+    /// The point of the last evaluation that ran to the end, whose
+    /// factors the draws can use as they are.
+    evaluated: Option<Vec<f64>>,
 }
 
 /// The variance step, whatever the number of variance parameters.
@@ -439,7 +442,7 @@ impl Lmm {
             log_det_lambda: vec![0.0; big_l],
             corr: vec![0.0; q_max * q_max],
             factor: vec![0.0; q_max * q_max],
-            inverse: vec![0.0; q_max * q_max],
+            inverse: vec![0.0; 2 * q_max * q_max],
             messages: (0..buffers)
                 .map(|l| vec![0.0; nodes(l) * self.dim(l).pow(2)])
                 .collect(),
@@ -450,6 +453,7 @@ impl Lmm {
                 .map(|l| vec![0.0; nodes(l) * own(l) * (self.dim(l) - own(l))])
                 .collect(),
             class_factors: vec![0.0; self.classes.len() * q_max * q_max],
+            evaluated: None,
         }
     }
 
@@ -460,6 +464,7 @@ impl Lmm {
     fn log_density(&self, psi: &[f64], w: &mut Work, with_prior: bool) -> f64 {
         let p = self.p;
         let big_l = self.levels.len();
+        let mut evaluated = w.evaluated.take().unwrap_or_default();
         let tau = psi[0].exp();
         let mut value = if with_prior {
             self.sigma.log_density_log_precision(psi[0], tau)
@@ -514,17 +519,25 @@ impl Lmm {
             let q = leaf.q;
             total += 0.5 * leaf.n_nodes as f64 * w.log_det_lambda[big_l - 1];
             let tau2 = tau * tau;
-            for (c, class) in self.classes.iter().enumerate() {
-                let factor = &mut w.class_factors[c * q * q..(c + 1) * q * q];
-                for ((v, l), a) in factor.iter_mut().zip(&w.lambda[big_l - 1]).zip(&class.zz) {
+            let mut log_det_p = LogProduct::new();
+            for class in &self.classes {
+                let precision = &mut w.corr[..q * q];
+                for ((v, l), a) in precision
+                    .iter_mut()
+                    .zip(&w.lambda[big_l - 1])
+                    .zip(&class.zz)
+                {
                     *v = l + tau * a;
                 }
-                if !cholesky(factor, q) {
+                let Some(det) = inverse_spd(precision, q, &mut w.inverse, &mut w.factor) else {
                     return f64::NEG_INFINITY;
+                };
+                // one logarithm for many classes: most hold one group
+                if class.count == 1.0 {
+                    log_det_p.push(det);
+                } else {
+                    log_det_p.add_log(class.count * det.ln());
                 }
-                total -= 0.5 * class.count * log_det(factor, q);
-                lower_inverse(factor, q, &mut w.inverse[..q * q]);
-                gram(&w.inverse[..q * q], q, &mut w.factor[..q * q]);
                 let message = &mut w.messages[top]
                     [class.parent * lead * lead..(class.parent + 1) * lead * lead];
                 let mut block = 0;
@@ -539,6 +552,7 @@ impl Lmm {
                     }
                 }
             }
+            total -= 0.5 * log_det_p.value();
         }
         // Every level above, bottom up: add the node's prior, eliminate its
         // coefficients, pass the rest to its parent.
@@ -590,10 +604,12 @@ impl Lmm {
         };
         let result = value + total - 0.5 * log_det_q - 0.5 * m[0];
         if result.is_nan() {
-            f64::NEG_INFINITY
-        } else {
-            result
+            return f64::NEG_INFINITY;
         }
+        evaluated.clear();
+        evaluated.extend_from_slice(psi);
+        w.evaluated = Some(evaluated);
+        result
     }
 
     /// `[-1, beta, b_1, .., b_(l)]` of the ancestors of `node` of level
@@ -628,7 +644,10 @@ impl Lmm {
         rng: &mut Pcg64,
     ) {
         let p = self.p;
-        let _ = self.log_density(psi, w, false);
+        // The step's last evaluation is usually at the point it returns.
+        if w.evaluated.as_deref() != Some(psi) {
+            let _ = self.log_density(psi, w, false);
+        }
         // u | w ~ N(-L^-T T w, (L L')^-1); at the root w = [-1].
         for (k, v) in beta.iter_mut().enumerate() {
             *v = w.projections[0][k] + std_normal(rng);
@@ -662,6 +681,16 @@ impl Lmm {
             let tau = psi[0].exp();
             let q = leaf.q;
             let lead = self.dim(big_l - 1);
+            // The classes' Cholesky factors: the density needed only their
+            // inverses.
+            for (c, class) in self.classes.iter().enumerate() {
+                let factor = &mut w.class_factors[c * q * q..(c + 1) * q * q];
+                for ((v, l), a) in factor.iter_mut().zip(&w.lambda[big_l - 1]).zip(&class.zz) {
+                    *v = l + tau * a;
+                }
+                // positive definite: the density just evaluated there was finite
+                cholesky(factor, q);
+            }
             for j in 0..leaf.n_nodes {
                 self.context(big_l - 1, j, beta, b, &mut context);
                 let cross = &self.leaf_cross[j * q * lead..(j + 1) * q * lead];
@@ -1108,6 +1137,47 @@ fn cholesky(a: &mut [f64], n: usize) -> bool {
         }
     }
     true
+}
+
+/// The inverse of the symmetric `q x q` matrix `a` into `inverse`, and its
+/// determinant; None unless positive definite. Closed forms for q = 1
+/// and 2 (random intercepts, one slope), where a Cholesky factor, its
+/// inverse and their product cost several times more; `scratch` holds
+/// 2 q^2 values for the general case.
+fn inverse_spd(a: &[f64], q: usize, scratch: &mut [f64], inverse: &mut [f64]) -> Option<f64> {
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    match q {
+        1 => {
+            if !positive(a[0]) {
+                return None;
+            }
+            inverse[0] = a[0].recip();
+            Some(a[0])
+        }
+        2 => {
+            let det = a[0] * a[3] - a[2] * a[2];
+            if !(positive(a[0]) && positive(det)) {
+                return None;
+            }
+            let scale = det.recip();
+            inverse[0] = a[3] * scale;
+            inverse[1] = -a[2] * scale;
+            inverse[2] = -a[2] * scale;
+            inverse[3] = a[0] * scale;
+            Some(det)
+        }
+        _ => {
+            let (factor, inverse_factor) = scratch.split_at_mut(q * q);
+            factor.copy_from_slice(&a[..q * q]);
+            if !cholesky(factor, q) {
+                return None;
+            }
+            lower_inverse(factor, q, &mut inverse_factor[..q * q]);
+            gram(&inverse_factor[..q * q], q, &mut inverse[..q * q]);
+            let det = log_det(factor, q).exp();
+            positive(det).then_some(det)
+        }
+    }
 }
 
 fn log_det(l: &[f64], n: usize) -> f64 {

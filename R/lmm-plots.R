@@ -1,0 +1,195 @@
+#' Plots of a fitted regression model
+#'
+#' * `type = "trace"` (default): trace and density of each parameter that is
+#'   not per group, as coda draws them (see [plot.hiermod_fit()]).
+#' * `type = "intervals"`: the fixed effects' posterior means with 50%
+#'   (thick) and 95% (thin) intervals, and beside them the same for each sd
+#'   and correlation of the groups' coefficients and sigma.
+#' * `type = "caterpillar"`: every group's coefficient `coef` of level
+#'   `level` (the fixed effect plus the group's deviation, as [coef()]
+#'   gives them), ordered, with 50% and 95% intervals and a line at the
+#'   fixed effect.
+#' * `type = "lines"`: Gelman and Hill's figure (2007, figure 12.4) for a
+#'   model with one covariate: for each of `groups` (default: eight groups
+#'   from the smallest to the largest), the group's rows, the complete-pooling
+#'   line (one regression for all rows, dashed), the group's own
+#'   least-squares line (no pooling, grey; where the group has two distinct
+#'   values of the covariate) and the fit's line from [coef()] (partial
+#'   pooling, solid).
+#'
+#' @param x A `hiermod_lmm`.
+#' @param type One of `"trace"`, `"intervals"`, `"caterpillar"`, `"lines"`.
+#' @param pars For `type = "trace"`: parameter names or regular expressions;
+#'   default every parameter that is not per group.
+#' @param level The level of groups (its name, as `ngrps()` gives them, or
+#'   its position from the top) for `"caterpillar"` and `"lines"`; default
+#'   the last.
+#' @param coef For `"caterpillar"`: the coefficient, a column name of
+#'   [ranef()]'s data frame; default the first.
+#' @param groups For `"lines"`: labels of the groups to draw.
+#' @param ask Ask before each new page, as coda does.
+#' @param ... Passed to [coda::plot.mcmc()] for traces, to
+#'   [graphics::plot()] otherwise.
+#' @return Invisibly, the plotted summaries (the draws for `"trace"`).
+#' @examples
+#' radon <- read.csv(system.file("extdata", "radon_mn.csv", package = "hiermod"))
+#' f <- fit(log_radon ~ floor + (floor | county), radon, chains = 2, iter = 1000,
+#'          seed = 1)
+#' plot(f, type = "intervals")
+#' plot(f, type = "caterpillar", coef = "floor")
+#' plot(f, type = "lines")
+#' @export
+plot.hiermod_lmm <- function(x, type = c("trace", "intervals", "caterpillar", "lines"),
+                             pars = NULL, level = NULL, coef = NULL, groups = NULL,
+                             ask = dev.interactive(), ...) {
+  check_lmm(x)
+  type <- check_choice(type, "type", c("trace", "intervals", "caterpillar", "lines"))
+  spec <- fit_spec(x)
+  switch(type,
+    trace = {
+      if (is.null(pars)) pars <- spec$columns$name[spec$columns$global]
+      draws <- x[, select_pars(x, pars), drop = FALSE]
+      plot(draws, ask = ask, ...)
+      invisible(draws)
+    },
+    intervals = plot_lmm_intervals(x, ...),
+    caterpillar = plot_lmm_caterpillar(x, lmm_level(spec, level), coef, ...),
+    lines = plot_lmm_lines(x, lmm_level(spec, level), groups, ...)
+  )
+}
+
+# The level `level` names (a name or a position from the top), the last by
+# default.
+lmm_level <- function(spec, level) {
+  names <- spec$level_names
+  if (length(names) == 0L) {
+    hm_abort("type", "needs groups: this regression has none.")
+  }
+  if (is.null(level)) return(length(names))
+  if (is.character(level) && length(level) == 1L && level %in% names) {
+    return(match(level, names))
+  }
+  if (is.numeric(level) && length(level) == 1L && level %in% seq_along(names)) {
+    return(as.integer(level))
+  }
+  hm_abort("level", "must name a level of groups of the fit (",
+           paste0("\"", names, "\"", collapse = ", "), ") or give its position ",
+           "from the top, not ", describe(level), ".")
+}
+
+# Posterior mean and 50%/95% intervals of `names`, as one panel.
+interval_panel <- function(x, names, labels, main, ...) {
+  s <- column_summaries(x, c(0.025, 0.25, 0.75, 0.975), names)
+  k <- length(names)
+  at <- rev(seq_len(k))
+  graphics::plot(range(s[, -1L]), c(0.5, k + 0.5), type = "n", yaxt = "n",
+                 xlab = "", ylab = "", main = main, ...)
+  graphics::axis(2, at = at, labels = labels, las = 1, cex.axis = 0.8)
+  graphics::segments(s[, 2L], at, s[, 5L], at, col = grDevices::grey(0.6))
+  graphics::segments(s[, 3L], at, s[, 4L], at, lwd = 3, lend = 1)
+  graphics::points(s[, 1L], at, pch = 16)
+  invisible(data.frame(parameter = names, s, row.names = NULL, check.names = FALSE))
+}
+
+plot_lmm_intervals <- function(x, ...) {
+  cols <- fit_spec(x)$columns
+  fixed <- cols$name[cols$role == "fixed"]
+  spread <- cols$name[cols$role %in% c("sd", "cor", "sigma")]
+  old <- graphics::par(mfrow = c(1, 2), mar = c(3, 11, 3, 1))
+  on.exit(graphics::par(old))
+  out <- list()
+  if (length(fixed)) {
+    out$fixed <- interval_panel(x, fixed, fixed, "Fixed effects", ...)
+    graphics::abline(v = 0, lty = 2)
+  }
+  out$spread <- interval_panel(x, spread, spread, "Standard deviations, correlations", ...)
+  invisible(do.call(rbind, out))
+}
+
+plot_lmm_caterpillar <- function(x, l, coef, ...) {
+  spec <- fit_spec(x)
+  level <- spec$levels[[l]]
+  if (is.null(coef)) coef <- level$z_names[1L]
+  if (!is.character(coef) || length(coef) != 1L || !coef %in% level$z_names) {
+    hm_abort("coef", "must be one of the coefficients of `", level$name, "` (",
+             paste0("\"", level$z_names, "\"", collapse = ", "), "), not ",
+             describe(coef), ".")
+  }
+  if (fit_meta(x)$settings$keep != "all") {
+    hm_abort("x", "was fitted with keep = \"global\": the group coefficients ",
+             "were not stored; refit with keep = \"all\".")
+  }
+  cols <- spec$columns
+  own <- cols$name[cols$role == "group" & cols$level == l & cols$coef == coef]
+  fixed <- cols$name[cols$role == "fixed" & cols$coef == coef]
+  draws <- stacked_draws(x, own)
+  if (length(fixed)) draws <- draws + as.vector(stacked_draws(x, fixed))
+  s <- column_summaries(list(draws), c(0.025, 0.25, 0.75, 0.975))
+  o <- order(s[, 1L])
+  k <- length(own)
+  graphics::plot(c(1, k), range(s[, -1L]), type = "n", xaxt = if (k > 30) "s" else "n",
+                 xlab = paste0(level$name, " (ordered by posterior mean)"), ylab = coef,
+                 main = paste0(coef, " by ", level$name, ": 50% and 95% intervals"), ...)
+  if (k <= 30) graphics::axis(1, at = seq_len(k), labels = level$labels[o], las = 2)
+  graphics::segments(seq_len(k), s[o, 2L], seq_len(k), s[o, 5L], col = grDevices::grey(0.6))
+  graphics::segments(seq_len(k), s[o, 3L], seq_len(k), s[o, 4L],
+                     lwd = if (k > 500) 1 else 3, lend = 1)
+  graphics::points(seq_len(k), s[o, 1L], pch = 16, cex = if (k > 500) 0.2 else 0.6)
+  if (length(fixed)) graphics::abline(h = fixef(x)[[coef]], lty = 2, col = "red")
+  invisible(data.frame(group = level$labels[o], s[o, , drop = FALSE], row.names = NULL,
+                       check.names = FALSE))
+}
+
+plot_lmm_lines <- function(x, l, groups, ...) {
+  meta <- fit_meta(x)
+  spec <- meta$spec
+  model <- meta$model
+  slopes <- setdiff(spec$x_names, "(Intercept)")
+  if (length(slopes) != 1L || !"(Intercept)" %in% spec$x_names) {
+    hm_abort("type", "\"lines\" draws a regression on one covariate: the fit has ",
+             "the fixed effects ", paste0("`", spec$x_names, "`", collapse = ", "), ".")
+  }
+  level <- spec$levels[[l]]
+  node <- model$leaf
+  for (k in rev(seq_along(model$levels))[seq_len(length(model$levels) - l)]) {
+    node <- model$levels[[k]]$parent[node]
+  }
+  sizes <- tabulate(node, length(level$labels))
+  if (is.null(groups)) {
+    by_size <- order(sizes)
+    groups <- level$labels[by_size[unique(round(seq(1, length(by_size), length.out = 8)))]]
+  }
+  unknown <- setdiff(as.character(groups), level$labels)
+  if (length(unknown)) {
+    hm_abort("groups", "must be labels of `", level$name, "`: ",
+             name_list(paste0("\"", unknown, "\"")), " is not.")
+  }
+  xv <- model$x[, match(slopes, spec$x_names)]
+  y <- model$y
+  pooled <- stats::coef(stats::lm.fit(cbind(1, xv), y))
+  partial <- stats::coef(x)[[l]]
+  n <- length(groups)
+  old <- graphics::par(mfrow = c(ceiling(n / 4), min(n, 4L)), mar = c(3, 3, 2, 1),
+                       mgp = c(2, 0.7, 0))
+  on.exit(graphics::par(old))
+  out <- list()
+  for (g in as.character(groups)) {
+    j <- match(g, level$labels)
+    rows <- node == j
+    graphics::plot(xv[rows], y[rows], xlim = range(xv), ylim = range(y), xlab = slopes,
+                   ylab = meta$response, main = g, cex.main = 0.9, ...)
+    graphics::abline(pooled, lty = 2)
+    own <- c(NA, NA)
+    if (length(unique(xv[rows])) > 1L) {
+      own <- stats::coef(stats::lm.fit(cbind(1, xv[rows]), y[rows]))
+      graphics::abline(own, col = grDevices::grey(0.5))
+    }
+    line <- c(partial[g, "(Intercept)"], partial[g, slopes])
+    graphics::abline(line, lwd = 2)
+    out[[g]] <- data.frame(group = g, n = sum(rows), pooled_intercept = pooled[[1]],
+                           pooled_slope = pooled[[2]], own_intercept = own[[1]],
+                           own_slope = own[[2]], partial_intercept = line[1],
+                           partial_slope = line[2])
+  }
+  invisible(do.call(rbind, c(out, make.row.names = FALSE)))
+}
