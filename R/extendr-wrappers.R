@@ -87,7 +87,7 @@ hm_sample <- function(parents, n, ybar, ss, prior, sampler, chains, iter, warmup
 #' `hm_sample`'s). Returns what `hm_sample` returns.
 #' @keywords internal
 #' @noRd
-hm_sample_lmm <- function(y, x, z, parents, leaf, prior, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress) .Call(wrap__hm_sample_lmm, y, x, z, parents, leaf, prior, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress)
+hm_sample_lmm <- function(y, x, z, parents, leaf, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress) .Call(wrap__hm_sample_lmm, y, x, z, parents, leaf, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress)
 
 #' The log density of the data of a linear mixed model (`lmm_from_r`'s
 #' arguments) given its variance parameters, every location integrated

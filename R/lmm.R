@@ -133,6 +133,7 @@ lmm_model <- function(terms, data, formula) {
     list(matrix = m, terms = attr(f, "terms"),
          xlevels = stats::.getXlevels(attr(f, "terms"), f))
   })
+  for (m in design) check_finite_design(m$matrix)
   x <- design[[1L]]$matrix
   check_fixed_rank(x)
   names <- vapply(terms$levels, function(l) l$name, "")
@@ -162,6 +163,16 @@ unname_design <- function(m) {
   attributes(m) <- list(dim = dim(m))
   storage.mode(m) <- "double"
   m
+}
+
+# Every value of a design must be finite: a covariate's Inf or NaN (NA
+# rows were dropped) is named with its first row.
+check_finite_design <- function(m) {
+  bad <- which(!is.finite(m), arr.ind = TRUE)
+  if (length(bad)) {
+    hm_abort("formula", "has a covariate that is not finite: `", colnames(m)[bad[1L, 2L]],
+             "` in row ", bad[1L, 1L], " (after dropping incomplete rows).")
+  }
 }
 
 # The fixed effects must be identified: no column a combination of others.
@@ -258,8 +269,10 @@ resolve_lmm_prior <- function(prior, model, spec) {
              "of this model; its priors are named ",
              paste0("`", known, "`", collapse = ", "), ".")
   }
+  # NA when the response has no spread: then a prior left to the data is
+  # an error (unscaled_default())
   s_y <- stats::sd(model$y)
-  if (!(is.finite(s_y) && s_y > 0)) s_y <- max(abs(model$y), 1)
+  if (!(is.finite(s_y) && s_y > 0)) s_y <- NA_real_
   levels <- lapply(seq_along(model$levels), function(l) {
     level <- model$levels[[l]]
     names <- cols$name[cols$role == "sd" & cols$level == l]
@@ -297,7 +310,7 @@ column_spread <- function(v, about_zero = FALSE) {
 group_sd_prior <- function(dists, name, s) {
   d <- dists[[name]]
   if (is.null(d) && name != "sigma") d <- dists$sd
-  if (is.null(d)) return(default_sd_prior(s))
+  if (is.null(d)) return(default_sd_prior(scaled_default(s, name)))
   if (d$family == "flat") hm_abort(name, "cannot have a flat() prior: it is improper.")
   resolve_sd_dist(d, s, name)
 }
@@ -313,7 +326,9 @@ effect_priors <- function(dists, model, b_names, s_y) {
     if (is.null(d)) d <- dists[[if (intercept[k]) "Intercept" else "b"]]
     location <- if (intercept[k]) mean(model$y) else 0
     scale <- 2.5 * s_y / (if (intercept[k]) 1 else column_spread(model$x[, k], !centred))
-    if (is.null(d)) return(list(family = "normal", mean = location, sd = scale))
+    if (is.null(d)) {
+      return(list(family = "normal", mean = location, sd = scaled_default(scale, name)))
+    }
     if (d$family == "flat") return(list(family = "flat", mean = 0, sd = Inf))
     if (d$family != "normal") {
       hm_abort(name, "must have a normal() or flat() prior (the fixed effects ",
@@ -321,8 +336,18 @@ effect_priors <- function(dists, model, b_names, s_y) {
                d$family, "().")
     }
     list(family = "normal", mean = d$location,
-         sd = if (is.null(d$scale)) scale else d$scale)
+         sd = if (is.null(d$scale)) scaled_default(scale, name) else d$scale)
   })
+}
+
+# A default scale taken from the data, which a response without spread
+# does not give.
+scaled_default <- function(scale, name) {
+  if (is.na(scale)) {
+    hm_abort("prior", "cannot be scaled to the data: the response has no ",
+             "variance. Give the prior of `", name, "` in hier_prior().")
+  }
+  scale
 }
 
 # The list the core reads.
@@ -356,12 +381,14 @@ fit_lmm <- function(call, formula, terms, data, prior, chains, iter, warmup,
   d <- lmm_glue_data(model)
   started <- proc.time()[["elapsed"]]
   out <- hm_sample_lmm(d$y, d$x, d$z, d$parents, d$leaf,
-                       lmm_prior_for_core(prior), s$chains, s$iter, s$warmup,
+                       lmm_prior_for_core(prior), s$sampler, s$chains, s$iter, s$warmup,
                        s$thin, s$seed, s$cores, s$keep == "all",
                        spec$columns$name, report)
   elapsed <- proc.time()[["elapsed"]] - started
   stop_if_interrupted(out, "sampling")
-  out <- glue_result(out, "data", "sampled")
+  # the core refuses a model it cannot sample (too many variance
+  # parameters, collinear effects under flat priors): the formula's doing
+  out <- glue_result(out, "formula", "sampled")
   result <- coda::mcmc.list(out$draws)
   inits <- out$inits
   dimnames(inits) <- list(paste0("chain", seq_len(s$chains)), spec$columns$name)
@@ -432,16 +459,7 @@ summary.hiermod_lmm <- function(object, pars = NULL,
   check_dots(list(...), "summary()")
   spec <- fit_spec(object)
   if (is.null(pars)) pars <- spec$columns$name[spec$columns$global]
-  pars <- select_pars(object, pars)
-  check_probs(probs)
-  s <- column_summaries(object, probs, pars)
-  diag <- convergence(object, pars)
-  table <- data.frame(mean = s[, 1L], sd = diag$sd,
-                      s[, -1L, drop = FALSE], mcse_mean = diag$mcse_mean,
-                      ess_bulk = diag$ess_bulk, ess_tail = diag$ess_tail,
-                      rhat = diag$rhat, check.names = FALSE,
-                      row.names = pars)
-  structure(list(table = table, meta = fit_meta(object),
+  structure(list(table = summary_table(object, pars, probs), meta = fit_meta(object),
                  n_kept = coda::niter(object)),
             class = "summary.hiermod_lmm")
 }

@@ -52,18 +52,22 @@ summary.hiermod_fit <- function(object, pars = NULL,
   check_fit(object, "object")
   check_dots(list(...), "summary()")
   if (is.null(pars)) pars <- spec_globals(fit_spec(object))
+  structure(list(table = summary_table(object, pars, probs), diagnostics = "posterior",
+                 meta = fit_meta(object), n_kept = coda::niter(object)),
+            class = "summary.hiermod_fit")
+}
+
+# The summary table of the parameters `pars` (names, "theta" or regular
+# expressions) of a fit: mean, sd, quantiles `probs`, MCSE, ESS, R-hat.
+summary_table <- function(object, pars, probs) {
   pars <- select_pars(object, pars)
   check_probs(probs)
   s <- column_summaries(object, probs, pars)
   diag <- convergence(object, pars)
-  table <- data.frame(mean = s[, 1L], sd = diag$sd,
-                      s[, -1L, drop = FALSE], mcse_mean = diag$mcse_mean,
-                      ess_bulk = diag$ess_bulk, ess_tail = diag$ess_tail,
-                      rhat = diag$rhat, check.names = FALSE,
-                      row.names = pars)
-  structure(list(table = table, diagnostics = "posterior",
-                 meta = fit_meta(object), n_kept = coda::niter(object)),
-            class = "summary.hiermod_fit")
+  data.frame(mean = s[, 1L], sd = diag$sd, s[, -1L, drop = FALSE],
+             mcse_mean = diag$mcse_mean, ess_bulk = diag$ess_bulk,
+             ess_tail = diag$ess_tail, rhat = diag$rhat, check.names = FALSE,
+             row.names = pars)
 }
 
 # The convergence diagnostics of the columns `pars` of a fit, as the

@@ -323,6 +323,21 @@ test_that("formulas are read as stated in ?fit, never silently as groups", {
   expect_hm_error(fit(y ~ 1 + x, d, se = w), "se")
   expect_hm_error(fit(y ~ 1 + x, d, within = "group"), "within")
   expect_hm_error(fit(y ~ 1 + x, d, sampler = "gibbs"), "sampler")
+  inf <- d
+  inf$x[3] <- Inf
+  expect_hm_error(fit(y ~ 1 + x, inf), "formula", "`x` in row 3")
+  flat_y <- transform(d, y = 5)
+  expect_hm_error(fit(y ~ 1 + x, flat_y), "prior", "no variance")
+  given <- hier_prior(Intercept = normal(0, 1), b = normal(0, 1), sigma = exponential(1))
+  expect_s3_class(fit(y ~ 1 + x, flat_y, prior = given, chains = 1, iter = 20, seed = 1),
+                  "hiermod_lmm")
+  expect_hm_error(fit(y ~ 1 + x + (1 + x + I(x^2) + I(x^3) | g), d), "formula",
+                  "at most 8")
+  expect_hm_error(fit(y ~ 1 + x + (1 | g), d, prior = hier_prior(sd = flat())),
+                  "sd_g__Intercept", "improper")
+  expect_hm_error(fit(y ~ 1 + x + (x | g), d, prior = hier_prior(cor = normal(0, 1))),
+                  "cor", "lkj")
+  expect_s3_class(fit(y ~ 0 + (1 | g), d, chains = 1, iter = 20, seed = 1), "hiermod_lmm")
   dd <- d
   dd$x[2] <- NA
   expect_message(f <- fit(y ~ 1 + x, dd, chains = 1, iter = 20, seed = 1),

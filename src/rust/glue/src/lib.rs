@@ -735,22 +735,14 @@ fn hm_sample(
     // One closure so that every failure below becomes `list(error, kind)`.
     let run = || -> std::result::Result<List, Failure> {
         let (parents, stats, prior) = model_from_r(&parents, &n, &ybar, &ss, &prior)?;
-        let settings = Settings {
-            sampler: SamplerKind::from_name(sampler)?,
-            chains: count(chains, "chains")?,
-            iter: count(iter, "iter")?,
-            warmup: count(warmup, "warmup")?,
-            thin: count(thin, "thin")?,
-            seed: seed_from_double(seed)?,
+        let run = Run::from_r(
+            sampler,
+            [chains, iter, warmup, thin, threads],
+            seed,
             keep_groups,
-        };
-        let threads = count(threads, "threads")?;
-        let run = Run {
-            settings,
-            threads,
             column_names,
             progress,
-        };
+        )?;
         // Every model is sampled on the standardised response (see `Units`).
         let units = Units::of(&stats, &prior.within)?;
         let stats = units.standardise_stats(&stats, &prior.within)?;
@@ -802,6 +794,33 @@ struct Run {
 }
 
 impl Run {
+    /// A run from R's arguments: the sampler's name, the counts `[chains,
+    /// iter, warmup, thin, threads]`, the seed, what to keep, the column
+    /// names and the progress callback.
+    fn from_r(
+        sampler: &str,
+        [chains, iter, warmup, thin, threads]: [i32; 5],
+        seed: f64,
+        keep_groups: bool,
+        column_names: Robj,
+        progress: Robj,
+    ) -> std::result::Result<Self, Failure> {
+        Ok(Self {
+            settings: Settings {
+                sampler: SamplerKind::from_name(sampler)?,
+                chains: count(chains, "chains")?,
+                iter: count(iter, "iter")?,
+                warmup: count(warmup, "warmup")?,
+                thin: count(thin, "thin")?,
+                seed: seed_from_double(seed)?,
+                keep_groups,
+            },
+            threads: count(threads, "threads")?,
+            column_names,
+            progress,
+        })
+    }
+
     fn sample<P: Posterior>(self, model: &P) -> std::result::Result<List, Failure> {
         let settings = self.settings;
         settings.output_len(model)?;
@@ -1103,6 +1122,7 @@ fn hm_sample_lmm(
     parents: List,
     leaf: Robj,
     prior: List,
+    sampler: &str,
     chains: i32,
     iter: i32,
     warmup: i32,
@@ -1115,21 +1135,14 @@ fn hm_sample_lmm(
 ) -> List {
     let run = || -> std::result::Result<List, Failure> {
         let model = lmm_from_r(&y, &x, &z, &parents, &leaf, &prior)?;
-        let settings = Settings {
-            sampler: SamplerKind::Collapsed,
-            chains: count(chains, "chains")?,
-            iter: count(iter, "iter")?,
-            warmup: count(warmup, "warmup")?,
-            thin: count(thin, "thin")?,
-            seed: seed_from_double(seed)?,
+        let run = Run::from_r(
+            sampler,
+            [chains, iter, warmup, thin, threads],
+            seed,
             keep_groups,
-        };
-        let run = Run {
-            settings,
-            threads: count(threads, "threads")?,
             column_names,
             progress,
-        };
+        )?;
         run.sample(&model)
     };
     run().unwrap_or_else(Failure::into_list)
