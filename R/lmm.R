@@ -65,7 +65,10 @@ bar_chain <- function(bars, formula) {
   terms <- terms[order(vapply(terms, function(t) length(t$factors), 1L))]
   for (i in seq_along(terms)) {
     f <- terms[[i]]$factors
-    nested <- length(f) == i && (i == 1L || identical(f[-i], terms[[i - 1L]]$factors))
+    # the top level may be an interaction of several factors, `(1 | a:b)`
+    nested <- i == 1L ||
+      (length(f) == length(terms[[i - 1L]]$factors) + 1L &&
+         identical(f[-length(f)], terms[[i - 1L]]$factors))
     if (!nested) {
       hm_abort("formula", "`", deparse1(formula[[3L]]), "`: its grouping terms ",
                "are not nested one in the other (crossed groups, or two terms ",
@@ -74,9 +77,17 @@ bar_chain <- function(bars, formula) {
                "+ (1 | region:school)`.")
     }
   }
-  lapply(terms, function(t) {
-    c(t, list(name = paste(vapply(t$factors, deparse1, ""), collapse = ":"),
-              own = t$factors[[length(t$factors)]]))
+  lapply(seq_along(terms), function(i) {
+    t <- terms[[i]]
+    f <- t$factors
+    # a level's own labels: its last factor's, or at the top the
+    # combinations of its factors' values
+    own <- if (i == 1L && length(f) > 1L) {
+      as.call(c(list(as.name("paste"), sep = ":"), f))
+    } else {
+      f[[length(f)]]
+    }
+    c(t, list(name = paste(vapply(f, deparse1, ""), collapse = ":"), own = own))
   })
 }
 

@@ -31,7 +31,7 @@ lines <- c("# Regression at scale: hiermod against lmer", "",
                   parallel::detectCores(), " cores. `y ~ x1 + x2 + x3 + x4 + (x1 | g)`, ",
                   "unbalanced groups (sizes Poisson about N/K), the data simulated from ",
                   "the model. `seconds`: from the data frame to the fit (hiermod: 4 ",
-                  "chains x 2000 iterations, 1000 warm-up, 2 threads; lmer: REML); ",
+                  "chains x 2000 iterations, 1000 warm-up, 2 threads, keep = \"global\"; lmer: REML); ",
                   "`peak_mb`: the process's peak resident memory; `min_ess_bulk`: ",
                   "the smallest bulk ESS over the parameters that are not per group ",
                   "(hiermod)."), "", md_table(table))

@@ -338,6 +338,10 @@ test_that("formulas are read as stated in ?fit, never silently as groups", {
   expect_hm_error(fit(y ~ 1 + x + (x | g), d, prior = hier_prior(cor = normal(0, 1))),
                   "cor", "lkj")
   expect_s3_class(fit(y ~ 0 + (1 | g), d, chains = 1, iter = 20, seed = 1), "hiermod_lmm")
+  # an interaction as the one grouping: its combinations are the groups
+  both <- fit(y ~ 1 + x + (1 | g:w), d, chains = 1, iter = 20, seed = 1)
+  expect_identical(ngrps(both), c(`g:w` = 6L))
+  expect_identical(rownames(ranef(both)$`g:w`)[1:2], c("a:1", "a:2"))
   dd <- d
   dd$x[2] <- NA
   expect_message(f <- fit(y ~ 1 + x, dd, chains = 1, iter = 20, seed = 1),
