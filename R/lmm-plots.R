@@ -9,6 +9,13 @@
 #'   `level` (the fixed effect plus the group's deviation, as [coef()]
 #'   gives them), ordered, with 50% and 95% intervals and a line at the
 #'   fixed effect.
+#' * `type = "shrinkage"`: for coefficient `coef` of level `level`, each
+#'   group's posterior mean (partial pooling) against its own least-squares
+#'   estimate (no pooling: the group's rows regressed on its coefficients'
+#'   columns, the other fixed effects at their posterior means; groups too
+#'   small to estimate them are left out), with the 45-degree line and a
+#'   dashed line at the fixed effect; point area grows with group size.
+#'   Small groups sit closer to the dashed line: they are shrunk harder.
 #' * `type = "lines"`: Gelman and Hill's figure (2007, figure 12.4) for a
 #'   model with one covariate: for each of `groups` (default: eight groups
 #'   from the smallest to the largest), the group's rows, the complete-pooling
@@ -18,14 +25,15 @@
 #'   pooling, solid).
 #'
 #' @param x A `hiermod_lmm`.
-#' @param type One of `"trace"`, `"intervals"`, `"caterpillar"`, `"lines"`.
+#' @param type One of `"trace"`, `"intervals"`, `"caterpillar"`, `"shrinkage"`,
+#'   `"lines"`.
 #' @param pars For `type = "trace"`: parameter names or regular expressions;
 #'   default every parameter that is not per group.
 #' @param level The level of groups (its name, as `ngrps()` gives them, or
-#'   its position from the top) for `"caterpillar"` and `"lines"`; default
-#'   the last.
-#' @param coef For `"caterpillar"`: the coefficient, a column name of
-#'   [ranef()]'s data frame; default the first.
+#'   its position from the top) for `"caterpillar"`, `"shrinkage"` and
+#'   `"lines"`; default the last.
+#' @param coef For `"caterpillar"` and `"shrinkage"`: the coefficient, a
+#'   column name of [ranef()]'s data frame; default the first.
 #' @param groups For `"lines"`: labels of the groups to draw.
 #' @param ask Ask before each new page, as coda does.
 #' @param ... Passed to [coda::plot.mcmc()] for traces, to
@@ -37,13 +45,16 @@
 #'          seed = 1)
 #' plot(f, type = "intervals")
 #' plot(f, type = "caterpillar", coef = "floor")
+#' plot(f, type = "shrinkage")
 #' plot(f, type = "lines")
 #' @export
-plot.hiermod_lmm <- function(x, type = c("trace", "intervals", "caterpillar", "lines"),
+plot.hiermod_lmm <- function(x, type = c("trace", "intervals", "caterpillar", "shrinkage",
+                                          "lines"),
                              pars = NULL, level = NULL, coef = NULL, groups = NULL,
                              ask = dev.interactive(), ...) {
   check_lmm(x)
-  type <- check_choice(type, "type", c("trace", "intervals", "caterpillar", "lines"))
+  type <- check_choice(type, "type", c("trace", "intervals", "caterpillar", "shrinkage",
+                                       "lines"))
   spec <- fit_spec(x)
   switch(type,
     trace = {
@@ -54,6 +65,7 @@ plot.hiermod_lmm <- function(x, type = c("trace", "intervals", "caterpillar", "l
     },
     intervals = plot_lmm_intervals(x, ...),
     caterpillar = plot_lmm_caterpillar(x, lmm_level(spec, level), coef, ...),
+    shrinkage = plot_lmm_shrinkage(x, lmm_level(spec, level), coef, ...),
     lines = plot_lmm_lines(x, lmm_level(spec, level), groups, ...)
   )
 }
@@ -106,9 +118,9 @@ plot_lmm_intervals <- function(x, ...) {
   invisible(do.call(rbind, out))
 }
 
-plot_lmm_caterpillar <- function(x, l, coef, ...) {
-  spec <- fit_spec(x)
-  level <- spec$levels[[l]]
+# The coefficient `coef` of level `level` (default its first), checked, of a
+# fit that stored its groups' coefficients.
+lmm_coefficient <- function(x, level, coef) {
   if (is.null(coef)) coef <- level$z_names[1L]
   if (!is.character(coef) || length(coef) != 1L || !coef %in% level$z_names) {
     hm_abort("coef", "must be one of the coefficients of `", level$name, "` (",
@@ -119,6 +131,13 @@ plot_lmm_caterpillar <- function(x, l, coef, ...) {
     hm_abort("x", "was fitted with keep = \"global\": the group coefficients ",
              "were not stored; refit with keep = \"all\".")
   }
+  coef
+}
+
+plot_lmm_caterpillar <- function(x, l, coef, ...) {
+  spec <- fit_spec(x)
+  level <- spec$levels[[l]]
+  coef <- lmm_coefficient(x, level, coef)
   cols <- spec$columns
   own <- cols$name[cols$role == "group" & cols$level == l & cols$coef == coef]
   fixed <- cols$name[cols$role == "fixed" & cols$coef == coef]
@@ -140,6 +159,56 @@ plot_lmm_caterpillar <- function(x, l, coef, ...) {
                        check.names = FALSE))
 }
 
+# Each row's group at level `l` of a regression's fitted rows.
+lmm_row_groups <- function(model, l) {
+  node <- model$leaf
+  for (k in rev(seq_along(model$levels))[seq_len(length(model$levels) - l)]) {
+    node <- model$levels[[k]]$parent[node]
+  }
+  node
+}
+
+plot_lmm_shrinkage <- function(x, l, coef, ...) {
+  meta <- fit_meta(x)
+  spec <- meta$spec
+  model <- meta$model
+  level <- spec$levels[[l]]
+  coef <- lmm_coefficient(x, level, coef)
+  node <- lmm_row_groups(model, l)
+  z <- model$levels[[l]]$z
+  # the fixed effects outside the level's coefficients, at their posterior means
+  b <- fixef(x)
+  other <- !spec$x_names %in% level$z_names
+  offset <- drop(model$x[, other, drop = FALSE] %*% b[other])
+  a <- match(coef, level$z_names)
+  own <- vapply(seq_along(level$labels), function(j) {
+    rows <- node == j
+    if (sum(rows) <= ncol(z)) return(NA_real_)
+    fit <- stats::lm.fit(z[rows, , drop = FALSE], model$y[rows] - offset[rows])
+    if (fit$rank < ncol(z)) NA_real_ else unname(fit$coefficients[a])
+  }, 1)
+  partial <- stats::coef(x)[[l]][[coef]]
+  n <- tabulate(node, length(level$labels))
+  keep <- !is.na(own)
+  if (!any(keep)) {
+    hm_abort("type", "\"shrinkage\" needs groups with more rows than coefficients ",
+             "of `", level$name, "` to estimate them on their own: none has.")
+  }
+  size <- function(v) 0.4 + 1.6 * sqrt(v / max(n))
+  graphics::plot(own[keep], partial[keep], pch = 21, bg = grDevices::grey(0.7),
+                 cex = size(n[keep]), xlab = paste0(coef, ": the group's own estimate"),
+                 ylab = paste0(coef, ": posterior mean"),
+                 main = paste0(coef, " by ", level$name, ": partial against no pooling"),
+                 ...)
+  graphics::abline(0, 1)
+  if (coef %in% names(b)) graphics::abline(h = b[[coef]], lty = 2, col = "red")
+  key <- unique(range(n[keep]))
+  graphics::legend("topleft", bty = "n", pch = 21, pt.bg = grDevices::grey(0.7),
+                   pt.cex = size(key), legend = paste("n =", key))
+  invisible(data.frame(group = level$labels, n = n, own = own, partial = partial,
+                       row.names = NULL))
+}
+
 plot_lmm_lines <- function(x, l, groups, ...) {
   meta <- fit_meta(x)
   spec <- meta$spec
@@ -150,10 +219,7 @@ plot_lmm_lines <- function(x, l, groups, ...) {
              "the fixed effects ", paste0("`", spec$x_names, "`", collapse = ", "), ".")
   }
   level <- spec$levels[[l]]
-  node <- model$leaf
-  for (k in rev(seq_along(model$levels))[seq_len(length(model$levels) - l)]) {
-    node <- model$levels[[k]]$parent[node]
-  }
+  node <- lmm_row_groups(model, l)
   sizes <- tabulate(node, length(level$labels))
   if (is.null(groups)) {
     by_size <- order(sizes)

@@ -651,3 +651,57 @@ lmm_prior_table <- function(p, spec) {
   rows <- c(effect, per_level, sigma = format_sd_dist(p$sigma))
   data.frame(parameter = names(rows), prior = unname(rows))
 }
+
+#' @method tidy hiermod_lmm
+#' @export
+tidy.hiermod_lmm <- function(x, effects = c("fixed", "ran_pars"),
+                             conf.int = FALSE, # nolint: object_name_linter.
+                             conf.level = 0.95, ...) { # nolint: object_name_linter.
+  check_lmm(x)
+  check_dots(list(...), "tidy()")
+  effects <- check_effects(effects)
+  check_flag(conf.int, "conf.int")
+  check_probability(conf.level, "conf.level")
+  blocks <- lapply(effects, function(e) tidy_lmm_block(x, e))
+  rows <- do.call(rbind, lapply(blocks, `[[`, "rows"))
+  draws <- do.call(cbind, lapply(blocks, `[[`, "draws"))
+  out <- cbind(rows, draw_summaries(draws, if (conf.int) conf.level))
+  if (!any(c("ran_vals", "ran_coefs") %in% effects)) out$level <- NULL
+  as_tidy_table(out)
+}
+
+# One kind of effect of a regression, in broom.mixed's terms: the fixed
+# effects by model.matrix()'s names; per level its sds (`sd__<coef>`) and
+# correlations (`cor__<coef1>.<coef2>`), then `sd__Observation`; each
+# group's deviations (ran_vals) or coefficients (ran_coefs, the fixed
+# effect added where there is one).
+tidy_lmm_block <- function(x, effect) {
+  spec <- fit_spec(x)
+  cols <- spec$columns
+  fixed <- cols[cols$role == "fixed", ]
+  if (effect == "fixed") {
+    return(tidy_rows(effect, NA_character_, NA_character_, fixed$coef,
+                     stacked_draws(x, fixed$name)))
+  }
+  if (effect == "ran_pars") {
+    pars <- cols[cols$role %in% c("sd", "cor", "sigma"), ]
+    term <- ifelse(pars$role == "sd", paste0("sd__", pars$coef),
+                   ifelse(pars$role == "cor", paste0("cor__", sub(",", ".", pars$coef)),
+                          "sd__Observation"))
+    group <- ifelse(pars$role == "sigma", "Residual", spec$level_names[pmax(pars$level, 1L)])
+    return(tidy_rows(effect, group, NA_character_, term, stacked_draws(x, pars$name)))
+  }
+  if (length(spec$levels) == 0L) {
+    hm_abort("effects", "asks for \"", effect, "\", but a regression without groups ",
+             "has none.")
+  }
+  lmm_group_means(x) # keep = "global" fits have no group draws: an error
+  groups <- cols[cols$role == "group", ]
+  draws <- stacked_draws(x, groups$name)
+  if (effect == "ran_coefs") {
+    with_fixed <- groups$coef %in% fixed$coef
+    added <- stacked_draws(x, fixed$name[match(groups$coef[with_fixed], fixed$coef)])
+    draws[, with_fixed] <- draws[, with_fixed, drop = FALSE] + added
+  }
+  tidy_rows(effect, spec$level_names[groups$level], groups$label, groups$coef, draws)
+}

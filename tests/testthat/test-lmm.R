@@ -414,8 +414,37 @@ test_that("plots of a regression draw what they return", {
   one <- s[s$Subject == lines$group[1], ]
   expect_equal(lines$own_slope[1], unname(coef(lm(Reaction ~ Days, one))[2]))
   expect_equal(lines$pooled_slope[1], unname(coef(lm(Reaction ~ Days, s))[2]))
+  shrunk <- plot(f, type = "shrinkage", coef = "Days")
+  expect_identical(nrow(shrunk), 18L)
+  expect_equal(shrunk$partial, coef(f)$Subject$Days)
+  # each subject's own slope: least squares on its rows (Z = [1, Days], no
+  # other fixed effect)
+  one <- s[s$Subject == "308", ]
+  expect_equal(shrunk$own[1], unname(coef(lm(Reaction ~ Days, one))[2]))
+  # partial pooling pulls the own slopes towards the fixed effect
+  expect_lt(stats::var(shrunk$partial), stats::var(shrunk$own))
   expect_hm_error(plot(f, type = "caterpillar", coef = "x"), "coef", "Days")
   expect_hm_error(plot(f, type = "lines", level = "nope"), "level", "Subject")
   m <- fit(mpg ~ wt + hp + (1 | cyl), mtcars, chains = 1, iter = 200, seed = 1)
   expect_hm_error(plot(m, type = "lines"), "type", "one covariate")
+})
+
+test_that("tidy() gives broom.mixed's rows and names", {
+  s <- sleep()
+  f <- fit(Reaction ~ Days + (Days | Subject), s, chains = 2, iter = 600, seed = 2)
+  fixed <- tidy(f, effects = "fixed", conf.int = TRUE)
+  expect_identical(fixed$term, c("(Intercept)", "Days"))
+  expect_equal(fixed$estimate, unname(fixef(f)))
+  pars <- tidy(f, effects = "ran_pars")
+  expect_identical(pars$term, c("sd__(Intercept)", "sd__Days", "cor__(Intercept).Days",
+                                "sd__Observation"))
+  expect_identical(pars$group, c("Subject", "Subject", "Subject", "Residual"))
+  expect_equal(pars$estimate, VarCorr(f)$sdcor)
+  vals <- tidy(f, effects = "ran_vals")
+  expect_identical(nrow(vals), 36L)
+  expect_equal(vals$estimate[vals$term == "Days"], ranef(f)$Subject$Days)
+  coefs <- tidy(f, effects = "ran_coefs")
+  expect_equal(coefs$estimate[coefs$term == "Days"], coef(f)$Subject$Days)
+  expect_hm_error(tidy(fit(mpg ~ wt + hp, mtcars, chains = 1, iter = 100, seed = 1),
+                       effects = "ran_vals"), "effects", "without groups")
 })
