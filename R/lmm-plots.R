@@ -16,6 +16,10 @@
 #'   small to estimate them are left out), with the 45-degree line and a
 #'   dashed line at the fixed effect; point area grows with group size.
 #'   Small groups sit closer to the dashed line: they are shrunk harder.
+#' * `type = "graph"`: the model as a directed graph with plates, as for
+#'   the lecture's models: the priors' constants, then `beta`, each level's
+#'   `Sigma` and `sigma`, each level's group coefficients `b` in its plate,
+#'   then the rows `y` with their covariates `x, z` (constants).
 #' * `type = "lines"`: Gelman and Hill's figure (2007, figure 12.4) for a
 #'   model with one covariate: for each of `groups` (default: eight groups
 #'   from the smallest to the largest), the group's rows, the complete-pooling
@@ -26,7 +30,7 @@
 #'
 #' @param x A `hiermod_lmm`.
 #' @param type One of `"trace"`, `"intervals"`, `"caterpillar"`, `"shrinkage"`,
-#'   `"lines"`.
+#'   `"lines"`, `"graph"`.
 #' @param pars For `type = "trace"`: parameter names or regular expressions;
 #'   default every parameter that is not per group.
 #' @param level The level of groups (its name, as `ngrps()` gives them, or
@@ -47,14 +51,15 @@
 #' plot(f, type = "caterpillar", coef = "floor")
 #' plot(f, type = "shrinkage")
 #' plot(f, type = "lines")
+#' plot(f, type = "graph")
 #' @export
 plot.hiermod_lmm <- function(x, type = c("trace", "intervals", "caterpillar", "shrinkage",
-                                          "lines"),
+                                          "lines", "graph"),
                              pars = NULL, level = NULL, coef = NULL, groups = NULL,
                              ask = dev.interactive(), ...) {
   check_lmm(x)
   type <- check_choice(type, "type", c("trace", "intervals", "caterpillar", "shrinkage",
-                                       "lines"))
+                                       "lines", "graph"))
   spec <- fit_spec(x)
   switch(type,
     trace = {
@@ -66,7 +71,8 @@ plot.hiermod_lmm <- function(x, type = c("trace", "intervals", "caterpillar", "s
     intervals = plot_lmm_intervals(x, ...),
     caterpillar = plot_lmm_caterpillar(x, lmm_level(spec, level), coef, ...),
     shrinkage = plot_lmm_shrinkage(x, lmm_level(spec, level), coef, ...),
-    lines = plot_lmm_lines(x, lmm_level(spec, level), groups, ...)
+    lines = plot_lmm_lines(x, lmm_level(spec, level), groups, ...),
+    graph = plot_graph(lmm_model_graph(spec))
   )
 }
 
@@ -258,4 +264,46 @@ plot_lmm_lines <- function(x, l, groups, ...) {
                            partial_slope = line[2])
   }
   invisible(do.call(rbind, c(out, make.row.names = FALSE)))
+}
+
+# A regression's graph in plot_graph()'s terms: the priors' constants, the
+# parameters (beta, each level's Sigma, sigma), each level's coefficients b
+# under its Sigma in nested plates, and the rows y with their covariates.
+lmm_model_graph <- function(spec) {
+  depth <- length(spec$levels)
+  tag <- gsub("[^A-Za-z0-9]", "", spec$level_names)
+  top <- depth + 3
+  per <- function(...) paste0(..., recycle0 = TRUE)
+  correlated <- vapply(spec$levels, `[[`, TRUE, "correlated")
+  constant <- c("m, s", per("S_", tag), "S_sigma")
+  constant_label <- c("m*','~s", ifelse(correlated, per("S[", tag, "]*','~eta[", tag, "]"),
+                                        per("S[", tag, "]")), "S[sigma]")
+  param <- c("beta", per("Sigma_", tag), "sigma")
+  param_label <- c("beta", per("Sigma[", tag, "]"), "sigma")
+  m <- length(param)
+  data_x <- depth + 1.3
+  nodes <- rbind(
+    data.frame(name = constant, label = constant_label, x = seq_len(m), y = top,
+               fixed = TRUE),
+    data.frame(name = param, label = param_label, x = seq_len(m), y = top - 1, fixed = FALSE),
+    data.frame(name = per("b_", tag), label = per("b[", tag, "]"), x = 1 + seq_len(depth),
+               y = top - 1 - seq_len(depth), fixed = rep(FALSE, depth)),
+    data.frame(name = c("y_i", "x_i"), label = c("y[i]", if (depth) "x[i]*','~z[i]" else "x[i]"),
+               x = c(data_x, data_x + 1), y = 1, fixed = c(FALSE, TRUE))
+  )
+  edges <- data.frame(
+    from = c(constant, per("Sigma_", tag), "beta", per("b_", tag), "sigma", "x_i"),
+    to = c(param, per("b_", tag), rep("y_i", depth + 3L))
+  )
+  right <- max(data_x + 1.6, m + 0.4)
+  plates <- lapply(seq_len(depth), function(l) {
+    inset <- 0.1 * (l - 1)
+    level <- spec$levels[[l]]
+    list(x0 = 0.55 + l + inset, x1 = right - inset, y1 = top - 1 - l + 0.45,
+         label = paste0(level$name, " = 1, ..., ", length(level$labels)))
+  })
+  plates <- c(plates, list(list(x0 = data_x - 0.45, x1 = data_x + 1.45, y1 = 1.4,
+                                label = if (depth) "i in the group" else
+                                  paste0("i = 1, ..., ", spec$n))))
+  list(nodes = nodes, edges = edges, plates = plates)
 }

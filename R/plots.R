@@ -152,7 +152,7 @@ plot.hiermod_fit <- function(x, type = c("trace", "theta", "shrinkage", "graph",
     },
     theta = plot_theta(x, ...),
     shrinkage = plot_shrinkage(x, ...),
-    graph = plot_graph(x),
+    graph = plot_graph(model_graph(fit_spec(x), nobs(x))),
     conditional = plot_conditional(x, ...)
   )
 }
@@ -273,8 +273,9 @@ plot_shrinkage <- function(x, ...) {
                        theta = unname(est), row.names = NULL))
 }
 
-plot_graph <- function(x) {
-  g <- model_graph(fit_spec(x), nobs(x))
+# Draws a model's graph `g` (model_graph(), lmm_model_graph()): nodes,
+# edges and plates, outermost plate first.
+plot_graph <- function(g) {
   nodes <- g$nodes
   edges <- g$edges
   plates <- g$plates

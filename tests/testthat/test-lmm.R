@@ -427,6 +427,13 @@ test_that("plots of a regression draw what they return", {
   expect_hm_error(plot(f, type = "lines", level = "nope"), "level", "Subject")
   m <- fit(mpg ~ wt + hp + (1 | cyl), mtcars, chains = 1, iter = 200, seed = 1)
   expect_hm_error(plot(m, type = "lines"), "type", "one covariate")
+  g <- plot(f, type = "graph")
+  expect_setequal(g$nodes$name, c("m, s", "S_Subject", "S_sigma", "beta", "Sigma_Subject",
+                                  "sigma", "b_Subject", "y_i", "x_i"))
+  expect_true(all(c("beta", "b_Subject", "sigma", "x_i") %in% g$edges$from[g$edges$to == "y_i"]))
+  expect_length(g$plates, 2L)
+  pooled <- plot(fit(mpg ~ 1 + wt, mtcars, chains = 1, iter = 100, seed = 1), type = "graph")
+  expect_false(any(startsWith(pooled$nodes$name, "b_")))
 })
 
 test_that("tidy() gives broom.mixed's rows and names", {
