@@ -257,12 +257,7 @@ sbc_lmm_simulate <- function(design, m = sbc_lmm_model(design)) {
   mean <- drop(x %*% effects)
   variances <- list()
   coefficients <- list()
-  node <- model$leaf
-  groups <- vector("list", length(model$levels))
-  for (l in rev(seq_along(model$levels))) {
-    groups[[l]] <- node
-    node <- model$levels[[l]]$parent[node]
-  }
+  groups <- lmm_row_nodes(model)
   for (l in seq_along(model$levels)) {
     level <- model$levels[[l]]
     prior <- p$levels[[l]]

@@ -165,22 +165,13 @@ plot_lmm_caterpillar <- function(x, l, coef, ...) {
                        check.names = FALSE))
 }
 
-# Each row's group at level `l` of a regression's fitted rows.
-lmm_row_groups <- function(model, l) {
-  node <- model$leaf
-  for (k in rev(seq_along(model$levels))[seq_len(length(model$levels) - l)]) {
-    node <- model$levels[[k]]$parent[node]
-  }
-  node
-}
-
 plot_lmm_shrinkage <- function(x, l, coef, ...) {
   meta <- fit_meta(x)
   spec <- meta$spec
   model <- meta$model
   level <- spec$levels[[l]]
   coef <- lmm_coefficient(x, level, coef)
-  node <- lmm_row_groups(model, l)
+  node <- lmm_row_nodes(model)[[l]]
   z <- model$levels[[l]]$z
   # the fixed effects outside the level's coefficients, at their posterior means
   b <- fixef(x)
@@ -225,7 +216,7 @@ plot_lmm_lines <- function(x, l, groups, ...) {
              "the fixed effects ", paste0("`", spec$x_names, "`", collapse = ", "), ".")
   }
   level <- spec$levels[[l]]
-  node <- lmm_row_groups(model, l)
+  node <- lmm_row_nodes(model)[[l]]
   sizes <- tabulate(node, length(level$labels))
   if (is.null(groups)) {
     by_size <- order(sizes)

@@ -12,12 +12,7 @@ lmm_rows <- function(object, newdata, kept, allow_new_levels) {
   meta <- fit_meta(object)
   model <- meta$model
   if (is.null(newdata)) {
-    node <- model$leaf
-    groups <- vector("list", length(model$levels))
-    for (l in rev(seq_along(model$levels))) {
-      groups[[l]] <- node
-      node <- model$levels[[l]]$parent[node]
-    }
+    groups <- lmm_row_nodes(model)
     levels <- lapply(kept, function(l) {
       list(level = l, z = model$levels[[l]]$z, group = groups[[l]], new = character(),
            is_new = rep(FALSE, length(model$y)))
@@ -135,11 +130,11 @@ new_group_coefficients <- function(object, l, sel, n_new) {
   sds <- of_level("sd")
   cors <- of_level("cor")
   out <- lapply(seq_len(q), function(a) matrix(0, length(sel), n_new))
+  # column by column: (1,2), (1,3), (2,3), ..., the core's order
+  pairs <- which(upper.tri(diag(q)), arr.ind = TRUE)
   for (i in seq_along(sel)) {
     r <- diag(q)
     if (ncol(cors)) {
-      # column by column: (1,2), (1,3), (2,3), ..., the core's order
-      pairs <- which(upper.tri(r), arr.ind = TRUE)
       r[pairs] <- cors[i, ]
       r[pairs[, 2:1, drop = FALSE]] <- cors[i, ]
     }
@@ -151,6 +146,19 @@ new_group_coefficients <- function(object, l, sel, n_new) {
 
 lmm_sigma_draws <- function(object, sel) draws_of_column(object, "sigma")[sel]
 
+# What posterior_epred() and posterior_predict() share: the draws picked
+# (`sel`, of `draws`) and the linear predictor's draws of the rows to
+# predict (`mean`), the arguments checked.
+lmm_linpred_draws <- function(object, newdata, draws, allow_new_levels, re_form,
+                              re_formula) {
+  check_flag(allow_new_levels, "allow_new_levels")
+  sel <- checking_draws(object, draws)
+  rows <- lmm_rows(object, newdata, lmm_kept_levels(object, re_form, re_formula),
+                   allow_new_levels)
+  check_matrix_memory(length(sel), nrow(rows$x), "rows", length(sel) == total_draws(object))
+  list(sel = sel, mean = lmm_linpred(object, rows, sel))
+}
+
 #' @method posterior_epred hiermod_lmm
 #' @export
 posterior_epred.hiermod_lmm <- function(object, newdata = NULL, draws = NULL,
@@ -159,12 +167,7 @@ posterior_epred.hiermod_lmm <- function(object, newdata = NULL, draws = NULL,
                                         re_formula = NULL, ...) {
   check_lmm(object, "object")
   check_dots(list(...), "posterior_epred()")
-  check_flag(allow_new_levels, "allow_new_levels")
-  sel <- checking_draws(object, draws)
-  rows <- lmm_rows(object, newdata, lmm_kept_levels(object, re.form, re_formula),
-                   allow_new_levels)
-  check_matrix_memory(length(sel), nrow(rows$x), "rows", length(sel) == total_draws(object))
-  lmm_linpred(object, rows, sel)
+  lmm_linpred_draws(object, newdata, draws, allow_new_levels, re.form, re_formula)$mean
 }
 
 #' @method posterior_linpred hiermod_lmm
@@ -186,13 +189,8 @@ posterior_predict.hiermod_lmm <- function(object, newdata = NULL, draws = NULL,
                                           re_formula = NULL, ...) {
   check_lmm(object, "object")
   check_dots(list(...), "posterior_predict()")
-  check_flag(allow_new_levels, "allow_new_levels")
-  sel <- checking_draws(object, draws)
-  rows <- lmm_rows(object, newdata, lmm_kept_levels(object, re.form, re_formula),
-                   allow_new_levels)
-  check_matrix_memory(length(sel), nrow(rows$x), "rows", length(sel) == total_draws(object))
-  mean <- lmm_linpred(object, rows, sel)
-  mean + lmm_sigma_draws(object, sel) * matrix(stats::rnorm(length(mean)), nrow(mean))
+  d <- lmm_linpred_draws(object, newdata, draws, allow_new_levels, re.form, re_formula)
+  d$mean + lmm_sigma_draws(object, d$sel) * matrix(stats::rnorm(length(d$mean)), nrow(d$mean))
 }
 
 #' @export

@@ -169,6 +169,18 @@ lmm_model <- function(terms, data, formula) {
        contrasts = attr(x, "contrasts"))
 }
 
+# Each fitted row's group at every level (top first), from its group of the
+# last level up the tree.
+lmm_row_nodes <- function(model) {
+  node <- model$leaf
+  out <- vector("list", length(model$levels))
+  for (l in rev(seq_along(model$levels))) {
+    out[[l]] <- node
+    node <- model$levels[[l]]$parent[node]
+  }
+  out
+}
+
 unname_design <- function(m) {
   m <- unclass(m)
   attributes(m) <- list(dim = dim(m))

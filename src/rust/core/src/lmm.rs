@@ -792,7 +792,9 @@ impl Lmm {
             out[i] = s.y_centre + chain.beta[i] * s.y_scale - shift;
         }
         let mut at = p;
-        let mut l_factor = Vec::new();
+        // q <= 3 where there are correlations (MAX_VARIANCE_DIM): on the stack,
+        // as this runs for every stored draw
+        let mut l_factor = [0.0; MAX_VARIANCE_DIM * MAX_VARIANCE_DIM];
         for level in &self.levels {
             let q = level.q;
             for k in 0..q {
@@ -801,7 +803,6 @@ impl Lmm {
             }
             at += q;
             if level.n_correlations() > 0 {
-                l_factor.resize(q * q, 0.0);
                 let z = &chain.psi[level.psi_at + q..level.psi_at + q + level.n_correlations()];
                 correlation_factor(q, level.lkj, z, &mut l_factor);
                 for i in 1..q {
@@ -854,14 +855,15 @@ fn eliminate(
     if !cholesky(factor, own) {
         return None;
     }
-    let mut column = vec![0.0; own];
+    // T = L^-1 M_(own, rest), column by column, by forward substitution in
+    // place: no buffer on this path, which runs at every node of every
+    // evaluation.
     for c in 0..rest {
-        for (a, v) in column.iter_mut().enumerate() {
-            *v = m[(rest + a) * d + c];
-        }
-        solve_lower(factor, own, &mut column);
-        for (a, v) in column.iter().enumerate() {
-            projection[a * rest + c] = *v;
+        for i in 0..own {
+            let partial: f64 = (0..i)
+                .map(|k| factor[i * own + k] * projection[k * rest + c])
+                .sum();
+            projection[i * rest + c] = (m[(rest + i) * d + c] - partial) / factor[i * own + i];
         }
     }
     for i in 0..rest {
