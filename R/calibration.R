@@ -229,12 +229,12 @@ sbc_lmm_design <- function(name, formula, rows, prior, draws = 99L, thin = 2L,
 }
 
 # The model of a design's rows (a response of zeros: the design matrices do
-# not depend on it) and its resolved prior.
+# not depend on it) and its resolved prior (every value given, so none is
+# scaled to that response).
 sbc_lmm_model <- function(design) {
   rows <- design$rows
   rows$y <- 0
   model <- lmm_model(lmm_terms(design$formula), rows, design$formula)
-  model$y <- seq_along(model$y) # a spread for resolve_lmm_prior(), unused
   spec <- lmm_spec(model)
   list(model = model, spec = spec,
        prior = resolve_lmm_prior(design$prior, model, spec))

@@ -83,11 +83,26 @@ hm_samplers <- function(depth, within) .Call(wrap__hm_samplers, depth, within)
 #' @noRd
 hm_sample <- function(parents, n, ybar, ss, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress) .Call(wrap__hm_sample, parents, n, ybar, ss, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress)
 
+#' The per-group statistics of a regression's rows: variable 1 is `y`,
+#' variable `v + 1` column `variables[2, v]` of `x` (when `variables[1, v]`
+#' is 1) or of `z[[variables[1, v] - 1]]`; `leaf` each row's 1-based group
+#' of `n_groups`. Returns `list(n, mean, cross)` (see
+#' `cross_stats_from_r`) or `list(error, kind)`.
+#' @keywords internal
+#' @noRd
+hm_lmm_stats <- function(y, x, z, variables, leaf, n_groups) .Call(wrap__hm_lmm_stats, y, x, z, variables, leaf, n_groups)
+
+#' Pools the statistics of parts (`hm_lmm_stats`'s list) into groups:
+#' part `i` into group `group[i]` (1-based) of `n_groups`.
+#' @keywords internal
+#' @noRd
+hm_lmm_pool <- function(stats, group, n_groups) .Call(wrap__hm_lmm_pool, stats, group, n_groups)
+
 #' Samples a linear mixed model (`lmm_from_r`'s arguments; the rest as
 #' `hm_sample`'s). Returns what `hm_sample` returns.
 #' @keywords internal
 #' @noRd
-hm_sample_lmm <- function(y, x, z, parents, leaf, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress) .Call(wrap__hm_sample_lmm, y, x, z, parents, leaf, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress)
+hm_sample_lmm <- function(stats, x, z, parents, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress) .Call(wrap__hm_sample_lmm, stats, x, z, parents, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress)
 
 #' The log density of the data of a linear mixed model (`lmm_from_r`'s
 #' arguments) given its variance parameters, every location integrated
@@ -99,7 +114,7 @@ hm_sample_lmm <- function(y, x, z, parents, leaf, prior, sampler, chains, iter, 
 #' invalid. Returns `list(value)` or `list(error, kind)`.
 #' @keywords internal
 #' @noRd
-hm_lmm_log_density <- function(y, x, z, parents, leaf, prior, sigma, levels, with_prior) .Call(wrap__hm_lmm_log_density, y, x, z, parents, leaf, prior, sigma, levels, with_prior)
+hm_lmm_log_density <- function(stats, x, z, parents, prior, sigma, levels, with_prior) .Call(wrap__hm_lmm_log_density, stats, x, z, parents, prior, sigma, levels, with_prior)
 
 #' The log marginal likelihood of a model (`hm_sample`'s `parents`, `n`,
 #' `ybar`, `ss`, `prior`, in the data's units): `row_weights` NULL or,

@@ -55,7 +55,8 @@
 #'   May also be group summaries ([group_summaries()],
 #'   [hiermod_summaries()]), which give the same draws as the rows they
 #'   summarise, or what [group_summaries()] reads: a database table
-#'   (`dplyr::tbl(con, "scores")`) or the path of a CSV file.
+#'   (`dplyr::tbl(con, "scores")`) or the path of a CSV file (for the
+#'   lecture's models; a regression takes rows or their group summaries).
 #' @param prior A [hier_prior()]. The default is weakly informative and
 #'   scaled to the data.
 #' @param chains Number of chains (at least 1).
@@ -172,6 +173,10 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
                 progress = getOption("hiermod.progress", interactive()),
                 se = NULL, within = c("common", "group")) {
   call <- match.call()
+  if (inherits(formula, "hiermod_summaries") && is.null(data)) {
+    data <- formula
+    formula <- attr(data, "formula")
+  }
   if (inherits(formula, "formula") && length(formula) == 3L &&
         is_regression_rhs(formula[[3L]])) {
     check_regression_data(data, substitute(se), within)
@@ -192,10 +197,6 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
 # summaries, or what group_summaries() reads) turned into the model's tree
 # of groups and statistics; `within` checked.
 fit_frame <- function(formula, data, se_expr, within) {
-  if (inherits(formula, "hiermod_summaries") && is.null(data)) {
-    data <- formula
-    formula <- attr(data, "formula")
-  }
   terms <- parse_hier_formula(formula)
   if (inherits(data, "tbl_lazy") || (is.character(data) && length(data) == 1L)) {
     data <- group_summaries(formula, data)

@@ -70,8 +70,14 @@ plot.hiermod_lmm <- function(x, type = c("trace", "intervals", "caterpillar", "s
     },
     intervals = plot_lmm_intervals(x, ...),
     caterpillar = plot_lmm_caterpillar(x, lmm_level(spec, level), coef, ...),
-    shrinkage = plot_lmm_shrinkage(x, lmm_level(spec, level), coef, ...),
-    lines = plot_lmm_lines(x, lmm_level(spec, level), groups, ...),
+    shrinkage = {
+      check_rows_kept(x, "plot(type = \"shrinkage\")", "x")
+      plot_lmm_shrinkage(x, lmm_level(spec, level), coef, ...)
+    },
+    lines = {
+      check_rows_kept(x, "plot(type = \"lines\")", "x")
+      plot_lmm_lines(x, lmm_level(spec, level), groups, ...)
+    },
     graph = plot_graph(lmm_model_graph(spec))
   )
 }

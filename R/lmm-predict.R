@@ -12,6 +12,7 @@ lmm_rows <- function(object, newdata, kept, allow_new_levels) {
   meta <- fit_meta(object)
   model <- meta$model
   if (is.null(newdata)) {
+    check_rows_kept(object, "a prediction without `newdata`")
     groups <- lmm_row_nodes(model)
     levels <- lapply(kept, function(l) {
       list(level = l, z = model$levels[[l]]$z, group = groups[[l]], new = character(),
@@ -34,7 +35,9 @@ lmm_rows <- function(object, newdata, kept, allow_new_levels) {
       hm_abort("newdata", "has a missing value (NA) in a covariate, first in ",
                "row ", which(!stats::complete.cases(mf))[1L], ".")
     }
-    m <- stats::model.matrix(terms, mf, contrasts.arg = model$contrasts)
+    # the contrasts of this design's factors only (model.matrix() warns of others)
+    contrasts <- model$contrasts[intersect(names(model$contrasts), names(mf))]
+    m <- stats::model.matrix(terms, mf, contrasts.arg = if (length(contrasts)) contrasts)
     if (nrow(m) != nrow(newdata)) m <- m[rep(1L, nrow(newdata)), , drop = FALSE]
     unname_design(m)
   }
@@ -221,6 +224,7 @@ fitted.hiermod_lmm <- function(object, ...) {
 #' @export
 residuals.hiermod_lmm <- function(object, ...) {
   check_dots(list(...), "residuals()")
+  check_rows_kept(object, "residuals()")
   fit_meta(object)$model$y - stats::fitted(object)
 }
 

@@ -161,12 +161,66 @@ lmm_model <- function(terms, data, formula) {
     list(name = term$name, own = term$own, z = unname_design(z), z_names = colnames(z),
          correlated = term$correlated && ncol(z) > 1L,
          labels = tree$nodes[[l]]$label, parent = tree$nodes[[l]]$parent,
+         values = tree$nodes[[l]]$value,
          terms = design[[l + 1L]]$terms, xlevels = design[[l + 1L]]$xlevels)
   })
-  list(y = y, x = unname_design(x), x_names = colnames(x), levels = levels,
-       leaf = if (length(levels)) tree$codes else integer(),
-       x_terms = design[[1L]]$terms, x_levels = design[[1L]]$xlevels,
-       contrasts = attr(x, "contrasts"))
+  model <- list(y = y, x = unname_design(x), x_names = colnames(x), levels = levels,
+                leaf = if (length(levels)) tree$codes else integer(),
+                x_terms = design[[1L]]$terms, x_levels = design[[1L]]$xlevels,
+                contrasts = attr(x, "contrasts"))
+  with_statistics(model, deparse1(terms$response))
+}
+
+# The model's variables (the response, then every distinct column of X and
+# of each level's Z but the intercept, the constant 1) and, per group of
+# the last level (or of all rows), their count, means and centred
+# cross-products: all the sampler needs from the rows (MATHS.md 15.6).
+with_statistics <- function(model, response) {
+  names <- response
+  columns <- list(model$y)
+  sources <- integer()
+  variable_of <- function(m, k, source) {
+    name <- colnames_of(m, k, source)
+    v <- m[, k]
+    if (name == "(Intercept)" && all(v == 1)) return(0L)
+    same <- which(names == name)
+    for (i in same) if (identical(columns[[i]], v)) return(i)
+    names <<- c(names, name)
+    columns[[length(columns) + 1L]] <<- v
+    sources <<- c(sources, source, k)
+    length(names)
+  }
+  colnames_of <- function(m, k, source) {
+    if (source == 1L) model$x_names[k] else model$levels[[source - 1L]]$z_names[k]
+  }
+  model$x_vars <- vapply(seq_len(ncol(model$x)), function(k) variable_of(model$x, k, 1L), 1L)
+  for (l in seq_along(model$levels)) {
+    z <- model$levels[[l]]$z
+    model$levels[[l]]$z_vars <- vapply(seq_len(ncol(z)), function(k) {
+      variable_of(z, k, l + 1L)
+    }, 1L)
+  }
+  k <- if (length(model$levels)) length(model$levels[[length(model$levels)]]$labels) else 1L
+  leaf <- if (length(model$levels)) model$leaf else rep(1L, length(model$y))
+  stats <- hm_lmm_stats(model$y, model$x, lapply(model$levels, `[[`, "z"),
+                        matrix(as.integer(sources), nrow = 2L), as.integer(leaf), k)
+  model$stats <- glue_result(stats, "data", "summarised")
+  model$variables <- names
+  model$n <- length(model$y)
+  model
+}
+
+# Each variable's mean, sd (divisor N - 1) and root mean square over all
+# rows, from the statistics (the pooled sum of squares, which does not
+# cancel).
+variable_spreads <- function(stats) {
+  n <- stats$n
+  total <- sum(n)
+  d <- nrow(stats$mean)
+  mean <- drop(stats$mean %*% n) / total
+  within <- stats$cross[(seq_len(d) - 1L) * d + seq_len(d), , drop = FALSE]
+  ss <- rowSums(within) + drop(((stats$mean - mean)^2) %*% n)
+  list(mean = mean, sd = sqrt(ss / (total - 1)), rms = sqrt(ss / total + mean^2))
 }
 
 # Each fitted row's group at every level (top first), from its group of the
@@ -259,7 +313,7 @@ lmm_spec <- function(model) {
   })
   structure(list(kind = "lmm", columns = columns, samplers = "collapsed",
                  levels = levels, level_names = vapply(levels, `[[`, "", "name"),
-                 x_names = model$x_names, n = length(model$y)),
+                 x_names = model$x_names, n = model$n),
             class = "hiermod_spec")
 }
 
@@ -292,15 +346,13 @@ resolve_lmm_prior <- function(prior, model, spec) {
              "of this model; its priors are named ",
              paste0("`", known, "`", collapse = ", "), ".")
   }
-  # NA when the response has no spread: then a prior left to the data is
-  # an error (unscaled_default())
-  s_y <- stats::sd(model$y)
-  if (!(is.finite(s_y) && s_y > 0)) s_y <- NA_real_
+  spreads <- variable_spreads(model$stats)
+  s_y <- response_sd(spreads)
   levels <- lapply(seq_along(model$levels), function(l) {
     level <- model$levels[[l]]
     names <- cols$name[cols$role == "sd" & cols$level == l]
     sds <- lapply(seq_along(names), function(k) {
-      group_sd_prior(dists, names[k], s_y / column_spread(level$z[, k]))
+      group_sd_prior(dists, names[k], s_y / column_spread(spreads, level$z_vars[k]))
     })
     lkj <- if (level$correlated) {
       d <- dists[[paste0("cor_", level$name)]]
@@ -313,18 +365,25 @@ resolve_lmm_prior <- function(prior, model, spec) {
     list(sds = stats::setNames(sds, names), lkj = lkj)
   })
   sigma <- group_sd_prior(dists, "sigma", s_y)
-  effects <- effect_priors(dists, model, b_names, s_y)
+  effects <- effect_priors(dists, model, b_names, spreads)
   structure(list(effects = stats::setNames(effects, b_names), levels = levels,
                  sigma = sigma),
             class = "hiermod_lmm_prior")
 }
 
-# The sd of a column of a design, about its mean (about 0, its root mean
-# square, for the intercept's column or `about_zero`); 1 for a constant
-# column, whose scale says nothing.
-column_spread <- function(v, about_zero = FALSE) {
-  if (all(v == 1)) return(1)
-  s <- if (about_zero) sqrt(mean(v^2)) else stats::sd(v)
+# The response's sd; NA when it has no spread: then a prior left to the
+# data is an error (scaled_default()).
+response_sd <- function(spreads) {
+  s <- spreads$sd[1L]
+  if (is.finite(s) && s > 0) s else NA_real_
+}
+
+# The sd of variable `v` of a design (`spreads` from variable_spreads())
+# about its mean (about 0, its root mean square, if `about_zero`); 1 for
+# the intercept and a column without spread, whose scale says nothing.
+column_spread <- function(spreads, v, about_zero = FALSE) {
+  if (v == 0L) return(1)
+  s <- if (about_zero) spreads$rms[v] else spreads$sd[v]
   if (is.finite(s) && s > 0) s else 1
 }
 
@@ -340,15 +399,16 @@ group_sd_prior <- function(dists, name, s) {
 
 # The normal (or flat) prior of each fixed effect: its own (`b_<coef>`),
 # else `Intercept`'s or `b`'s, else rstanarm's autoscaled default.
-effect_priors <- function(dists, model, b_names, s_y) {
-  intercept <- model$x_names == "(Intercept)"
+effect_priors <- function(dists, model, b_names, spreads) {
+  s_y <- response_sd(spreads)
+  intercept <- model$x_vars == 0L
   centred <- any(intercept)
   lapply(seq_along(b_names), function(k) {
     name <- b_names[k]
     d <- dists[[name]]
     if (is.null(d)) d <- dists[[if (intercept[k]) "Intercept" else "b"]]
-    location <- if (intercept[k]) mean(model$y) else 0
-    scale <- 2.5 * s_y / (if (intercept[k]) 1 else column_spread(model$x[, k], !centred))
+    location <- if (intercept[k]) spreads$mean[1L] else 0
+    scale <- 2.5 * s_y / column_spread(spreads, model$x_vars[k], !centred)
     if (is.null(d)) {
       return(list(family = "normal", mean = location, sd = scaled_default(scale, name)))
     }
@@ -383,18 +443,21 @@ lmm_prior_for_core <- function(prior) {
        sigma = prior$sigma)
 }
 
-# The core's arguments for a regression's data: y, X, each level's Z and
-# parents, each row's last-level group.
+# The core's arguments for a regression's data: the statistics, the
+# variable of each column of X and of each level's Z, each level's parents.
 lmm_glue_data <- function(model) {
-  list(y = model$y, x = model$x, z = lapply(model$levels, `[[`, "z"),
-       parents = lapply(model$levels, function(l) as.integer(l$parent)),
-       leaf = as.integer(model$leaf))
+  list(stats = model$stats, x = model$x_vars, z = lapply(model$levels, `[[`, "z_vars"),
+       parents = lapply(model$levels, function(l) as.integer(l$parent)))
 }
 
-# fit() of a regression.
+# fit() of a regression, from rows or from their group summaries.
 fit_lmm <- function(call, formula, terms, data, prior, chains, iter, warmup,
                     thin, seed, cores, sampler, keep, progress) {
-  model <- lmm_model(terms, data, formula)
+  model <- if (inherits(data, "hiermod_summaries")) {
+    lmm_model_from_summaries(data, formula)
+  } else {
+    lmm_model(terms, data, formula)
+  }
   spec <- lmm_spec(model)
   prior <- resolve_lmm_prior(prior, model, spec)
   settings <- fit_settings(spec, chains, iter, warmup, thin, cores, sampler,
@@ -403,9 +466,9 @@ fit_lmm <- function(call, formula, terms, data, prior, chains, iter, warmup,
   report <- progress_reporter(progress, as.double(s$chains) * s$iter)
   d <- lmm_glue_data(model)
   started <- proc.time()[["elapsed"]]
-  out <- hm_sample_lmm(d$y, d$x, d$z, d$parents, d$leaf,
-                       lmm_prior_for_core(prior), s$sampler, s$chains, s$iter, s$warmup,
-                       s$thin, s$seed, s$cores, s$keep == "all",
+  out <- hm_sample_lmm(d$stats, d$x, d$z, d$parents, lmm_prior_for_core(prior),
+                       s$sampler, s$chains, s$iter, s$warmup, s$thin, s$seed, s$cores,
+                       s$keep == "all",
                        spec$columns$name, report)
   elapsed <- proc.time()[["elapsed"]] - started
   stop_if_interrupted(out, "sampling")
@@ -624,10 +687,9 @@ note_numeric_groups <- function(name) {
 
 # What the regressions do not take yet.
 check_regression_data <- function(data, se_expr, within) {
-  if (inherits(data, c("hiermod_summaries", "tbl_lazy")) ||
-        (is.character(data) && length(data) == 1L)) {
-    hm_abort("data", "must be rows (a data frame) for a model with ",
-             "covariates or group slopes: group summaries, databases and ",
+  if (inherits(data, "tbl_lazy") || (is.character(data) && length(data) == 1L)) {
+    hm_abort("data", "must be rows (a data frame) or their group_summaries() ",
+             "for a model with covariates or group slopes: databases and ",
              "CSV files are not supported for them yet.")
   }
   if (!is.null(se_expr)) {
@@ -716,4 +778,112 @@ tidy_lmm_block <- function(x, effect) {
     draws[, with_fixed] <- draws[, with_fixed, drop = FALSE] + added
   }
   tidy_rows(effect, spec$level_names[groups$level], groups$label, groups$coef, draws)
+}
+
+# The group summaries of a regression's rows: per group of the last level
+# its value at each level, its count, the means of the model's variables
+# (`mean[<variable>]`) and their centred cross-products (`cp[<a>,<b>]`,
+# a before b), all the fit needs (MATHS.md 15.6). The designs' structure
+# (terms, factor levels, contrasts, which variable each column is) rides
+# along as the attribute "design".
+lmm_summaries <- function(formula, data) {
+  model <- lmm_model(lmm_terms(formula), data, formula)
+  k <- length(model$stats$n)
+  rows <- data.frame(row.names = seq_len(k))
+  node <- seq_len(k)
+  for (l in rev(seq_along(model$levels))) {
+    level <- model$levels[[l]]
+    rows[[level$name]] <- level$values[node]
+    node <- level$parent[node]
+  }
+  rows <- rows[, rev(seq_along(model$levels)), drop = FALSE]
+  check_group_names(names(rows), "formula")
+  rows$n <- as.integer(model$stats$n)
+  v <- model$variables
+  d <- length(v)
+  means <- t(model$stats$mean)
+  colnames(means) <- paste0("mean[", v, "]")
+  pairs <- which(upper.tri(diag(d), diag = TRUE), arr.ind = TRUE)
+  pairs <- pairs[order(pairs[, "row"], pairs[, "col"]), , drop = FALSE]
+  cross <- t(model$stats$cross[(pairs[, "col"] - 1L) * d + pairs[, "row"], , drop = FALSE])
+  colnames(cross) <- paste0("cp[", v[pairs[, "row"]], ",", v[pairs[, "col"]], "]")
+  rows <- cbind(rows, as.data.frame(means, check.names = FALSE),
+                as.data.frame(cross, check.names = FALSE))
+  design <- model[c("x_names", "x_vars", "variables", "x_terms", "x_levels", "contrasts")]
+  design$levels <- lapply(model$levels, function(l) {
+    l[c("name", "own", "z_names", "z_vars", "correlated", "terms", "xlevels")]
+  })
+  out <- summaries(rows, formula)
+  attr(out, "design") <- design
+  out
+}
+
+# The model of a regression from its group summaries: the groups' tree
+# rebuilt from their values, as from the rows, and the statistics read
+# back from the table, so that the fit is the one from the rows.
+lmm_model_from_summaries <- function(s, formula) {
+  design <- attr(s, "design")
+  if (is.null(design)) {
+    hm_abort("data", "holds the summaries of a model without covariates or ",
+             "group slopes; summarise the rows with this formula.")
+  }
+  if (!identical(deparse1(formula), deparse1(attr(s, "formula")))) {
+    hm_abort("formula", "must be the summaries' own (",
+             deparse1(attr(s, "formula")), "), not ", deparse1(formula), ".")
+  }
+  v <- design$variables
+  d <- length(v)
+  pairs <- which(upper.tri(diag(d), diag = TRUE), arr.ind = TRUE)
+  pairs <- pairs[order(pairs[, "row"], pairs[, "col"]), , drop = FALSE]
+  mean_cols <- paste0("mean[", v, "]")
+  cross_cols <- paste0("cp[", v[pairs[, "row"]], ",", v[pairs[, "col"]], "]")
+  names <- vapply(design$levels, `[[`, "", "name")
+  if (!identical(names(s), c(names, "n", mean_cols, cross_cols))) {
+    hm_abort("data", "must keep the columns group_summaries() gave it: ",
+             paste(c(names, "n", mean_cols, cross_cols), collapse = ", "), ".")
+  }
+  k <- nrow(s)
+  for (col in c("n", mean_cols, cross_cols)) {
+    if (!is.numeric(s[[col]]) || any(!is.finite(s[[col]]))) {
+      hm_abort("data", "column `", col, "` of the summaries must be finite numbers.")
+    }
+  }
+  diagonal <- cross_cols[pairs[, "row"] == pairs[, "col"]]
+  if (k == 0L || any(s$n < 1 | s$n != round(s$n)) ||
+        any(unlist(s[diagonal]) < 0)) {
+    hm_abort("data", "summaries need counts of at least 1 and sums of squares ",
+             "of at least 0.")
+  }
+  if (length(names) == 0L && k != 1L) {
+    hm_abort("data", "summaries of a model without groups must have one row, not ", k, ".")
+  }
+  if (k > 0L && max(tuple_codes(unclass(s)[names], k)) < k) {
+    hm_abort("data", "has more than one row for a group: each row of the ",
+             "summaries must be one group.")
+  }
+  encoded <- Map(function(l, n) encode_groups(s[[n]], k, l$own, TRUE), design$levels, names)
+  tree <- build_tree(encoded, names, k, "data")
+  s <- s[order(if (length(names)) tree$codes else 1L), , drop = FALSE]
+  cross <- matrix(0, d * d, k)
+  for (i in seq_len(nrow(pairs))) {
+    a <- pairs[i, "row"]
+    b <- pairs[i, "col"]
+    cross[(b - 1L) * d + a, ] <- cross[(a - 1L) * d + b, ] <- as.double(s[[cross_cols[i]]])
+  }
+  means <- do.call(rbind, lapply(mean_cols, function(col) as.double(s[[col]])))
+  stats <- list(n = as.double(s$n), mean = means, cross = cross)
+  levels <- Map(function(l, node) {
+    c(l, list(labels = node$label, parent = node$parent, values = node$value))
+  }, design$levels, tree$nodes)
+  c(design[setdiff(names(design), "levels")],
+    list(levels = levels, stats = stats, n = as.integer(sum(stats$n))))
+}
+
+# Refuses what needs the fitted rows when the fit has only their
+# summaries.
+check_rows_kept <- function(object, what, arg = "object") {
+  if (is.null(fit_meta(object)$model$y)) {
+    hm_abort(arg, "was fitted from group summaries, which do not keep ",
+             "the rows that ", what, " needs: fit from the rows, or give `newdata`.")
+  }
 }

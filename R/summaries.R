@@ -8,6 +8,17 @@
 #' the rows and, for the same seed, gives the same draws as from the rows
 #' themselves.
 #'
+#' A regression (a formula with covariates or group slopes, see [fit()])
+#' needs a little more from each group of its last level: the means of the
+#' model's variables (the response, then every column of its designs but
+#' the intercept, each once: `mean[<variable>]`) and their cross-products
+#' about those means (`cp[<a>,<b>]`), computed in one stable pass; the
+#' table keeps the designs' terms, factor levels and contrasts, so that
+#' the fit from it predicts from `newdata` as the fit from the rows does,
+#' and its draws are the same. Its groups may be reordered or left out;
+#' its other columns must stay as they are. For regressions `data` must be
+#' a data frame: databases and CSV files cannot yet give these statistics.
+#'
 #' Data bigger than memory stay where they are:
 #' * a database table, as a dbplyr lazy table (`dplyr::tbl(con, "scores")`)
 #'   or a DBI connection with `table =`: the reduction runs in the database
@@ -41,8 +52,8 @@
 #' Those from a CSV file are the rows' to the last bit, unless a group's
 #' values are written in more than one way (`1` and `1.0`).
 #'
-#' @param formula A formula as in [fit()]: `y ~ group`, `y ~ region/school`
-#'   or `y ~ 1`.
+#' @param formula A formula as in [fit()]: `y ~ group`, `y ~ region/school`,
+#'   `y ~ 1`, or a regression such as `y ~ x + (x | group)`.
 #' @param data A data frame holding the formula's variables; a dbplyr lazy
 #'   table; a DBI connection (with `table`); or the path of a CSV file with a
 #'   header line.
@@ -59,7 +70,9 @@
 #'   the last level: a column per grouping level (the group's value in that
 #'   level), then `n`, `mean` and `ss` (the within sum of squares about the
 #'   mean); so no grouping level may be named `n`, `mean` or `ss` (group by
-#'   `I(n)` instead). Its `formula` attribute is the model's formula.
+#'   `I(n)` instead). For a regression, `n`, then `mean[<variable>]` and
+#'   `cp[<a>,<b>]` columns (see above). Its `formula` attribute is the
+#'   model's formula.
 #' @seealso [fit()], which takes the result as `data` (or as its first
 #'   argument).
 #' @examples
@@ -85,26 +98,14 @@
 #'                   response = "mathscore")
 #' @export
 group_summaries <- function(formula, data, table = NULL, chunk_size = 1e6) {
+  if (inherits(formula, "formula") && length(formula) == 3L &&
+        is_regression_rhs(formula[[3L]])) {
+    check_regression_data(data, NULL, "common")
+    return(lmm_summaries(formula, data))
+  }
   terms <- parse_hier_formula(formula)
   check_group_names(level_names(terms), "formula")
-  if (inherits(data, "DBIConnection")) {
-    if (!is.character(table) || length(table) != 1L || is.na(table) ||
-        !nzchar(table)) {
-      hm_abort("table", "must name a table of the connection `data`, not ",
-               if (identical(table, "")) "an empty string" else describe(table), ".")
-    }
-    if (!requireNamespace("dplyr", quietly = TRUE)) {
-      hm_abort("data", "is a database connection, which needs the dplyr package.")
-    }
-    check_connection(data)
-    exists <- tryCatch(DBI::dbExistsTable(data, table), error = function(e) {
-      hm_abort("data", "could not be queried: ", conditionMessage(e))
-    })
-    if (!exists) {
-      hm_abort("table", "\"", table, "\" is not a table of the connection.")
-    }
-    data <- dplyr::tbl(data, table)
-  }
+  if (inherits(data, "DBIConnection")) data <- table_of_connection(data, table)
   if (inherits(data, "tbl_lazy")) return(summaries_from_table(terms, data))
   if (is.character(data) && length(data) == 1L && !is.na(data)) {
     if (!nzchar(data)) {
@@ -117,6 +118,26 @@ group_summaries <- function(formula, data, table = NULL, chunk_size = 1e6) {
   }
   model <- model_from_rows(terms, data, formula, NULL)
   as_summaries(model, terms)
+}
+
+# The lazy table `table` of the DBI connection `con`, checked.
+table_of_connection <- function(con, table) {
+  if (!is.character(table) || length(table) != 1L || is.na(table) ||
+      !nzchar(table)) {
+    hm_abort("table", "must name a table of the connection `data`, not ",
+             if (identical(table, "")) "an empty string" else describe(table), ".")
+  }
+  if (!requireNamespace("dplyr", quietly = TRUE)) {
+    hm_abort("data", "is a database connection, which needs the dplyr package.")
+  }
+  check_connection(con)
+  exists <- tryCatch(DBI::dbExistsTable(con, table), error = function(e) {
+    hm_abort("data", "could not be queried: ", conditionMessage(e))
+  })
+  if (!exists) {
+    hm_abort("table", "\"", table, "\" is not a table of the connection.")
+  }
+  dplyr::tbl(con, table)
 }
 
 #' @rdname group_summaries

@@ -6,17 +6,18 @@ set -euo pipefail
 
 debs=(r-base-dev r-cran-coda r-cran-testthat r-cran-knitr r-cran-rmarkdown
       r-cran-roxygen2 r-cran-posterior r-cran-tibble r-cran-data.table r-cran-cli
-      r-cran-nlme r-cran-rstantools r-cran-generics r-cran-bayesplot r-cran-broom.mixed
+      r-cran-nlme r-cran-lme4 r-cran-rstantools r-cran-generics r-cran-bayesplot r-cran-broom.mixed
       r-cran-loo r-cran-vdiffr jags r-cran-rjags
       r-cran-shiny r-cran-jsonlite chromium r-cran-pkgdown r-cran-lintr r-cran-covr
       r-cran-dbi r-cran-rsqlite r-cran-dbplyr r-cran-dplyr r-cran-rpostgresql
       postgresql pandoc qpdf devscripts)
-# JAGS is for the tests too (loo against a JAGS fit, test-loo-jags.R).
+# JAGS is for the tests too (loo against a JAGS fit, test-loo-jags.R), and
+# lme4 (its REML fits check the regressions' collapsed density; its data).
 # `install-deps.sh bench` adds the other peers the benchmark compares
 # against: rstan (2.21 on Debian 12, whose Stan bench/common.R writes for),
-# and for bench/priors.R lme4, rstanarm and brms.
+# and for bench/priors.R rstanarm and brms.
 if [ "${1:-}" = "bench" ]; then
-  debs+=(r-cran-rstan r-cran-lme4 r-cran-rstanarm r-cran-brms)
+  debs+=(r-cran-rstan r-cran-rstanarm r-cran-brms)
 fi
 
 missing=()

@@ -18,7 +18,7 @@ core_log_density <- function(formula, data, prior, sigma, sds = NULL, cors = NUL
   spec <- hiermod:::lmm_spec(model)
   p <- hiermod:::resolve_lmm_prior(prior, model, spec)
   d <- hiermod:::lmm_glue_data(model)
-  out <- hiermod:::hm_lmm_log_density(d$y, d$x, d$z, d$parents, d$leaf,
+  out <- hiermod:::hm_lmm_log_density(d$stats, d$x, d$z, d$parents,
                                       hiermod:::lmm_prior_for_core(p),
                                       as.double(sigma), levels, with_prior)
   out$value

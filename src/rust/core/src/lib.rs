@@ -15,6 +15,7 @@
 
 mod chains;
 mod classes;
+mod cross;
 mod csv;
 mod engine;
 mod error;
@@ -30,12 +31,13 @@ mod summaries;
 mod units;
 
 pub use chains::{ChainOutput, Posterior, Settings, run_chains};
+pub use cross::CrossStats;
 pub use csv::{Chunk, CsvError, CsvReader, Fields};
 pub use engine::{Messages, Tree, TreeChain, TreeState};
 pub use error::Error;
 pub use kernels::SamplerKind;
 pub use lmm::{
-    EffectPrior, LevelPrior, Lmm, LmmChain, LmmLevel, LmmPrior, LmmRows, MAX_VARIANCE_DIM,
+    EffectPrior, LevelPrior, Lmm, LmmChain, LmmData, LmmLevel, LmmPrior, MAX_VARIANCE_DIM,
 };
 pub use marginal::{
     Evidence, EvidenceMethod, MAX_QUADRATURE_DIM, log_marginal_likelihood_in_units,

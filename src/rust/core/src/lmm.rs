@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use rand_pcg::Pcg64;
 
 use crate::chains::Posterior;
+use crate::cross::CrossStats;
 use crate::engine::{LogProduct, std_normal};
 use crate::prior::SdPrior;
 use crate::slice::TunedSlices;
@@ -54,23 +55,34 @@ pub struct LmmPrior {
     pub sigma: SdPrior,
 }
 
-/// One level of groups: its coefficients' design (n x q, column-major) and
-/// each group's 0-based parent in the level above (0 for the top level,
-/// whose parent is the root).
+/// One level of groups: the variable of the statistics that is each
+/// column of its coefficients' design (`None`: the constant 1) and each
+/// group's 0-based parent in the level above (0 for the top level, whose
+/// parent is the root).
 #[derive(Debug, Clone, Copy)]
 pub struct LmmLevel<'a> {
-    pub z: &'a [f64],
+    pub z: &'a [Option<usize>],
     pub parent: &'a [usize],
 }
 
-/// The rows: `x` (n x p) column-major, the levels top first, each row's
-/// 0-based group of the last level (ignored without levels).
+/// The data, reduced: per group of the last level (the one group of all
+/// rows without levels) the statistics of the model's variables, variable
+/// 0 the response; the variable that is each column of X (`None`: the
+/// intercept, the constant 1); the levels, top first.
 #[derive(Debug, Clone)]
-pub struct LmmRows<'a> {
-    pub y: &'a [f64],
-    pub x: &'a [f64],
+pub struct LmmData<'a> {
+    pub stats: &'a CrossStats,
+    pub x: &'a [Option<usize>],
     pub levels: Vec<LmmLevel<'a>>,
-    pub leaf: &'a [usize],
+}
+
+/// A coordinate of a row in the sampler's units: `(v - centre) / scale`
+/// for variable `var` (`None`: the constant 1).
+#[derive(Debug, Clone, Copy)]
+struct Coordinate {
+    var: Option<usize>,
+    centre: f64,
+    scale: f64,
 }
 
 /// A level as the sampler keeps it: sizes, parents, standardised priors,
@@ -107,6 +119,9 @@ struct Scales {
     x_centre: Vec<f64>,
     x_scale: Vec<f64>,
     intercept: Option<usize>,
+    /// Each variable's root mean square, the scale of the group
+    /// coefficients' designs.
+    rms: Vec<f64>,
 }
 
 /// Last-level groups of one parent whose `Z_L'Z_L` are equal: their
@@ -221,17 +236,18 @@ pub struct LmmChain {
 }
 
 impl Lmm {
-    pub fn new(rows: LmmRows<'_>, prior: LmmPrior) -> Result<Self, Error> {
-        let n = rows.y.len();
-        let p = check_rows(&rows)?;
-        check_prior(&prior, p, &rows)?;
-        let scales = Scales::of(&rows, p);
+    pub fn new(data: LmmData<'_>, prior: LmmPrior) -> Result<Self, Error> {
+        let p = check_data(&data)?;
+        check_prior(&prior, p, &data)?;
+        let scales = Scales::of(&data);
         let mut psi_at = 1;
-        let mut levels = Vec::with_capacity(rows.levels.len());
-        for (l, (level, level_prior)) in rows.levels.iter().zip(&prior.levels).enumerate() {
-            let q = level.z.len() / n;
-            let z_scale: Vec<f64> = (0..q)
-                .map(|k| spread(&level.z[k * n..(k + 1) * n], false).1)
+        let mut levels = Vec::with_capacity(data.levels.len());
+        for (l, (level, level_prior)) in data.levels.iter().zip(&prior.levels).enumerate() {
+            let q = level.z.len();
+            let z_scale: Vec<f64> = level
+                .z
+                .iter()
+                .map(|&var| var.map_or(1.0, |v| scales.rms[v]))
                 .collect();
             let sds = level_prior
                 .sds
@@ -277,7 +293,7 @@ impl Lmm {
             .unzip();
         let mut model = Self {
             p,
-            n_rows: n as f64,
+            n_rows: data.stats.n().iter().sum(),
             sigma: prior.sigma.standardised(scales.y_scale),
             scales,
             effect_precision,
@@ -288,7 +304,7 @@ impl Lmm {
             class_of: Vec::new(),
             leaf_cross: Vec::new(),
         };
-        model.summarise(&rows);
+        model.summarise(&data);
         model.check_identified()?;
         Ok(model)
     }
@@ -308,64 +324,94 @@ impl Lmm {
         }
     }
 
-    /// One pass over the rows: the cross-products of each last-level
-    /// parent's rows and of each last-level group's, and the classes.
-    fn summarise(&mut self, rows: &LmmRows<'_>) {
-        let n = rows.y.len();
-        let (p, s) = (self.p, &self.scales);
+    /// The data's coordinates in the sampler's units: `[y, X, Z_1 ..
+    /// Z_(L-1)]` (the lead of every node's Gaussian) and `Z_L`.
+    fn coordinates(&self, data: &LmmData<'_>) -> (Vec<Coordinate>, Vec<Coordinate>) {
+        let s = &self.scales;
+        let mut lead = vec![Coordinate {
+            var: Some(0),
+            centre: s.y_centre,
+            scale: s.y_scale,
+        }];
+        lead.extend(data.x.iter().enumerate().map(|(k, &var)| Coordinate {
+            var,
+            centre: s.x_centre[k],
+            scale: s.x_scale[k],
+        }));
+        let level_coordinates = |l: usize| {
+            data.levels[l]
+                .z
+                .iter()
+                .zip(&self.levels[l].z_scale)
+                .map(|(&var, &scale)| Coordinate {
+                    var,
+                    centre: 0.0,
+                    scale,
+                })
+        };
+        let big_l = self.levels.len();
+        for l in 0..big_l.saturating_sub(1) {
+            lead.extend(level_coordinates(l));
+        }
+        let leaf = if big_l == 0 {
+            Vec::new()
+        } else {
+            level_coordinates(big_l - 1).collect()
+        };
+        (lead, leaf)
+    }
+
+    /// From each last-level group's statistics: the cross-products of the
+    /// rows of each last-level parent and of each last-level group, in the
+    /// sampler's units, and the classes. Over a group's rows,
+    /// `sum u v' = n ubar vbar' + S_uv` for coordinates u, v (MATHS.md 15.6).
+    fn summarise(&mut self, data: &LmmData<'_>) {
+        let stats = data.stats;
+        let d = stats.n_variables();
         let big_l = self.levels.len();
         let (top, n_parents) = self.leaf_parents();
         let lead = self.dim(top);
-        let mut rows_cross = vec![0.0; n_parents * lead * lead];
-        let q_leaf = self.levels.last().map_or(0, |l| l.q);
+        let (lead_coordinates, leaf_coordinates) = self.coordinates(data);
+        let q_leaf = leaf_coordinates.len();
         let n_leaves = self.levels.last().map_or(0, |l| l.n_nodes);
+        let mut rows_cross = vec![0.0; n_parents * lead * lead];
         let mut zz = vec![0.0; n_leaves * q_leaf * q_leaf];
         let mut leaf_cross = vec![0.0; n_leaves * q_leaf * lead];
         let mut r = vec![0.0; lead];
-        let mut z_leaf = vec![0.0; q_leaf];
-        for i in 0..n {
-            r[0] = (rows.y[i] - s.y_centre) / s.y_scale;
-            for k in 0..p {
-                r[1 + k] = (rows.x[k * n + i] - s.x_centre[k]) / s.x_scale[k];
+        let mut z = vec![0.0; q_leaf];
+        for j in 0..stats.n_groups() {
+            let (n, m, s) = (stats.n()[j], stats.mean_of(j), stats.cross_of(j));
+            let mean = |c: &Coordinate| (c.var.map_or(1.0, |v| m[v]) - c.centre) / c.scale;
+            let within = |a: &Coordinate, b: &Coordinate| match (a.var, b.var) {
+                (Some(u), Some(v)) => s[u * d + v] / (a.scale * b.scale),
+                _ => 0.0,
+            };
+            for (value, c) in r.iter_mut().zip(&lead_coordinates) {
+                *value = mean(c);
             }
-            let mut at = 1 + p;
-            for (level, data) in self
-                .levels
-                .iter()
-                .zip(&rows.levels)
-                .take(big_l.saturating_sub(1))
-            {
-                for k in 0..level.q {
-                    r[at + k] = data.z[k * n + i] / level.z_scale[k];
-                }
-                at += level.q;
+            for (value, c) in z.iter_mut().zip(&leaf_coordinates) {
+                *value = mean(c);
             }
             let parent = if big_l == 0 {
                 0
             } else {
-                self.levels[big_l - 1].parent[rows.leaf[i]]
+                self.levels[big_l - 1].parent[j]
             };
             let cross = &mut rows_cross[parent * lead * lead..(parent + 1) * lead * lead];
-            for a in 0..lead {
-                for c in 0..lead {
-                    cross[a * lead + c] += r[a] * r[c];
+            for (a, ca) in lead_coordinates.iter().enumerate() {
+                for (c, cc) in lead_coordinates.iter().enumerate() {
+                    cross[a * lead + c] += n * r[a] * r[c] + within(ca, cc);
                 }
             }
-            if let (Some(level), Some(data)) = (self.levels.last(), rows.levels.last()) {
-                let j = rows.leaf[i];
-                let q = level.q;
-                for (k, v) in z_leaf.iter_mut().enumerate() {
-                    *v = data.z[k * n + i] / level.z_scale[k];
+            let q = q_leaf;
+            let zz_j = &mut zz[j * q * q..(j + 1) * q * q];
+            let cross_j = &mut leaf_cross[j * q * lead..(j + 1) * q * lead];
+            for (a, ca) in leaf_coordinates.iter().enumerate() {
+                for (c, cc) in leaf_coordinates.iter().enumerate() {
+                    zz_j[a * q + c] = n * z[a] * z[c] + within(ca, cc);
                 }
-                let zz_j = &mut zz[j * q * q..(j + 1) * q * q];
-                let cross_j = &mut leaf_cross[j * q * lead..(j + 1) * q * lead];
-                for a in 0..q {
-                    for c in 0..q {
-                        zz_j[a * q + c] += z_leaf[a] * z_leaf[c];
-                    }
-                    for c in 0..lead {
-                        cross_j[a * lead + c] += z_leaf[a] * r[c];
-                    }
+                for (c, cc) in lead_coordinates.iter().enumerate() {
+                    cross_j[a * lead + c] = n * z[a] * r[c] + within(ca, cc);
                 }
             }
         }
@@ -915,39 +961,23 @@ fn correlation_factor(q: usize, lkj: Option<f64>, z: &[f64], out: &mut [f64]) ->
 
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
-/// Checks the rows' shapes and values; returns p.
-fn check_rows(rows: &LmmRows<'_>) -> Result<usize, Error> {
-    let n = rows.y.len();
-    if n == 0 {
-        return Err(Error::InvalidData("there are no rows".into()));
+/// Checks the data's shapes; returns p.
+fn check_data(data: &LmmData<'_>) -> Result<usize, Error> {
+    let d = data.stats.n_variables();
+    let known = |vars: &[Option<usize>]| vars.iter().flatten().all(|&v| v < d);
+    if d == 0 || !known(data.x) || !data.levels.iter().all(|l| known(l.z)) {
+        return Err(Error::InvalidData(format!(
+            "the designs name variables beyond the statistics' {d}"
+        )));
     }
-    if rows.x.len() % n != 0 {
-        return Err(Error::InvalidData(
-            "the fixed effects' design must have one value per row in each column".into(),
-        ));
-    }
-    let finite = |values: &[f64], what: &str| {
-        values
-            .iter()
-            .position(|v| !v.is_finite())
-            .map_or(Ok(()), |i| {
-                Err(Error::InvalidData(format!(
-                    "{what} has a value that is not finite (row {})",
-                    i % n + 1
-                )))
-            })
-    };
-    finite(rows.y, "the response")?;
-    finite(rows.x, "the fixed effects' design")?;
     let mut above = 1;
-    for (l, level) in rows.levels.iter().enumerate() {
-        if level.z.is_empty() || level.z.len() % n != 0 {
+    for (l, level) in data.levels.iter().enumerate() {
+        if level.z.is_empty() {
             return Err(Error::InvalidData(format!(
-                "the design of level {} must have at least one column of one value per row",
+                "the design of level {} must have at least one column",
                 l + 1
             )));
         }
-        finite(level.z, "a design of group coefficients")?;
         if level.parent.len() < 2 {
             return Err(Error::InvalidData(format!(
                 "level {} must have at least 2 groups",
@@ -962,26 +992,21 @@ fn check_rows(rows: &LmmRows<'_>) -> Result<usize, Error> {
         }
         above = level.parent.len();
     }
-    if !rows.levels.is_empty() {
-        if rows.leaf.len() != n {
-            return Err(Error::InvalidData("every row needs a group".into()));
-        }
-        if let Some(i) = rows.leaf.iter().position(|&g| g >= above) {
-            return Err(Error::InvalidData(format!(
-                "row {} has a group out of range",
-                i + 1
-            )));
-        }
+    let leaves = if data.levels.is_empty() { 1 } else { above };
+    if data.stats.n_groups() != leaves {
+        return Err(Error::InvalidData(format!(
+            "the statistics have {} groups, not one per group of the last level ({leaves})",
+            data.stats.n_groups()
+        )));
     }
-    Ok(rows.x.len() / n)
+    Ok(data.x.len())
 }
 
-fn check_prior(prior: &LmmPrior, p: usize, rows: &LmmRows<'_>) -> Result<(), Error> {
-    let n = rows.y.len();
-    if prior.effects.len() != p || prior.levels.len() != rows.levels.len() {
+fn check_prior(prior: &LmmPrior, p: usize, data: &LmmData<'_>) -> Result<(), Error> {
+    if prior.effects.len() != p || prior.levels.len() != data.levels.len() {
         return Err(Error::InvalidPrior(format!(
             "there must be one prior per fixed effect ({p}) and per level of groups ({})",
-            rows.levels.len()
+            data.levels.len()
         )));
     }
     for (k, e) in prior.effects.iter().enumerate() {
@@ -992,8 +1017,8 @@ fn check_prior(prior: &LmmPrior, p: usize, rows: &LmmRows<'_>) -> Result<(), Err
             )));
         }
     }
-    for (l, (level, data)) in prior.levels.iter().zip(&rows.levels).enumerate() {
-        if level.sds.len() != data.z.len() / n {
+    for (l, (level, data)) in prior.levels.iter().zip(&data.levels).enumerate() {
+        if level.sds.len() != data.z.len() {
             return Err(Error::InvalidPrior(format!(
                 "level {} needs one sd prior per coefficient",
                 l + 1
@@ -1018,27 +1043,44 @@ fn check_prior(prior: &LmmPrior, p: usize, rows: &LmmRows<'_>) -> Result<(), Err
 }
 
 impl Scales {
-    fn of(rows: &LmmRows<'_>, p: usize) -> Self {
-        let n = rows.y.len();
-        let column = |k: usize| &rows.x[k * n..(k + 1) * n];
-        let intercept = (0..p).find(|&k| column(k).iter().all(|&v| v == 1.0));
-        let centred = intercept.is_some();
-        let (x_centre, x_scale): (Vec<f64>, Vec<f64>) = (0..p)
-            .map(|k| {
-                if Some(k) == intercept {
-                    (0.0, 1.0)
-                } else {
-                    spread(column(k), centred)
-                }
+    /// Each variable's mean and sd about it over all rows (with the divisor
+    /// N, and 1 for a variable without spread); the response and X centred
+    /// when X has an intercept, else scaled by their root mean squares.
+    fn of(data: &LmmData<'_>) -> Self {
+        let stats = data.stats;
+        let n: f64 = stats.n().iter().sum();
+        let positive = |s: f64| if s > 0.0 && s.is_finite() { s } else { 1.0 };
+        let spread: Vec<(f64, f64)> = (0..stats.n_variables())
+            .map(|a| {
+                let (mean, ss) = stats.pooled(a);
+                (mean, (ss / n).sqrt())
             })
+            .collect();
+        let intercept = data.x.iter().position(Option::is_none);
+        let centre_and_scale = |v: usize| {
+            let (mean, sd) = spread[v];
+            if intercept.is_some() {
+                (mean, positive(sd))
+            } else {
+                (0.0, positive(sd.hypot(mean)))
+            }
+        };
+        let (x_centre, x_scale) = data
+            .x
+            .iter()
+            .map(|&var| var.map_or((0.0, 1.0), centre_and_scale))
             .unzip();
-        let (y_centre, y_scale) = spread(rows.y, centred);
+        let (y_centre, y_scale) = centre_and_scale(0);
         Self {
             y_centre,
             y_scale,
             x_centre,
             x_scale,
             intercept,
+            rms: spread
+                .iter()
+                .map(|&(mean, sd)| positive(sd.hypot(mean)))
+                .collect(),
         }
     }
 }
@@ -1091,30 +1133,6 @@ fn classes_of(
         }
     }
     (classes, class_of)
-}
-
-/// `(centre, scale)` of a column: its mean and sd about it if `centred`,
-/// else 0 and its root mean square; a scale of 0 becomes 1.
-fn spread(values: &[f64], centred: bool) -> (f64, f64) {
-    let n = values.len() as f64;
-    let centre = if centred {
-        values.iter().sum::<f64>() / n
-    } else {
-        0.0
-    };
-    let largest = values
-        .iter()
-        .map(|v| (v - centre).abs())
-        .fold(0.0, f64::max);
-    if largest == 0.0 || !largest.is_finite() {
-        return (centre, 1.0);
-    }
-    let ms = values
-        .iter()
-        .map(|v| ((v - centre) / largest).powi(2))
-        .sum::<f64>()
-        / n;
-    (centre, largest * ms.sqrt())
 }
 
 /// In place: the lower Cholesky factor of the symmetric `n x n` matrix `a`
@@ -1366,6 +1384,23 @@ mod tests {
         }
     }
 
+    /// The columns of X (and of Z) as the statistics' variables: the
+    /// intercept, x1, x2 (variable 0 is y).
+    const VARIABLES: [Option<usize>; 3] = [None, Some(1), Some(2)];
+
+    impl Data {
+        /// The statistics of (y, x1, x2) per school, or of all rows.
+        fn stats(&self, per_school: bool) -> CrossStats {
+            let n = self.y.len();
+            let columns = [&self.y[..], &self.x[n..2 * n], &self.x[2 * n..]];
+            if per_school {
+                CrossStats::from_columns(&columns, &self.school, 7).unwrap()
+            } else {
+                CrossStats::from_columns(&columns, &vec![0; n], 1).unwrap()
+            }
+        }
+    }
+
     fn effects() -> Vec<EffectPrior> {
         vec![
             EffectPrior {
@@ -1444,14 +1479,15 @@ mod tests {
                 _ => vec![&regions, &d.region_of_school],
             };
             let school_parent = vec![0; 7];
-            let rows = LmmRows {
-                y: &d.y,
-                x: &d.x,
+            let stats = d.stats(big_l > 0);
+            let rows = LmmData {
+                stats: &stats,
+                x: &VARIABLES,
                 levels: cases
                     .iter()
                     .enumerate()
                     .map(|(l, c)| LmmLevel {
-                        z: &d.z[..c.q * n],
+                        z: &VARIABLES[..c.q],
                         parent: if big_l == 1 {
                             &school_parent
                         } else {
@@ -1459,7 +1495,6 @@ mod tests {
                         },
                     })
                     .collect(),
-                leaf: &d.school,
             };
             let prior = LmmPrior {
                 effects: effects(),
@@ -1545,22 +1580,21 @@ mod tests {
     #[test]
     fn reused_work_gives_the_same_density() {
         let d = data();
-        let n = d.y.len();
         let regions = vec![0; 3];
-        let rows = LmmRows {
-            y: &d.y,
-            x: &d.x,
+        let stats = d.stats(true);
+        let rows = LmmData {
+            stats: &stats,
+            x: &VARIABLES,
             levels: vec![
                 LmmLevel {
-                    z: &d.z[..2 * n],
+                    z: &VARIABLES[..2],
                     parent: &regions,
                 },
                 LmmLevel {
-                    z: &d.z[..n],
+                    z: &VARIABLES[..1],
                     parent: &d.region_of_school,
                 },
             ],
-            leaf: &d.school,
         };
         let prior = LmmPrior {
             effects: effects(),

@@ -10,10 +10,10 @@ use std::ffi::{c_int, c_void};
 
 use extendr_api::prelude::*;
 use hiermod_core::{
-    CsvReader, EffectPrior, Fields, GroupStats, InUnits, Layout, LevelPrior, Lmm, LmmLevel,
-    LmmPrior, LmmRows, Messages, Posterior, SamplerKind, SdPrior, Settings, Tree, TreePrior, Units,
-    Within, WithinKind, column_summaries, diagnostics, log_marginal_likelihood_in_units,
-    run_chains,
+    CrossStats, CsvReader, EffectPrior, Fields, GroupStats, InUnits, Layout, LevelPrior, Lmm,
+    LmmData, LmmLevel, LmmPrior, Messages, Posterior, SamplerKind, SdPrior, Settings, Tree,
+    TreePrior, Units, Within, WithinKind, column_summaries, diagnostics,
+    log_marginal_likelihood_in_units, run_chains,
 };
 
 unsafe extern "C" {
@@ -1005,41 +1005,142 @@ fn hm_diagnostics(chains: List, columns: Robj, normal_scores: Robj) -> Robj {
     }
 }
 
-/// A linear mixed model from R: `y`, the fixed effects' design `x` (n x p),
-/// per level of groups (top first) its coefficients' design in `z` (a list
-/// of n x q matrices) and its groups' 1-based parents in `parents` (a list
-/// of integer vectors; the top level's are 1), each row's 1-based group of
-/// the last level in `leaf`, and `prior`, list(effect_mean, effect_sd
-/// (Inf: flat), levels (per level list(sds = a list of sd priors, lkj =
-/// NULL or a number)), sigma (an sd prior)).
+/// Per-group statistics of a regression's variables from R's
+/// `list(n, mean, cross)`: counts, a d x K matrix of means and a d^2 x K
+/// matrix of cross-products (each column a group's d x d).
+fn cross_stats_from_r(stats: &List) -> std::result::Result<CrossStats, String> {
+    let part = |name: &str| {
+        stats
+            .dollar(name)
+            .ok()
+            .and_then(|v| v.as_real_slice().map(<[f64]>::to_vec))
+            .ok_or(format!("stats${name} must be a double vector"))
+    };
+    let n = part("n")?;
+    let mean = part("mean")?;
+    let d = if n.is_empty() {
+        0
+    } else {
+        mean.len() / n.len()
+    };
+    CrossStats::from_parts(d, n, mean, part("cross")?).map_err(|e| e.to_string())
+}
+
+fn cross_stats_to_r(stats: &CrossStats) -> std::result::Result<List, String> {
+    let (d, k) = (stats.n_variables(), stats.n_groups());
+    let mean = RMatrix::new_matrix(d, k, |a, j| stats.mean_of(j)[a]);
+    let cross = RMatrix::new_matrix(d * d, k, |a, j| stats.cross_of(j)[a]);
+    List::from_names_and_values(["n", "mean", "cross"], [r!(stats.n()), r!(mean), r!(cross)])
+        .map_err(|e| e.to_string())
+}
+
+/// The variables of a design from R: 0 the constant 1, v >= 1 variable v.
+fn variables_from_r(x: Robj, name: &str) -> std::result::Result<Vec<Option<usize>>, String> {
+    let codes = x
+        .as_integer_slice()
+        .ok_or(format!("{name} must be an integer vector"))?;
+    Ok(codes
+        .iter()
+        .map(|&v| (v != 0).then(|| usize::try_from(v - 1).unwrap_or(usize::MAX)))
+        .collect())
+}
+
+/// The per-group statistics of a regression's rows: variable 1 is `y`,
+/// variable `v + 1` column `variables[2, v]` of `x` (when `variables[1, v]`
+/// is 1) or of `z[[variables[1, v] - 1]]`; `leaf` each row's 1-based group
+/// of `n_groups`. Returns `list(n, mean, cross)` (see
+/// `cross_stats_from_r`) or `list(error, kind)`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+fn hm_lmm_stats(y: Robj, x: Robj, z: List, variables: Robj, leaf: Robj, n_groups: i32) -> List {
+    let run = || -> std::result::Result<List, String> {
+        let y = doubles(&y, "y")?;
+        let n = y.len();
+        let matrix = |m: Robj, name: &str| -> std::result::Result<Vec<f64>, String> {
+            RMatrix::<f64>::try_from(m)
+                .map(|m| m.data().to_vec())
+                .map_err(|_| format!("{name} must be a double matrix"))
+        };
+        let mut sources = vec![matrix(x, "x")?];
+        for m in z.values() {
+            sources.push(matrix(m, "z[[l]]")?);
+        }
+        let pairs = variables
+            .as_integer_slice()
+            .ok_or("variables must be an integer matrix")?;
+        let mut columns: Vec<&[f64]> = vec![y];
+        for pair in pairs.chunks(2) {
+            let source = usize::try_from(pair[0] - 1)
+                .ok()
+                .and_then(|s| sources.get(s))
+                .ok_or("variables names a design that does not exist")?;
+            let at = usize::try_from(pair[1] - 1).unwrap_or(usize::MAX);
+            if pair.len() < 2 || (at + 1) * n > source.len() {
+                return Err("variables names a column that does not exist".into());
+            }
+            columns.push(&source[at * n..(at + 1) * n]);
+        }
+        let leaf: Vec<usize> = leaf
+            .as_integer_slice()
+            .ok_or("leaf must be an integer vector")?
+            .iter()
+            .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX))
+            .collect();
+        let stats = CrossStats::from_columns(&columns, &leaf, count(n_groups, "n_groups")?)
+            .map_err(|e| e.to_string())?;
+        cross_stats_to_r(&stats)
+    };
+    run().unwrap_or_else(data_failure)
+}
+
+/// Pools the statistics of parts (`hm_lmm_stats`'s list) into groups:
+/// part `i` into group `group[i]` (1-based) of `n_groups`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+fn hm_lmm_pool(stats: List, group: Robj, n_groups: i32) -> List {
+    let run = || -> std::result::Result<List, String> {
+        let parts = cross_stats_from_r(&stats)?;
+        let code: Vec<usize> = group
+            .as_integer_slice()
+            .ok_or("group must be an integer vector")?
+            .iter()
+            .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX))
+            .collect();
+        let pooled = CrossStats::pool(&parts, &code, count(n_groups, "n_groups")?)
+            .map_err(|e| e.to_string())?;
+        cross_stats_to_r(&pooled)
+    };
+    run().unwrap_or_else(data_failure)
+}
+
+/// A linear mixed model from R: `stats`, the per-group statistics of its
+/// variables (`hm_lmm_stats`'s list; one group per group of the last
+/// level, or one of all rows); the variable of each column of X in `x`
+/// and, per level of groups (top first), of each column of its
+/// coefficients' design in `z` (a list; 0 is the constant 1, 1 the
+/// response); each level's groups' 1-based parents in `parents` (a list of
+/// integer vectors; the top level's are 1); and `prior`,
+/// list(effect_mean, effect_sd (Inf: flat), levels (per level list(sds =
+/// a list of sd priors, lkj = NULL or a number)), sigma (an sd prior)).
 fn lmm_from_r(
-    y: &Robj,
+    stats: &List,
     x: &Robj,
     z: &List,
     parents: &List,
-    leaf: &Robj,
     prior: &List,
 ) -> std::result::Result<Lmm, Failure> {
-    let design = |m: Robj, name: &str| -> std::result::Result<Vec<f64>, String> {
-        RMatrix::<f64>::try_from(m)
-            .map(|m| m.data().to_vec())
-            .map_err(|_| format!("{name} must be a double matrix"))
-    };
-    let x = design(x.clone(), "x")?;
-    let z: Vec<Vec<f64>> = z
+    let stats = cross_stats_from_r(stats)?;
+    let x = variables_from_r(x.clone(), "x")?;
+    let z: Vec<Vec<Option<usize>>> = z
         .values()
-        .map(|m| design(m, "z[[l]]"))
+        .map(|v| variables_from_r(v, "z[[l]]"))
         .collect::<std::result::Result<_, _>>()?;
     let parents = parents_from_r(parents)?;
     if parents.len() != z.len() {
         return Err("z and parents must have one element per level".into());
     }
-    let leaf: Vec<usize> = leaf
-        .as_integer_slice()
-        .ok_or("leaf must be an integer vector")?
-        .iter()
-        .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX))
-        .collect();
     let means = doubles_in(prior, "effect_mean")?;
     let sds = doubles_in(prior, "effect_sd")?;
     if means.len() != sds.len() {
@@ -1082,18 +1183,17 @@ fn lmm_from_r(
             .map_err(|_| "prior$sigma is missing")?,
         "prior$sigma",
     )?;
-    let rows = LmmRows {
-        y: doubles(y, "y")?,
+    let data = LmmData {
+        stats: &stats,
         x: &x,
         levels: z
             .iter()
             .zip(&parents)
             .map(|(z, parent)| LmmLevel { z, parent })
             .collect(),
-        leaf: &leaf,
     };
     Ok(Lmm::new(
-        rows,
+        data,
         LmmPrior {
             effects,
             levels,
@@ -1116,11 +1216,10 @@ fn doubles_in(list: &List, name: &str) -> std::result::Result<Vec<f64>, String> 
 #[extendr]
 #[allow(clippy::too_many_arguments)]
 fn hm_sample_lmm(
-    y: Robj,
+    stats: List,
     x: Robj,
     z: List,
     parents: List,
-    leaf: Robj,
     prior: List,
     sampler: &str,
     chains: i32,
@@ -1134,7 +1233,7 @@ fn hm_sample_lmm(
     progress: Robj,
 ) -> List {
     let run = || -> std::result::Result<List, Failure> {
-        let model = lmm_from_r(&y, &x, &z, &parents, &leaf, &prior)?;
+        let model = lmm_from_r(&stats, &x, &z, &parents, &prior)?;
         let run = Run::from_r(
             sampler,
             [chains, iter, warmup, thin, threads],
@@ -1164,18 +1263,17 @@ type Rows = Vec<Vec<f64>>;
 #[extendr]
 #[allow(clippy::too_many_arguments)]
 fn hm_lmm_log_density(
-    y: Robj,
+    stats: List,
     x: Robj,
     z: List,
     parents: List,
-    leaf: Robj,
     prior: List,
     sigma: Robj,
     levels: List,
     with_prior: bool,
 ) -> List {
     let run = || -> std::result::Result<List, Failure> {
-        let model = lmm_from_r(&y, &x, &z, &parents, &leaf, &prior)?;
+        let model = lmm_from_r(&stats, &x, &z, &parents, &prior)?;
         let sigma = doubles(&sigma, "sigma")?;
         let points: Vec<(Rows, Rows)> = levels
             .values()
@@ -1226,6 +1324,8 @@ extendr_module! {
     fn hm_layout;
     fn hm_samplers;
     fn hm_sample;
+    fn hm_lmm_stats;
+    fn hm_lmm_pool;
     fn hm_sample_lmm;
     fn hm_lmm_log_density;
     fn hm_marginal_likelihood;
