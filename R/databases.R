@@ -7,35 +7,10 @@
 # no sum of squares cancels). Expressions are built with quote() and
 # spliced, so that dplyr sees the table's columns.
 summaries_from_table <- function(terms, tbl) {
-  for (pkg in c("dplyr", "dbplyr")) {
-    if (!requireNamespace(pkg, quietly = TRUE)) {
-      hm_abort("data", "is a database table, which needs the ", pkg,
-               " package: install it.")
-    }
-  }
-  con <- dbplyr::remote_con(tbl)
-  if (!is.null(con)) check_connection(con)
-  grouped <- dplyr::group_vars(tbl)
-  if (length(grouped)) {
-    hm_abort("data", "is grouped (by ", paste(grouped, collapse = ", "),
-             "): the formula gives the groups; dplyr::ungroup() it first.")
-  }
+  con <- check_table(tbl, terms$levels)
   levels <- level_names(terms)
-  for (l in seq_along(terms$levels)) {
-    if (!is.name(terms$levels[[l]])) {
-      hm_abort("formula", "group `", levels[l], "` must be a column of the ",
-               "table, not an expression, when `data` is a database table.")
-    }
-  }
-  columns <- colnames(tbl)
   inputs <- free_variables(terms$response)
-  unknown <- setdiff(c(inputs, levels), columns)
-  if (length(unknown)) {
-    hm_abort("formula", "refers to ", paste0("`", unknown, "`", collapse = ", "),
-             ", not a column of the table (columns: ",
-             paste(utils::head(columns, 10L), collapse = ", "),
-             if (length(columns) > 10L) ", ...", ").")
-  }
+  columns <- check_table_columns(tbl, c(inputs, levels))
   # A query of no row that does not involve the formula: an error here is
   # the table's or the connection's (an expired one, a dropped table).
   tryCatch(dplyr::collect(utils::head(tbl, 0L)), error = function(e) {
@@ -85,6 +60,45 @@ summaries_from_table <- function(terms, tbl) {
   out <- as.data.frame(out)[c(levels, v[c("n", "mean", "ss")])]
   names(out) <- c(levels, "n", "mean", "ss")
   finish_summaries(out, terms)
+}
+
+# The table's connection, with the table checked: the packages it needs,
+# its connection open, not grouped; the groups (`groups`, expressions) must
+# be its columns.
+check_table <- function(tbl, groups) {
+  for (pkg in c("dplyr", "dbplyr")) {
+    if (!requireNamespace(pkg, quietly = TRUE)) {
+      hm_abort("data", "is a database table, which needs the ", pkg,
+               " package: install it.")
+    }
+  }
+  con <- dbplyr::remote_con(tbl)
+  if (!is.null(con)) check_connection(con)
+  grouped <- dplyr::group_vars(tbl)
+  if (length(grouped)) {
+    hm_abort("data", "is grouped (by ", paste(grouped, collapse = ", "),
+             "): the formula gives the groups; dplyr::ungroup() it first.")
+  }
+  for (g in groups) {
+    if (!is.name(g)) {
+      hm_abort("formula", "group `", deparse1(g), "` must be a column of the ",
+               "table, not an expression, when `data` is a database table.")
+    }
+  }
+  con
+}
+
+# The table's columns, which must include `needed`.
+check_table_columns <- function(tbl, needed) {
+  columns <- colnames(tbl)
+  unknown <- setdiff(needed, columns)
+  if (length(unknown)) {
+    hm_abort("formula", "refers to ", paste0("`", unknown, "`", collapse = ", "),
+             ", not a column of the table (columns: ",
+             paste(utils::head(columns, 10L), collapse = ", "),
+             if (length(columns) > 10L) ", ...", ").")
+  }
+  columns
 }
 
 # Refuses a connection its driver says is closed (not every driver can

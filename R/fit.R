@@ -55,8 +55,8 @@
 #'   May also be group summaries ([group_summaries()],
 #'   [hiermod_summaries()]), which give the same draws as the rows they
 #'   summarise, or what [group_summaries()] reads: a database table
-#'   (`dplyr::tbl(con, "scores")`) or the path of a CSV file (for the
-#'   lecture's models; a regression takes rows or their group summaries).
+#'   (`dplyr::tbl(con, "scores")`) or the path of a CSV file (the
+#'   lecture's models only, for now).
 #' @param prior A [hier_prior()]. The default is weakly informative and
 #'   scaled to the data.
 #' @param chains Number of chains (at least 1).

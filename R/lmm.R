@@ -453,6 +453,7 @@ lmm_glue_data <- function(model) {
 # fit() of a regression, from rows or from their group summaries.
 fit_lmm <- function(call, formula, terms, data, prior, chains, iter, warmup,
                     thin, seed, cores, sampler, keep, progress) {
+  if (inherits(data, "tbl_lazy")) data <- lmm_summaries_from_table(formula, data)
   model <- if (inherits(data, "hiermod_summaries")) {
     lmm_model_from_summaries(data, formula)
   } else {
@@ -687,9 +688,9 @@ note_numeric_groups <- function(name) {
 
 # What the regressions do not take yet.
 check_regression_data <- function(data, se_expr, within) {
-  if (inherits(data, "tbl_lazy") || (is.character(data) && length(data) == 1L)) {
-    hm_abort("data", "must be rows (a data frame) or their group_summaries() ",
-             "for a model with covariates or group slopes: databases and ",
+  if (is.character(data) && length(data) == 1L) {
+    hm_abort("data", "must be rows (a data frame), a database table or their ",
+             "group_summaries() for a model with covariates or group slopes: ",
              "CSV files are not supported for them yet.")
   }
   if (!is.null(se_expr)) {
@@ -803,10 +804,10 @@ lmm_summaries <- function(formula, data) {
   d <- length(v)
   means <- t(model$stats$mean)
   colnames(means) <- paste0("mean[", v, "]")
-  pairs <- which(upper.tri(diag(d), diag = TRUE), arr.ind = TRUE)
-  pairs <- pairs[order(pairs[, "row"], pairs[, "col"]), , drop = FALSE]
+  cp <- cross_columns(v)
+  pairs <- cp$pairs
   cross <- t(model$stats$cross[(pairs[, "col"] - 1L) * d + pairs[, "row"], , drop = FALSE])
-  colnames(cross) <- paste0("cp[", v[pairs[, "row"]], ",", v[pairs[, "col"]], "]")
+  colnames(cross) <- cp$names
   rows <- cbind(rows, as.data.frame(means, check.names = FALSE),
                 as.data.frame(cross, check.names = FALSE))
   design <- model[c("x_names", "x_vars", "variables", "x_terms", "x_levels", "contrasts")]
@@ -816,6 +817,17 @@ lmm_summaries <- function(formula, data) {
   out <- summaries(rows, formula)
   attr(out, "design") <- design
   out
+}
+
+# The pairs of variables (a <= b, row after row of the upper triangle)
+# whose cross-products a regression's summaries hold, and their columns'
+# names, `cp[<a>,<b>]`.
+cross_columns <- function(variables) {
+  d <- length(variables)
+  pairs <- which(upper.tri(diag(d), diag = TRUE), arr.ind = TRUE)
+  pairs <- pairs[order(pairs[, "row"], pairs[, "col"]), , drop = FALSE]
+  list(pairs = pairs,
+       names = paste0("cp[", variables[pairs[, "row"]], ",", variables[pairs[, "col"]], "]"))
 }
 
 # The model of a regression from its group summaries: the groups' tree
@@ -833,10 +845,10 @@ lmm_model_from_summaries <- function(s, formula) {
   }
   v <- design$variables
   d <- length(v)
-  pairs <- which(upper.tri(diag(d), diag = TRUE), arr.ind = TRUE)
-  pairs <- pairs[order(pairs[, "row"], pairs[, "col"]), , drop = FALSE]
+  cp <- cross_columns(v)
+  pairs <- cp$pairs
   mean_cols <- paste0("mean[", v, "]")
-  cross_cols <- paste0("cp[", v[pairs[, "row"]], ",", v[pairs[, "col"]], "]")
+  cross_cols <- cp$names
   names <- vapply(design$levels, `[[`, "", "name")
   if (!identical(names(s), c(names, "n", mean_cols, cross_cols))) {
     hm_abort("data", "must keep the columns group_summaries() gave it: ",

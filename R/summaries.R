@@ -16,8 +16,13 @@
 #' table keeps the designs' terms, factor levels and contrasts, so that
 #' the fit from it predicts from `newdata` as the fit from the rows does,
 #' and its draws are the same. Its groups may be reordered or left out;
-#' its other columns must stay as they are. For regressions `data` must be
-#' a data frame: databases and CSV files cannot yet give these statistics.
+#' its other columns must stay as they are. A database computes them in
+#' one `GROUP BY` (each column of the designs written as a product of the
+#' table's columns or of expressions dbplyr translates, `I(x^2)` among
+#' them), so there the covariates must be numeric: a factor's columns need
+#' its levels and contrasts, which a query does not have (give its
+#' indicator columns, or summarise the rows in R). CSV files cannot yet
+#' give a regression's statistics.
 #'
 #' Data bigger than memory stay where they are:
 #' * a database table, as a dbplyr lazy table (`dplyr::tbl(con, "scores")`)
@@ -100,6 +105,8 @@
 group_summaries <- function(formula, data, table = NULL, chunk_size = 1e6) {
   if (inherits(formula, "formula") && length(formula) == 3L &&
         is_regression_rhs(formula[[3L]])) {
+    if (inherits(data, "DBIConnection")) data <- table_of_connection(data, table)
+    if (inherits(data, "tbl_lazy")) return(lmm_summaries_from_table(formula, data))
     check_regression_data(data, NULL, "common")
     return(lmm_summaries(formula, data))
   }

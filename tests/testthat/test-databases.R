@@ -100,8 +100,51 @@ check_backend <- function(con) {
   expect_identical(s$g, enc2utf8(c("Bern", "Z\u00fcrich")))
   expect_identical(s$n, c(2L, 2L))
   expect_identical(ngrps(fit(s, chains = 1, iter = 20, seed = 1)), c(g = 2L))
+  check_regression_backend(con)
   # the user's connection is still open and works
   expect_identical(nrow(DBI::dbGetQuery(con, "SELECT 1 AS one")), 1L)
+}
+
+# A regression's summaries in the database: each group's means and centred
+# cross-products, as from the rows in R, with a large offset that a
+# one-pass sum of squares would cancel.
+check_regression_backend <- function(con) {
+  set.seed(3)
+  n <- 60L
+  rows <- data.frame(region = rep(c("east", "west"), each = 30L),
+                     school = rep(1:6, each = 10L), x = round(1e6 + stats::rnorm(n), 6),
+                     z = rep(0:4, 12L))
+  # 14 significant digits: RPostgreSQL writes a double as text with 15
+  rows$y <- round(1e8 + stats::rnorm(n) + 2 * rows$x, 5)
+  DBI::dbWriteTable(con, "hm_reg", rows, row.names = FALSE, overwrite = TRUE)
+  on.exit(DBI::dbRemoveTable(con, "hm_reg"))
+  tbl <- dplyr::tbl(con, "hm_reg")
+  for (formula in list(y ~ x + I(z^2) + x:z + (1 + z | region / school),
+                       y ~ 0 + x + (x || school), y / 1000 ~ 1 + x)) {
+    environment(formula) <- globalenv()
+    a <- group_summaries(formula, tbl)
+    b <- group_summaries(formula, rows)
+    expect_identical(names(a), names(b))
+    groups <- setdiff(names(b), c("n", grep("^(mean|cp)\\[", names(b), value = TRUE)))
+    for (g in groups) expect_identical(as.character(a[[g]]), as.character(b[[g]]))
+    expect_identical(a$n, b$n)
+    # y at 1e8 carries ~1e-8 of rounding per value, summed in another
+    # order; a one-pass sum of squares would be off by ~1
+    for (col in setdiff(names(b), c(groups, "n"))) {
+      expect_equal(a[[col]], b[[col]], tolerance = 1e-8, info = col)
+    }
+  }
+  f <- fit(y ~ x + (1 | school), tbl, chains = 1, iter = 100, seed = 1)
+  expect_s3_class(f, "hiermod_lmm")
+  expect_identical(nobs(f), n)
+  expect_identical(ngrps(f), c(school = 6L))
+  DBI::dbWriteTable(con, "hm_reg", transform(rows, w = c(NA, rows$x[-1])), overwrite = TRUE,
+                    row.names = FALSE)
+  expect_message(s <- group_summaries(y ~ w + (1 | school), dplyr::tbl(con, "hm_reg")),
+                 "Dropped 1 of 60", class = "hiermod_dropped_rows")
+  expect_identical(sum(s$n), 59L)
+  expect_hm_error(group_summaries(y ~ region + (1 | school), dplyr::tbl(con, "hm_reg")),
+                  "formula", "`region`, which is character in the database")
 }
 # nolint end
 
