@@ -11,11 +11,6 @@ summaries_from_table <- function(terms, tbl) {
   levels <- level_names(terms)
   inputs <- free_variables(terms$response)
   columns <- check_table_columns(tbl, c(inputs, levels))
-  # A query of no row that does not involve the formula: an error here is
-  # the table's or the connection's (an expired one, a dropped table).
-  tryCatch(dplyr::collect(utils::head(tbl, 0L)), error = function(e) {
-    hm_abort("data", "could not be queried: ", conditionMessage(e))
-  })
   response <- deparse1(terms$response)
   # Names of the query's own columns, unlike any of the table's.
   prefix <- ".hm"
@@ -88,7 +83,9 @@ check_table <- function(tbl, groups) {
   con
 }
 
-# The table's columns, which must include `needed`.
+# The table's columns, which must include `needed`; then a query of no
+# row that does not involve the formula: an error there is the table's or
+# the connection's (an expired one, a dropped table).
 check_table_columns <- function(tbl, needed) {
   columns <- colnames(tbl)
   unknown <- setdiff(needed, columns)
@@ -98,6 +95,9 @@ check_table_columns <- function(tbl, needed) {
              paste(utils::head(columns, 10L), collapse = ", "),
              if (length(columns) > 10L) ", ...", ").")
   }
+  tryCatch(dplyr::collect(utils::head(tbl, 0L)), error = function(e) {
+    hm_abort("data", "could not be queried: ", conditionMessage(e))
+  })
   columns
 }
 

@@ -92,12 +92,6 @@ hm_sample <- function(parents, n, ybar, ss, prior, sampler, chains, iter, warmup
 #' @noRd
 hm_lmm_stats <- function(y, x, z, variables, leaf, n_groups) .Call(wrap__hm_lmm_stats, y, x, z, variables, leaf, n_groups)
 
-#' Pools the statistics of parts (`hm_lmm_stats`'s list) into groups:
-#' part `i` into group `group[i]` (1-based) of `n_groups`.
-#' @keywords internal
-#' @noRd
-hm_lmm_pool <- function(stats, group, n_groups) .Call(wrap__hm_lmm_pool, stats, group, n_groups)
-
 #' Samples a linear mixed model (`lmm_from_r`'s arguments; the rest as
 #' `hm_sample`'s). Returns what `hm_sample` returns.
 #' @keywords internal

@@ -59,9 +59,6 @@ lmm_summaries_from_table <- function(formula, tbl) {
       hm_abort("formula", "could not be evaluated in the database: ", conditionMessage(e))
     })
   }
-  tryCatch(dplyr::collect(utils::head(tbl, 0L)), error = function(e) {
-    hm_abort("data", "could not be queried: ", conditionMessage(e))
-  })
   rows <- dplyr::mutate(tbl, !!!stats::setNames(exprs, v))
   rows <- dplyr::select(rows, dplyr::all_of(unique(c(keys, inputs, v))))
   sqlite <- inherits(con, "SQLiteConnection")

@@ -789,15 +789,9 @@ tidy_lmm_block <- function(x, effect) {
 # along as the attribute "design".
 lmm_summaries <- function(formula, data) {
   model <- lmm_model(lmm_terms(formula), data, formula)
-  k <- length(model$stats$n)
-  rows <- data.frame(row.names = seq_len(k))
-  node <- seq_len(k)
-  for (l in rev(seq_along(model$levels))) {
-    level <- model$levels[[l]]
-    rows[[level$name]] <- level$values[node]
-    node <- level$parent[node]
-  }
-  rows <- rows[, rev(seq_along(model$levels)), drop = FALSE]
+  rows <- leaf_group_values(vapply(model$levels, `[[`, "", "name"),
+                            lapply(model$levels, `[[`, "values"),
+                            lapply(model$levels, `[[`, "parent"), length(model$stats$n))
   check_group_names(names(rows), "formula")
   rows$n <- as.integer(model$stats$n)
   v <- model$variables

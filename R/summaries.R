@@ -198,18 +198,25 @@ summaries <- function(rows, formula) {
 
 # The summaries of a model built from rows, one row per last-level group.
 as_summaries <- function(model, terms) {
-  depth <- length(model$levels)
-  rows <- data.frame(row.names = seq_len(nrow(model$stats)))
-  node <- seq_len(nrow(model$stats))
-  for (l in rev(seq_len(depth))) {
-    rows[[model$levels[l]]] <- model$nodes[[l]]$value[node]
-    node <- model$nodes[[l]]$parent[node]
-  }
-  rows <- rows[, rev(seq_len(depth)), drop = FALSE]
+  rows <- leaf_group_values(model$levels, lapply(model$nodes, `[[`, "value"),
+                            lapply(model$nodes, `[[`, "parent"), nrow(model$stats))
   rows$n <- as.integer(model$stats$n)
   rows$mean <- model$stats$mean
   rows$ss <- model$stats$ss
   summaries(rows, summaries_formula(terms))
+}
+
+# A column per level (named by `names`, top first) holding, for each of
+# the `k` groups of the last level, its own or its ancestor's value at that
+# level (each level's `values` and `parents`).
+leaf_group_values <- function(names, values, parents, k) {
+  rows <- data.frame(row.names = seq_len(k))
+  node <- seq_len(k)
+  for (l in rev(seq_along(names))) {
+    rows[[names[l]]] <- values[[l]][node]
+    node <- parents[[l]][node]
+  }
+  rows[, rev(seq_along(names)), drop = FALSE]
 }
 
 # The formula of summaries: the response over the levels (`y ~ a/b`, `y ~ 1`).

@@ -1094,27 +1094,6 @@ fn hm_lmm_stats(y: Robj, x: Robj, z: List, variables: Robj, leaf: Robj, n_groups
     run().unwrap_or_else(data_failure)
 }
 
-/// Pools the statistics of parts (`hm_lmm_stats`'s list) into groups:
-/// part `i` into group `group[i]` (1-based) of `n_groups`.
-/// @keywords internal
-/// @noRd
-#[extendr]
-fn hm_lmm_pool(stats: List, group: Robj, n_groups: i32) -> List {
-    let run = || -> std::result::Result<List, String> {
-        let parts = cross_stats_from_r(&stats)?;
-        let code: Vec<usize> = group
-            .as_integer_slice()
-            .ok_or("group must be an integer vector")?
-            .iter()
-            .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX))
-            .collect();
-        let pooled = CrossStats::pool(&parts, &code, count(n_groups, "n_groups")?)
-            .map_err(|e| e.to_string())?;
-        cross_stats_to_r(&pooled)
-    };
-    run().unwrap_or_else(data_failure)
-}
-
 /// A linear mixed model from R: `stats`, the per-group statistics of its
 /// variables (`hm_lmm_stats`'s list; one group per group of the last
 /// level, or one of all rows); the variable of each column of X in `x`
@@ -1325,7 +1304,6 @@ extendr_module! {
     fn hm_samplers;
     fn hm_sample;
     fn hm_lmm_stats;
-    fn hm_lmm_pool;
     fn hm_sample_lmm;
     fn hm_lmm_log_density;
     fn hm_marginal_likelihood;
