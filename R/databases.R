@@ -210,6 +210,33 @@ note_dropped_rows <- function(dropped, total, missing, where = NULL) {
 # distinct values, and raw values that are the same value ("1", "01") are
 # pooled.
 summaries_from_csv <- function(terms, path, formula, chunk_size) {
+  inputs <- NULL
+  group_columns <- NULL
+  choose <- function(header) {
+    inputs <<- intersect(free_variables(terms$response), header)
+    group_columns <<- intersect(unique(unlist(lapply(terms$levels, free_variables))),
+                                header)
+    check_csv_variables(c(list(terms$response), terms$levels), header, formula)
+    check_row_wise(terms$response, inputs, formula, "response")
+    list(fields = inputs, keys = group_columns, variables = NULL)
+  }
+  pass <- csv_pass(path, chunk_size, choose, function(chunk) {
+    csv_response(terms, chunk, inputs, formula)
+  })
+  note_dropped_rows(pass$dropped, pass$total,
+                    paste0("a missing response `", deparse1(terms$response), "` (NA or empty)"),
+                    paste0(", first on line ", format(pass$first_dropped)))
+  groups <- csv_call(hm_csv_groups(pass$reader))
+  finish_summaries(csv_groups(terms, groups, group_columns, formula), terms)
+}
+
+# One pass over a CSV file, `chunk_size` records at a time. `choose(header)`
+# names the columns whose fields each chunk brings (`fields`), those whose
+# raw values key the groups (`keys`) and how many values a record gives
+# (`variables`; NULL: one response); `values(chunk)` turns a chunk into
+# them (a vector, or a matrix of a row per record; NA drops the record).
+# Returns the reader, holding the groups, and the records read and dropped.
+csv_pass <- function(path, chunk_size, choose, values) {
   chunk_size <- check_count(chunk_size, "chunk_size", 1L)
   reader <- glue_result(hm_csv_reader(enc2native(path.expand(path))), "data",
                         paste0("read (", path, ")"))$reader
@@ -219,39 +246,32 @@ summaries_from_csv <- function(terms, path, formula, chunk_size) {
   next_chunk <- csv_chunks(con, reader, chunk_size)
   header <- next_chunk()$header
   if (is.null(header)) hm_abort("data", "is an empty file.")
-  response <- terms$response
-  inputs <- intersect(free_variables(response), header)
-  group_columns <- intersect(unique(unlist(lapply(terms$levels, free_variables))),
-                             header)
-  check_csv_variables(terms, header, formula)
-  for (name in unique(c(inputs, group_columns))) {
+  chosen <- choose(header)
+  for (name in unique(c(chosen$fields, chosen$keys))) {
     if (sum(header == name) > 1L) {
       hm_abort("data", "has two columns named `", name, "`.")
     }
   }
-  check_row_wise(response, inputs, formula)
-  csv_call(hm_csv_select(reader, match(inputs, header), match(group_columns, header)))
+  variables <- if (!is.null(chosen$variables)) as.integer(chosen$variables)
+  csv_call(hm_csv_select(reader, match(chosen$fields, header), match(chosen$keys, header),
+                         variables))
   total <- 0
   dropped <- 0
   first_dropped <- NA
   repeat {
     chunk <- next_chunk()
     if (length(chunk$lines)) {
-      y <- csv_response(terms, chunk, inputs, formula)
-      missing <- is.na(y)
+      v <- values(chunk)
+      missing <- if (is.matrix(v)) rowSums(is.na(v)) > 0 else is.na(v)
       if (any(missing) && is.na(first_dropped)) first_dropped <- chunk$lines[missing][1L]
       dropped <- dropped + sum(missing)
-      total <- total + length(y)
-      csv_call(hm_csv_add(reader, y))
+      total <- total + length(missing)
+      csv_call(hm_csv_add(reader, v))
     }
     if (chunk$finished) break
   }
   if (total == 0) hm_abort("data", "has no rows.")
-  note_dropped_rows(dropped, total,
-                    paste0("a missing response `", deparse1(response), "` (NA or empty)"),
-                    paste0(", first on line ", format(first_dropped)))
-  groups <- csv_call(hm_csv_groups(reader))
-  finish_summaries(csv_groups(terms, groups, group_columns, formula), terms)
+  list(reader = reader, total = total, dropped = dropped, first_dropped = first_dropped)
 }
 
 # A function that returns the reader's next chunk: the header first, then
@@ -273,11 +293,12 @@ csv_chunks <- function(con, reader, chunk_size) {
 
 csv_call <- function(out) glue_result(out, "data", "read")
 
-# Every variable of the formula is a column of the file or an object in the
-# formula's environment.
-check_csv_variables <- function(terms, header, formula) {
+# Every variable of the expressions `exprs` (the formula's parts) is a
+# column of the file or an object in the formula's environment.
+check_csv_variables <- function(exprs, header, formula) {
   env <- environment(formula)
-  for (expr in c(list(terms$response), terms$levels)) {
+  unknown <- character()
+  for (expr in exprs) {
     missing_vars <- setdiff(free_variables(expr), header)
     unknown <- missing_vars[!vapply(missing_vars, exists, TRUE, envir = env)]
     if (length(unknown)) break
@@ -290,9 +311,10 @@ check_csv_variables <- function(terms, header, formula) {
   }
 }
 
-# A response read a chunk at a time must be computed row by row: on three
-# made-up rows, `y - mean(y)` is not what it is on each row alone.
-check_row_wise <- function(expr, inputs, formula) {
+# A response or covariate (`role`) read a chunk at a time must be computed
+# row by row: on three made-up rows, `y - mean(y)` is not what it is on
+# each row alone.
+check_row_wise <- function(expr, inputs, formula, role) {
   if (is.name(expr) || length(inputs) == 0L) return(invisible())
   probe <- stats::setNames(rep(list(c(1.5, 2.5, 4)), length(inputs)), inputs)
   value <- function(data) {
@@ -306,7 +328,7 @@ check_row_wise <- function(expr, inputs, formula) {
     if (length(v) == 1L) v else NA_real_
   }, 0)
   if (!identical(whole, alone)) {
-    hm_abort("formula", "response `", deparse1(expr), "` is not computed row ",
+    hm_abort("formula", role, " `", deparse1(expr), "` is not computed row ",
              "by row (a row's value depends on other rows), so it cannot be read ",
              "from a CSV file a chunk at a time; compute it in a data frame.")
   }
@@ -321,17 +343,14 @@ csv_response <- function(terms, chunk, inputs, formula) {
   missing <- logical(n)
   values <- stats::setNames(vector("list", length(inputs)), inputs)
   for (j in seq_along(inputs)) {
-    x <- chunk$fields[[j]]
-    absent <- x == "NA" | x == ""
-    v <- suppressWarnings(as.numeric(x))
-    bad <- which(is.na(v) & !is.nan(v) & !absent)
-    if (length(bad)) {
+    column <- csv_numbers(chunk$fields[[j]])
+    if (length(column$text)) {
       hm_abort("formula", "response `", deparse1(terms$response), "` must be ",
-               "numeric: column `", inputs[j], "` has \"", x[bad[1L]],
-               "\" on line ", format(chunk$lines[bad[1L]]), ".")
+               "numeric: column `", inputs[j], "` has \"", chunk$fields[[j]][column$text],
+               "\" on line ", format(chunk$lines[column$text]), ".")
     }
-    missing <- missing | absent
-    values[[j]] <- v
+    missing <- missing | column$absent
+    values[[j]] <- column$values
   }
   response <- deparse1(terms$response)
   y <- eval_variable(terms$response, values, formula, "response")
@@ -347,6 +366,16 @@ csv_response <- function(terms, chunk, inputs, formula) {
              " on line ", format(chunk$lines[bad[1L]]), ": it must be finite.")
   }
   y
+}
+
+# A column's fields as numbers, as read.csv() reads a numeric column: "NA"
+# and empty fields are missing (`absent`); `text` is the first field that
+# is not a number (none: integer(0)).
+csv_numbers <- function(x) {
+  absent <- x == "NA" | x == ""
+  values <- suppressWarnings(as.numeric(x))
+  list(values = values, absent = absent,
+       text = utils::head(which(is.na(values) & !is.nan(values) & !absent), 1L))
 }
 
 # The summaries' rows from the reader's groups: each grouping column typed

@@ -37,24 +37,38 @@ hm_csv_reader <- function(path) .Call(wrap__hm_csv_reader, path)
 hm_csv_next <- function(reader, bytes, max_rows) .Call(wrap__hm_csv_next, reader, bytes, max_rows)
 
 #' Chooses the reader's response columns and grouping columns (1-based
-#' positions in the header). Returns `list()` or `list(error = <message>, kind = <kind>)`.
+#' positions in the header), and what it accumulates per group: one
+#' response per record (`variables` NULL) or that many variables. Returns
+#' `list()` or `list(error = <message>, kind = <kind>)`.
 #' @keywords internal
 #' @noRd
-hm_csv_select <- function(reader, response, groups) .Call(wrap__hm_csv_select, reader, response, groups)
+hm_csv_select <- function(reader, response, groups, variables) .Call(wrap__hm_csv_select, reader, response, groups, variables)
 
-#' Gives the reader the response of each record of its last chunk (NA: the
-#' record is dropped). Returns `list()` or `list(error = <message>, kind = <kind>)`.
+#' Gives the reader the values of each record of its last chunk: its
+#' response, or a records x variables matrix (NA: the record is dropped).
+#' Returns `list()` or `list(error = <message>, kind = <kind>)`.
 #' @keywords internal
 #' @noRd
-hm_csv_add <- function(reader, y) .Call(wrap__hm_csv_add, reader, y)
+hm_csv_add <- function(reader, values) .Call(wrap__hm_csv_add, reader, values)
 
 #' The groups the reader met, in the order first met: `list(values =
-#' <list of each grouping column's raw values>, n, mean, ss, line)`, `line`
-#' being the line of each group's first response (NaN for a group met only
-#' in dropped records, whose n is 0); or `list(error = <message>, kind = <kind>)`.
+#' <list of each grouping column's raw values>, n, line)` and, for
+#' responses, `mean` and `ss`; `line` is the line of each group's first
+#' record kept (NaN for a group met only in dropped records, whose n is
+#' 0). Or `list(error = <message>, kind = <kind>)`.
 #' @keywords internal
 #' @noRd
 hm_csv_groups <- function(reader) .Call(wrap__hm_csv_groups, reader)
+
+#' A regression's statistics from the variables a reader accumulated per
+#' group (its keys): variable `c` of the result is, on key `i`,
+#' `coding[i, c]` times the records' variable `source[c]` (0: the constant
+#' 1), and key `i` is pooled into group `into[i]` of `1..n_groups` (0:
+#' left out). Returns `hm_lmm_stats()`'s list, or `list(error = <message>,
+#' kind = <kind>)`.
+#' @keywords internal
+#' @noRd
+hm_csv_products <- function(reader, source, coding, into, n_groups) .Call(wrap__hm_csv_products, reader, source, coding, into, n_groups)
 
 #' The columns a model's draws report, in storage order: `list(role,
 #' level, node, global)` with one entry per column (`level` and `node`

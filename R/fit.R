@@ -55,8 +55,7 @@
 #'   May also be group summaries ([group_summaries()],
 #'   [hiermod_summaries()]), which give the same draws as the rows they
 #'   summarise, or what [group_summaries()] reads: a database table
-#'   (`dplyr::tbl(con, "scores")`) or the path of a CSV file (the
-#'   lecture's models only, for now).
+#'   (`dplyr::tbl(con, "scores")`) or the path of a CSV file.
 #' @param prior A [hier_prior()]. The default is weakly informative and
 #'   scaled to the data.
 #' @param chains Number of chains (at least 1).
@@ -179,7 +178,7 @@ fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
   }
   if (inherits(formula, "formula") && length(formula) == 3L &&
         is_regression_rhs(formula[[3L]])) {
-    check_regression_data(data, substitute(se), within)
+    check_regression_data(substitute(se), within)
     return(fit_lmm(call, formula, lmm_terms(formula), data, prior, chains,
                    iter, warmup, thin, seed, cores, sampler, keep, progress))
   }

@@ -453,7 +453,9 @@ lmm_glue_data <- function(model) {
 # fit() of a regression, from rows or from their group summaries.
 fit_lmm <- function(call, formula, terms, data, prior, chains, iter, warmup,
                     thin, seed, cores, sampler, keep, progress) {
-  if (inherits(data, "tbl_lazy")) data <- lmm_summaries_from_table(formula, data)
+  if (inherits(data, "tbl_lazy") || (is.character(data) && length(data) == 1L)) {
+    data <- group_summaries(formula, data)
+  }
   model <- if (inherits(data, "hiermod_summaries")) {
     lmm_model_from_summaries(data, formula)
   } else {
@@ -687,12 +689,7 @@ note_numeric_groups <- function(name) {
 }
 
 # What the regressions do not take yet.
-check_regression_data <- function(data, se_expr, within) {
-  if (is.character(data) && length(data) == 1L) {
-    hm_abort("data", "must be rows (a data frame), a database table or their ",
-             "group_summaries() for a model with covariates or group slopes: ",
-             "CSV files are not supported for them yet.")
-  }
+check_regression_data <- function(se_expr, within) {
   if (!is.null(se_expr)) {
     hm_abort("se", "cannot be used with covariates or group slopes yet.")
   }
@@ -793,17 +790,7 @@ lmm_summaries <- function(formula, data) {
                             lapply(model$levels, `[[`, "values"),
                             lapply(model$levels, `[[`, "parent"), length(model$stats$n))
   check_group_names(names(rows), "formula")
-  rows$n <- as.integer(model$stats$n)
-  v <- model$variables
-  d <- length(v)
-  means <- t(model$stats$mean)
-  colnames(means) <- paste0("mean[", v, "]")
-  cp <- cross_columns(v)
-  pairs <- cp$pairs
-  cross <- t(model$stats$cross[(pairs[, "col"] - 1L) * d + pairs[, "row"], , drop = FALSE])
-  colnames(cross) <- cp$names
-  rows <- cbind(rows, as.data.frame(means, check.names = FALSE),
-                as.data.frame(cross, check.names = FALSE))
+  rows <- statistics_columns(rows, model$stats, model$variables)
   design <- model[c("x_names", "x_vars", "variables", "x_terms", "x_levels", "contrasts")]
   design$levels <- lapply(model$levels, function(l) {
     l[c("name", "own", "z_names", "z_vars", "correlated", "terms", "xlevels")]
@@ -811,6 +798,22 @@ lmm_summaries <- function(formula, data) {
   out <- summaries(rows, formula)
   attr(out, "design") <- design
   out
+}
+
+# The summaries' columns of the statistics `stats` (the core's list: n,
+# mean, cross) of the variables `v`, after the groups' `rows`: n,
+# `mean[<v>]`, `cp[<a>,<b>]`.
+statistics_columns <- function(rows, stats, v) {
+  rows$n <- as.integer(stats$n)
+  d <- length(v)
+  means <- t(stats$mean)
+  colnames(means) <- paste0("mean[", v, "]")
+  cp <- cross_columns(v)
+  pairs <- cp$pairs
+  cross <- t(stats$cross[(pairs[, "col"] - 1L) * d + pairs[, "row"], , drop = FALSE])
+  colnames(cross) <- cp$names
+  cbind(rows, as.data.frame(means, check.names = FALSE),
+        as.data.frame(cross, check.names = FALSE))
 }
 
 # The pairs of variables (a <= b, row after row of the upper triangle)

@@ -21,8 +21,17 @@
 #' table's columns or of expressions dbplyr translates, `I(x^2)` among
 #' them), so there the covariates must be numeric: a factor's columns need
 #' its levels and contrasts, which a query does not have (give its
-#' indicator columns, or summarise the rows in R). CSV files cannot yet
-#' give a regression's statistics.
+#' indicator columns, or summarise the rows in R). A CSV file gives them
+#' in one pass a chunk at a time (see below): each record's numeric
+#' covariates are reduced per group and per value of the covariate columns
+#' that hold text, and the designs are built at the end, when every level
+#' of every factor is known, so factors, interactions and contrasts work
+#' as they do on the data frame `read.csv()` would give. A covariate
+#' column is numbers unless one of its fields is not (then the file is read
+#' again with that column as text, as `read.csv()` types it); a covariate
+#' computed from the row's numbers must be computed row by row (`log(x)`,
+#' `I(x^2)`, not `scale(x)` or `poly(x, 2)`) and may not mix numbers with
+#' a text or grouping column in one expression (write `x:f`).
 #'
 #' Data bigger than memory stay where they are:
 #' * a database table, as a dbplyr lazy table (`dplyr::tbl(con, "scores")`)
@@ -48,14 +57,17 @@
 #'
 #' As R's modelling functions do, rows whose response is missing (`NULL` in
 #' a database, `NA` or an empty field in a CSV file) are left out with a
-#' message saying how many. Text in a numeric column (which SQLite would
+#' message saying how many (for a regression, also rows with a missing
+#' covariate or group). Text in a numeric column (which SQLite would
 #' take for 0), NaN, infinite values and missing groups are errors.
 #'
 #' Summaries from a database equal those from the rows in R to
 #' floating-point rounding (the sums are taken in another order), so a fit
 #' from them is the same posterior, though not the same draws bit for bit.
 #' Those from a CSV file are the rows' to the last bit, unless a group's
-#' values are written in more than one way (`1` and `1.0`).
+#' values are written in more than one way (`1` and `1.0`); a regression's
+#' to rounding when a factor or text covariate splits its groups, and the
+#' same whatever the chunks.
 #'
 #' @param formula A formula as in [fit()]: `y ~ group`, `y ~ region/school`,
 #'   `y ~ 1`, or a regression such as `y ~ x + (x | group)`.
@@ -103,17 +115,18 @@
 #'                   response = "mathscore")
 #' @export
 group_summaries <- function(formula, data, table = NULL, chunk_size = 1e6) {
-  if (inherits(formula, "formula") && length(formula) == 3L &&
-        is_regression_rhs(formula[[3L]])) {
-    if (inherits(data, "DBIConnection")) data <- table_of_connection(data, table)
-    if (inherits(data, "tbl_lazy")) return(lmm_summaries_from_table(formula, data))
-    check_regression_data(data, NULL, "common")
-    return(lmm_summaries(formula, data))
-  }
-  terms <- parse_hier_formula(formula)
-  check_group_names(level_names(terms), "formula")
+  regression <- inherits(formula, "formula") && length(formula) == 3L &&
+    is_regression_rhs(formula[[3L]])
+  terms <- if (!regression) parse_hier_formula(formula)
+  if (!regression) check_group_names(level_names(terms), "formula")
   if (inherits(data, "DBIConnection")) data <- table_of_connection(data, table)
-  if (inherits(data, "tbl_lazy")) return(summaries_from_table(terms, data))
+  if (inherits(data, "tbl_lazy")) {
+    return(if (regression) {
+      lmm_summaries_from_table(formula, data)
+    } else {
+      summaries_from_table(terms, data)
+    })
+  }
   if (is.character(data) && length(data) == 1L && !is.na(data)) {
     if (!nzchar(data)) {
       hm_abort("data", "is an empty string, not the path of a CSV file.")
@@ -121,8 +134,13 @@ group_summaries <- function(formula, data, table = NULL, chunk_size = 1e6) {
     if (!file.exists(data)) {
       hm_abort("data", "names a file that does not exist: ", data, ".")
     }
-    return(summaries_from_csv(terms, data, formula, chunk_size))
+    return(if (regression) {
+      lmm_summaries_from_csv(formula, data, chunk_size)
+    } else {
+      summaries_from_csv(terms, data, formula, chunk_size)
+    })
   }
+  if (regression) return(lmm_summaries(formula, data))
   model <- model_from_rows(terms, data, formula, NULL)
   as_summaries(model, terms)
 }
@@ -327,6 +345,18 @@ model_from_summaries <- function(s, terms) {
        stats = list2DF(list(group = labels, n = as.integer(n),
                             mean = as.double(s$mean), ss = as.double(s$ss))),
        rows = NULL, scale = scale_of_stats(n, s$mean, s$ss))
+}
+
+# A subset of the groups is still summaries of the model (fit() takes
+# it); a table with other columns is a plain data frame.
+#' @export
+`[.hiermod_summaries` <- function(x, ...) {
+  out <- NextMethod()
+  if (!is.data.frame(out)) return(out)
+  keep <- identical(names(out), names(x))
+  for (a in c("formula", "design")) attr(out, a) <- if (keep) attr(x, a)
+  if (!keep) class(out) <- "data.frame"
+  out
 }
 
 #' @export

@@ -93,8 +93,116 @@ test_that("summaries are checked, and what needs rows says so", {
   lecture <- group_summaries(y ~ s, d)
   expect_error(fit(y ~ x + (1 | s), lecture), class = "hiermod_error",
                regexp = "without covariates")
-  path <- tempfile(fileext = ".csv")
-  utils::write.csv(d, path, row.names = FALSE)
-  expect_error(group_summaries(y ~ x + (1 | s), path), class = "hiermod_error",
-               regexp = "CSV")
+})
+
+# Rows with text, factor and numeric covariates, missing values and a
+# grouping column used as a covariate, written to a CSV file. Without the
+# offsets (the first test's), so that the two reductions' rounding is far
+# below the tolerance.
+csv_rows <- function() {
+  d <- summaries_rows()
+  d$y <- d$y - 1e9
+  d$x <- d$x - 1e6
+  set.seed(3)
+  d$z <- round(stats::runif(nrow(d), 1, 5), 3)
+  d$h <- sample(c("p", "q"), nrow(d), TRUE)
+  d$u <- (d$s %% 4) / 3
+  d$x[4] <- NA
+  d$h[9] <- NA
+  d$y[13] <- NA
+  d
+}
+
+rows_to_csv <- function(d, compress = FALSE) {
+  path <- tempfile(fileext = if (compress) ".csv.gz" else ".csv")
+  con <- if (compress) gzfile(path, "w") else file(path, "w")
+  utils::write.csv(d, con, row.names = FALSE)
+  close(con)
+  path
+}
+
+# The summaries of a file and of read.csv() of it: the same groups, the
+# same statistics to rounding, the same designs.
+# nolint start: object_usage_linter. A helper calling testthat's expectations.
+expect_csv_summaries <- function(formula, path, chunk_size) {
+  environment(formula) <- globalenv()
+  rows <- suppressMessages(group_summaries(formula, utils::read.csv(path)))
+  file <- suppressMessages(group_summaries(formula, path, chunk_size = chunk_size))
+  expect_identical(names(file), names(rows))
+  levels <- setdiff(names(rows), grep("^(n|mean\\[|cp\\[)", names(rows), value = TRUE))
+  expect_identical(unclass(file)[levels], unclass(rows)[levels])
+  expect_identical(file$n, rows$n)
+  for (col in grep("^(mean|cp)\\[", names(rows), value = TRUE)) {
+    scale <- max(1, abs(rows[[col]]))
+    expect_lt(max(abs(file[[col]] - rows[[col]])) / scale, 1e-10)
+  }
+  design <- attr(file, "design")
+  expected <- attr(rows, "design")
+  for (part in c("x_names", "x_vars", "variables", "x_levels", "contrasts")) {
+    expect_identical(design[[part]], expected[[part]], label = paste(deparse1(formula), part))
+  }
+  for (l in seq_along(expected$levels)) {
+    expect_identical(design$levels[[l]][c("name", "z_names", "z_vars", "correlated", "xlevels")],
+                     expected$levels[[l]][c("name", "z_names", "z_vars", "correlated",
+                                            "xlevels")])
+  }
+  invisible(file)
+}
+# nolint end
+
+test_that("a CSV file read in chunks gives the regression's summaries", {
+  d <- csv_rows()
+  path <- rows_to_csv(d)
+  formulas <- list(y ~ x + (1 | s), y ~ x * f + I(x^2) + (1 + x | s),
+                   y ~ h + u + (x || r) + (1 | r:s), y ~ 0 + f:h + log(z) + (1 | r / s),
+                   y ~ x + z, y ~ x:z + s + (1 | s), (y - 3) / 2 ~ x + f + (z | r))
+  for (formula in formulas) {
+    whole <- expect_csv_summaries(formula, path, 1e6)
+    # one pass over the file whatever the chunks: the same to the last bit
+    for (chunk_size in c(1, 7)) {
+      expect_identical(expect_csv_summaries(formula, path, chunk_size), whole)
+    }
+  }
+  expect_csv_summaries(y ~ f + (1 + x | s), rows_to_csv(d, compress = TRUE), 10)
+  expect_message(group_summaries(y ~ x + h + (1 | s), path),
+                 "Dropped 3 of 51 row\\(s\\) .*first on line 5\\.",
+                 class = "hiermod_dropped_rows")
+})
+
+test_that("CSV: a column is text if any record says so, however late", {
+  d <- csv_rows()
+  d$k <- as.character(d$s %% 3)
+  d$k[45] <- "other"
+  path <- rows_to_csv(d)
+  s <- expect_csv_summaries(y ~ x + k + (1 | s), path, 8)
+  expect_identical(attr(s, "design")$x_names, c("(Intercept)", "x", "k1", "k2", "kother"))
+  # the fit from the file is the fit from its rows, to the rounding of the
+  # statistics
+  formula <- y ~ x + k + (1 + x | s)
+  from_rows <- suppressMessages(do.call(fit, c(list(formula, utils::read.csv(path)), fit_args)))
+  from_file <- suppressMessages(do.call(fit, c(list(formula, path), fit_args)))
+  expect_lt(max(abs(as.matrix(from_file) - as.matrix(from_rows))), 1e-6)
+  expect_equal(predict(from_file, newdata = d[1:3, ]), predict(from_rows, newdata = d[1:3, ]),
+               tolerance = 1e-8)
+})
+
+test_that("CSV: what cannot be read in chunks is a classed error", {
+  connections <- nrow(showConnections())
+  d <- csv_rows()
+  path <- rows_to_csv(d)
+  expect_hm_error(group_summaries(y ~ scale(x) + (1 | s), path), "formula",
+                  "not computed row by row")
+  expect_hm_error(group_summaries(y ~ I(x * (h == "p")) + (1 | s), path), "formula",
+                  "combines numeric columns")
+  expect_hm_error(group_summaries(y ~ x + w + (1 | s), path), "formula", "`w`, not found")
+  d$z[20] <- Inf
+  expect_hm_error(suppressMessages(group_summaries(y ~ z + (1 | s), rows_to_csv(d))), "formula",
+                  "not finite: `z` is Inf on line 21")
+  d$y[30] <- "high"
+  expect_hm_error(suppressMessages(group_summaries(y ~ x + (1 | s), rows_to_csv(d))), "formula",
+                  "must be numeric")
+  expect_hm_error(group_summaries(y ~ x + (1 | s), path, chunk_size = 0), "chunk_size")
+  expect_hm_error(fit(y ~ x + (1 | s), tempfile()), "data", "does not exist")
+  # every file opened is closed again, errors and second readings included
+  expect_identical(nrow(showConnections()), connections)
 })

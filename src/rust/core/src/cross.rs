@@ -117,6 +117,58 @@ impl CrossStats {
         out.finish()
     }
 
+    /// The statistics of products of the variables of `parts`, pooled: on
+    /// part `i`, variable `c` of the result is `coding[c * m + i]` (m parts)
+    /// times variable `source[c]` of the part (None: the constant 1), and
+    /// the part goes into group `into[i]` of `0..n_groups` (None: left out).
+    /// A part is constant in whatever a variable's coding depends on (a
+    /// factor's level, say), so its means and cross-products scale:
+    /// `a_c mbar_s(c)` and `a_c a_e S_s(c)s(e)` (MATHS.md 15.6).
+    pub fn products(
+        parts: &Self,
+        source: &[Option<usize>],
+        coding: &[f64],
+        into: &[Option<usize>],
+        n_groups: usize,
+    ) -> Result<Self, Error> {
+        let (m, d) = (parts.n_groups(), source.len());
+        if coding.len() != m * d || into.len() != m {
+            return Err(Error::InvalidData(format!(
+                "products of {m} parts need {} codings and {m} groups to pool into",
+                m * d
+            )));
+        }
+        if source.iter().flatten().any(|&s| s >= parts.d) {
+            return Err(Error::InvalidData(
+                "a product names a variable that does not exist".into(),
+            ));
+        }
+        let mut out = Self::new(n_groups, d);
+        let (mut mean, mut cross) = (vec![0.0; d], vec![0.0; d * d]);
+        for (i, &k) in into.iter().enumerate() {
+            let Some(k) = k else { continue };
+            if k >= n_groups || parts.n[i] <= 0.0 {
+                return Err(Error::InvalidData(format!(
+                    "part {} is pooled into no group or has no observations",
+                    i + 1
+                )));
+            }
+            let (pm, pc) = (parts.mean_of(i), parts.cross_of(i));
+            let a = |c: usize| coding[c * m + i];
+            for c in 0..d {
+                mean[c] = a(c) * source[c].map_or(1.0, |s| pm[s]);
+                for e in c..d {
+                    cross[c * d + e] = match (source[c], source[e]) {
+                        (Some(s), Some(t)) => a(c) * a(e) * pc[s.min(t) * parts.d + s.max(t)],
+                        _ => 0.0,
+                    };
+                }
+            }
+            out.combine(k, parts.n[i], &mean, &cross);
+        }
+        out.finish()
+    }
+
     /// Adds one row `v` to group `k` (Welford). The upper triangle only;
     /// [`Self::finish`] mirrors it.
     pub fn observe(&mut self, k: usize, v: &[f64]) {
@@ -255,6 +307,38 @@ mod tests {
         let y: Vec<f64> = (0..n).map(|i| 2.0 * x[i] + (i as f64).cos()).collect();
         let z: Vec<f64> = (0..n).map(|i| (i % 5) as f64).collect();
         (vec![y, x, z], group)
+    }
+
+    #[test]
+    fn products_of_parts_are_the_products_reduced() {
+        // two parts (a factor's levels, say) of rows (u, v), pooled into one
+        // group: the result's variables u, a * v, a (a = 0 on part 0, 1 on 1)
+        let (cols, group) = columns();
+        let parts = CrossStats::from_columns(&[&cols[1], &cols[0]], &group, 3).unwrap();
+        let a = |k: usize| [0.0, 1.0, 1.0][k];
+        let product: Vec<f64> = group.iter().zip(&cols[0]).map(|(&k, v)| a(k) * v).collect();
+        let level: Vec<f64> = group.iter().map(|&k| a(k)).collect();
+        let into_of = [0usize, 0, 1];
+        let into: Vec<usize> = group.iter().map(|&k| into_of[k]).collect();
+        let direct = CrossStats::from_columns(&[&cols[1], &product, &level], &into, 2).unwrap();
+        let coding = [[1.0, 1.0, 1.0], [0.0, 1.0, 1.0], [0.0, 1.0, 1.0]].concat();
+        let source = [Some(0), Some(1), None];
+        let into_parts = [Some(0), Some(0), Some(1)];
+        let pooled = CrossStats::products(&parts, &source, &coding, &into_parts, 2).unwrap();
+        assert_eq!(pooled.n(), direct.n());
+        for (p, q) in pooled.means().iter().zip(direct.means()) {
+            assert!((p - q).abs() <= 1e-12 * q.abs().max(1.0), "{p} {q}");
+        }
+        for (p, q) in pooled.crosses().iter().zip(direct.crosses()) {
+            assert!((p - q).abs() <= 1e-6 * q.abs().max(1.0), "{p} {q}");
+        }
+        // a part left out, and misuse
+        let fewer =
+            CrossStats::products(&parts, &source, &coding, &[None, Some(0), Some(1)], 2).unwrap();
+        assert_eq!(fewer.n()[0], parts.n()[1]);
+        assert!(CrossStats::products(&parts, &[Some(2)], &[1.0; 3], &into_parts, 2).is_err());
+        assert!(CrossStats::products(&parts, &source, &coding[1..], &into_parts, 2).is_err());
+        assert!(CrossStats::products(&parts, &source, &coding, &into_parts, 1).is_err());
     }
 
     /// Means and centred cross-products by two passes, per group.

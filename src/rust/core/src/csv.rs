@@ -2,8 +2,9 @@
 //! (RFC 4180: fields separated by commas, quoted with `"`, a quote inside
 //! doubled; records end with LF, CRLF or CR). The caller feeds the bytes
 //! (R reads them, decompressing if need be), takes the header, chooses the
-//! columns, then takes the response fields of up to a chunk of records at a
-//! time and gives back their values. The state carried from block to block
+//! columns, then takes the chosen fields of up to a chunk of records at a
+//! time and gives back each record's values: its response (the lecture's
+//! models) or the d variables a regression's statistics are made of. The state carried from block to block
 //! (a record cut by a block's end is parsed again whole from the next) makes
 //! the result the same whatever the blocks and chunks: the groups are the
 //! distinct raw values of the grouping fields, in the order first met, and
@@ -16,6 +17,7 @@
 
 use std::collections::HashMap;
 
+use crate::cross::CrossStats;
 use crate::stats::RunningStats;
 
 /// A malformed file: the message names the line.
@@ -76,6 +78,52 @@ pub struct Chunk {
     pub finished: bool,
 }
 
+/// What a reader accumulates per group: the statistics of one response per
+/// record, or the count, means and cross-products of d values per record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupAccumulator {
+    Responses(RunningStats),
+    Variables(CrossStats),
+}
+
+impl Default for GroupAccumulator {
+    fn default() -> Self {
+        Self::Responses(RunningStats::default())
+    }
+}
+
+impl GroupAccumulator {
+    /// Values given per record.
+    fn width(&self) -> usize {
+        match self {
+            Self::Responses(_) => 1,
+            Self::Variables(stats) => stats.n_variables(),
+        }
+    }
+
+    fn add_group(&mut self) -> usize {
+        match self {
+            Self::Responses(stats) => stats.add_group(),
+            Self::Variables(stats) => stats.add_group(),
+        }
+    }
+
+    /// Observations per group so far.
+    pub fn n(&self) -> &[f64] {
+        match self {
+            Self::Responses(stats) => stats.n(),
+            Self::Variables(stats) => stats.n(),
+        }
+    }
+
+    fn observe(&mut self, k: usize, v: &[f64]) {
+        match self {
+            Self::Responses(stats) => stats.observe(k, v[0], 1.0),
+            Self::Variables(stats) => stats.observe(k, v),
+        }
+    }
+}
+
 /// One record's fields, parsed into reused buffers.
 #[derive(Default)]
 struct Record {
@@ -127,7 +175,7 @@ pub struct CsvReader {
     key: Vec<u8>,
     codes: HashMap<Vec<u8>, usize>,
     group_fields: Vec<Fields>,
-    stats: RunningStats,
+    stats: GroupAccumulator,
     first_line: Vec<f64>,
     pending: Chunk,
     pending_codes: Vec<usize>,
@@ -160,9 +208,15 @@ impl CsvReader {
     }
 
     /// Chooses, by 0-based index in the header, the response columns (whose
-    /// fields [`next_chunk`](Self::next_chunk) returns) and the grouping
-    /// columns (whose raw values key the groups).
-    pub fn select(&mut self, response: Vec<usize>, groups: Vec<usize>) -> Result<(), CsvError> {
+    /// fields [`next_chunk`](Self::next_chunk) returns), the grouping
+    /// columns (whose raw values key the groups) and what is accumulated:
+    /// one response per record (`variables` None) or `d` values.
+    pub fn select(
+        &mut self,
+        response: Vec<usize>,
+        groups: Vec<usize>,
+        variables: Option<usize>,
+    ) -> Result<(), CsvError> {
         let n = self
             .n_fields
             .ok_or_else(|| CsvError("no header has been read".into()))?;
@@ -170,6 +224,10 @@ impl CsvReader {
             return Err(CsvError("column index out of range".into()));
         }
         self.group_fields = vec![Fields::default(); groups.len()];
+        self.stats = match variables {
+            None => GroupAccumulator::Responses(RunningStats::new(0)),
+            Some(d) => GroupAccumulator::Variables(CrossStats::new(0, d)),
+        };
         self.response = response;
         self.groups = groups;
         self.selected = true;
@@ -245,34 +303,41 @@ impl CsvReader {
         self.pending.lines.len()
     }
 
-    /// Adds the responses of the records of the last chunk, one value each
-    /// (NaN: the record is dropped). Finite values are the caller's to check.
-    pub fn add(&mut self, y: &[f64]) -> Result<(), CsvError> {
-        if y.len() != self.chunk_codes.len() {
+    /// Adds the values of the records of the last chunk: one response each,
+    /// or `d` variables each as the columns of a records x d matrix
+    /// (column-major). A record with a NaN is dropped. Finite values are the
+    /// caller's to check.
+    pub fn add(&mut self, values: &[f64]) -> Result<(), CsvError> {
+        let n = self.chunk_codes.len();
+        let d = self.stats.width();
+        if values.len() != n * d {
             return Err(CsvError(format!(
-                "{} response value(s) for a chunk of {} record(s)",
-                y.len(),
-                self.chunk_codes.len()
+                "{} value(s) for a chunk of {n} record(s) of {d} variable(s)",
+                values.len()
             )));
         }
-        for ((&k, &v), &line) in self.chunk_codes.iter().zip(y).zip(&self.chunk_lines) {
-            if v.is_nan() {
+        let mut row = vec![0.0; d];
+        for (i, (&k, &line)) in self.chunk_codes.iter().zip(&self.chunk_lines).enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = values[j * n + i];
+            }
+            if row.iter().any(|v| v.is_nan()) {
                 continue;
             }
             if self.stats.n()[k] == 0.0 {
                 self.first_line[k] = line;
             }
-            self.stats.observe(k, v, 1.0);
+            self.stats.observe(k, &row);
         }
         self.chunk_codes.clear();
         Ok(())
     }
 
     /// The groups met, in the order first met: the raw value of each grouping
-    /// column, then the statistics of their responses (a group met only in
-    /// dropped records has n = 0), and the line of each group's first
-    /// response (NaN for those).
-    pub fn groups(&self) -> (&[Fields], &RunningStats, &[f64]) {
+    /// column, then their statistics (a group met only in dropped records
+    /// has n = 0), and the line of each group's first record kept (NaN for
+    /// those).
+    pub fn groups(&self) -> (&[Fields], &GroupAccumulator, &[f64]) {
         (&self.group_fields, &self.stats, &self.first_line)
     }
 
@@ -474,7 +539,7 @@ mod tests {
             };
             if let Some(header) = out.header {
                 let col = |name: &str| header.iter().position(|h| h == name).unwrap();
-                r.select(vec![col("y")], vec![col("g")])?;
+                r.select(vec![col("y")], vec![col("g")], None)?;
                 continue;
             }
             let y: Vec<f64> = out.fields.first().map_or(Vec::new(), |f| {
@@ -488,7 +553,9 @@ mod tests {
                 break;
             }
         }
-        let (fields, stats, _) = r.groups();
+        let (fields, GroupAccumulator::Responses(stats), _) = r.groups() else {
+            unreachable!("a response per record was chosen")
+        };
         let groups = fields[0].iter().map(str::to_owned).collect();
         Ok((groups, stats.n().to_vec(), stats.ybar().to_vec(), lines))
     }
@@ -552,8 +619,8 @@ mod tests {
         assert_eq!(header, ["g", "y"]);
         // records before the columns are chosen, columns out of range
         assert!(r.next_chunk(1).is_err());
-        assert!(r.select(vec![2], vec![]).is_err());
-        r.select(vec![1], vec![0]).unwrap();
+        assert!(r.select(vec![2], vec![], None).is_err());
+        r.select(vec![1], vec![0], None).unwrap();
         let chunk = r.next_chunk(1).unwrap().unwrap();
         assert_eq!(chunk.fields[0].len(), 1);
         assert!(!chunk.fields[0].is_empty());
@@ -570,7 +637,9 @@ mod tests {
         assert!(last.finished);
         assert_eq!(last.lines, [3.0]);
         r.add(&[3.0]).unwrap();
-        let (fields, stats, lines) = r.groups();
+        let (fields, GroupAccumulator::Responses(stats), lines) = r.groups() else {
+            unreachable!("a response per record was chosen")
+        };
         assert_eq!(fields[0].iter().collect::<Vec<_>>(), ["1"]);
         assert_eq!(
             (stats.n(), stats.ybar(), lines),
@@ -585,6 +654,35 @@ mod tests {
         r.feed(b"");
         let out = r.next_chunk(10).unwrap().unwrap();
         assert!(out.header.is_none() && out.finished);
-        assert!(r.select(vec![0], vec![]).is_err());
+        assert!(r.select(vec![0], vec![], None).is_err());
+    }
+
+    #[test]
+    fn records_of_several_variables_are_reduced_per_group() {
+        let text = b"g,u,v\na,1,10\nb,2,20\na,3,NA\na,5,14\n";
+        let mut r = CsvReader::new();
+        r.feed(text);
+        r.feed(b"");
+        r.next_chunk(10).unwrap().unwrap();
+        r.select(vec![1, 2], vec![0], Some(2)).unwrap();
+        let chunk = r.next_chunk(10).unwrap().unwrap();
+        let column = |c: usize| -> Vec<f64> {
+            chunk.fields[c]
+                .iter()
+                .map(|s| s.parse().unwrap_or(f64::NAN))
+                .collect()
+        };
+        let values = [column(0), column(1)].concat();
+        assert!(r.add(&values[..4]).is_err());
+        r.add(&values).unwrap();
+        let (_, GroupAccumulator::Variables(stats), lines) = r.groups() else {
+            unreachable!("two variables per record were chosen")
+        };
+        // group a: rows (1, 10) and (5, 14); the row with NA is dropped
+        assert_eq!(stats.n(), [2.0, 1.0]);
+        assert_eq!(stats.mean_of(0), [3.0, 12.0]);
+        assert_eq!(stats.cross_of(0)[..2], [8.0, 8.0]);
+        assert_eq!(stats.cross_of(0)[3], 8.0);
+        assert_eq!(lines, [2.0, 3.0]);
     }
 }

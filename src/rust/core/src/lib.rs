@@ -32,7 +32,7 @@ mod units;
 
 pub use chains::{ChainOutput, Posterior, Settings, run_chains};
 pub use cross::CrossStats;
-pub use csv::{Chunk, CsvError, CsvReader, Fields};
+pub use csv::{Chunk, CsvError, CsvReader, Fields, GroupAccumulator};
 pub use engine::{Messages, Tree, TreeChain, TreeState};
 pub use error::Error;
 pub use kernels::SamplerKind;

@@ -10,9 +10,9 @@ use std::ffi::{c_int, c_void};
 
 use extendr_api::prelude::*;
 use hiermod_core::{
-    CrossStats, CsvReader, EffectPrior, Fields, GroupStats, InUnits, Layout, LevelPrior, Lmm,
-    LmmData, LmmLevel, LmmPrior, Messages, Posterior, SamplerKind, SdPrior, Settings, Tree,
-    TreePrior, Units, Within, WithinKind, column_summaries, diagnostics,
+    CrossStats, CsvReader, EffectPrior, Fields, GroupAccumulator, GroupStats, InUnits, Layout,
+    LevelPrior, Lmm, LmmData, LmmLevel, LmmPrior, Messages, Posterior, SamplerKind, SdPrior,
+    Settings, Tree, TreePrior, Units, Within, WithinKind, column_summaries, diagnostics,
     log_marginal_likelihood_in_units, run_chains,
 };
 
@@ -282,11 +282,13 @@ fn hm_csv_next(mut reader: Robj, bytes: Robj, max_rows: i32) -> List {
 }
 
 /// Chooses the reader's response columns and grouping columns (1-based
-/// positions in the header). Returns `list()` or `list(error = <message>, kind = <kind>)`.
+/// positions in the header), and what it accumulates per group: one
+/// response per record (`variables` NULL) or that many variables. Returns
+/// `list()` or `list(error = <message>, kind = <kind>)`.
 /// @keywords internal
 /// @noRd
 #[extendr]
-fn hm_csv_select(mut reader: Robj, response: Robj, groups: Robj) -> List {
+fn hm_csv_select(mut reader: Robj, response: Robj, groups: Robj, variables: Robj) -> List {
     done((|| {
         let positions = |x: &Robj| -> std::result::Result<Vec<usize>, String> {
             let x = x
@@ -297,48 +299,116 @@ fn hm_csv_select(mut reader: Robj, response: Robj, groups: Robj) -> List {
                 .collect()
         };
         let (response, groups) = (positions(&response)?, positions(&groups)?);
+        let variables = if variables.is_null() {
+            None
+        } else {
+            let d = variables
+                .as_integer()
+                .ok_or("variables must be NULL or an integer")?;
+            Some(count(d, "variables")?)
+        };
         csv_reader(&mut reader)?
-            .select(response, groups)
+            .select(response, groups, variables)
             .map_err(|e| e.to_string())?;
         Ok(List::new(0))
     })())
 }
 
-/// Gives the reader the response of each record of its last chunk (NA: the
-/// record is dropped). Returns `list()` or `list(error = <message>, kind = <kind>)`.
+/// Gives the reader the values of each record of its last chunk: its
+/// response, or a records x variables matrix (NA: the record is dropped).
+/// Returns `list()` or `list(error = <message>, kind = <kind>)`.
 /// @keywords internal
 /// @noRd
 #[extendr]
-fn hm_csv_add(mut reader: Robj, y: Robj) -> List {
+fn hm_csv_add(mut reader: Robj, values: Robj) -> List {
     done((|| {
-        let y = y.as_real_slice().ok_or("y must be a double vector")?;
-        csv_reader(&mut reader)?.add(y).map_err(|e| e.to_string())?;
+        let values = values
+            .as_real_slice()
+            .ok_or("values must be a double vector or matrix")?;
+        csv_reader(&mut reader)?
+            .add(values)
+            .map_err(|e| e.to_string())?;
         Ok(List::new(0))
     })())
 }
 
 /// The groups the reader met, in the order first met: `list(values =
-/// <list of each grouping column's raw values>, n, mean, ss, line)`, `line`
-/// being the line of each group's first response (NaN for a group met only
-/// in dropped records, whose n is 0); or `list(error = <message>, kind = <kind>)`.
+/// <list of each grouping column's raw values>, n, line)` and, for
+/// responses, `mean` and `ss`; `line` is the line of each group's first
+/// record kept (NaN for a group met only in dropped records, whose n is
+/// 0). Or `list(error = <message>, kind = <kind>)`.
 /// @keywords internal
 /// @noRd
 #[extendr]
 fn hm_csv_groups(mut reader: Robj) -> List {
     done((|| {
         let (fields, stats, lines) = csv_reader(&mut reader)?.groups();
-        let values = List::from_values(fields.iter().map(strings));
-        List::from_names_and_values(
-            ["values", "n", "mean", "ss", "line"],
-            [
-                values.into(),
-                r!(stats.n()),
-                r!(stats.ybar()),
-                r!(stats.ss()),
-                r!(lines),
-            ],
+        let values: Robj = List::from_values(fields.iter().map(strings)).into();
+        let list = match stats {
+            GroupAccumulator::Responses(stats) => List::from_names_and_values(
+                ["values", "n", "mean", "ss", "line"],
+                [
+                    values,
+                    r!(stats.n()),
+                    r!(stats.ybar()),
+                    r!(stats.ss()),
+                    r!(lines),
+                ],
+            ),
+            GroupAccumulator::Variables(stats) => List::from_names_and_values(
+                ["values", "n", "line"],
+                [values, r!(stats.n()), r!(lines)],
+            ),
+        };
+        list.map_err(|e| e.to_string())
+    })())
+}
+
+/// A regression's statistics from the variables a reader accumulated per
+/// group (its keys): variable `c` of the result is, on key `i`,
+/// `coding[i, c]` times the records' variable `source[c]` (0: the constant
+/// 1), and key `i` is pooled into group `into[i]` of `1..n_groups` (0:
+/// left out). Returns `hm_lmm_stats()`'s list, or `list(error = <message>,
+/// kind = <kind>)`.
+/// @keywords internal
+/// @noRd
+#[extendr]
+fn hm_csv_products(
+    mut reader: Robj,
+    source: Robj,
+    coding: Robj,
+    into: Robj,
+    n_groups: i32,
+) -> List {
+    done((|| {
+        let (_, stats, _) = csv_reader(&mut reader)?.groups();
+        let GroupAccumulator::Variables(parts) = stats else {
+            return Err("the reader accumulated responses, not variables".into());
+        };
+        let index = |x: &Robj, name: &str| -> std::result::Result<Vec<Option<usize>>, String> {
+            let x = x
+                .as_integer_slice()
+                .ok_or(format!("{name} must be an integer vector"))?;
+            x.iter()
+                .map(|&j| match j {
+                    0 => Ok(None),
+                    j if j > 0 => Ok(Some(j as usize - 1)),
+                    _ => Err(format!("{name} must not be negative")),
+                })
+                .collect()
+        };
+        let coding = coding
+            .as_real_slice()
+            .ok_or("coding must be a double matrix")?;
+        let stats = CrossStats::products(
+            parts,
+            &index(&source, "source")?,
+            coding,
+            &index(&into, "into")?,
+            count(n_groups, "n_groups")?,
         )
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+        cross_stats_to_r(&stats)
     })())
 }
 
@@ -1300,6 +1370,7 @@ extendr_module! {
     fn hm_csv_select;
     fn hm_csv_add;
     fn hm_csv_groups;
+    fn hm_csv_products;
     fn hm_layout;
     fn hm_samplers;
     fn hm_sample;
