@@ -1127,15 +1127,15 @@ fn hm_lmm_stats(y: Robj, x: Robj, z: List, variables: Robj, leaf: Robj, n_groups
     let run = || -> std::result::Result<List, String> {
         let y = doubles(&y, "y")?;
         let n = y.len();
-        let matrix = |m: Robj, name: &str| -> std::result::Result<Vec<f64>, String> {
-            RMatrix::<f64>::try_from(m)
-                .map(|m| m.data().to_vec())
-                .map_err(|_| format!("{name} must be a double matrix"))
+        // borrowed, not copied: X and Z may be most of the memory a fit takes
+        let matrix = |m: Robj, name: &str| -> std::result::Result<RMatrix<f64>, String> {
+            RMatrix::<f64>::try_from(m).map_err(|_| format!("{name} must be a double matrix"))
         };
-        let mut sources = vec![matrix(x, "x")?];
+        let mut matrices = vec![matrix(x, "x")?];
         for m in z.values() {
-            sources.push(matrix(m, "z[[l]]")?);
+            matrices.push(matrix(m, "z[[l]]")?);
         }
+        let sources: Vec<&[f64]> = matrices.iter().map(|m| m.data()).collect();
         let pairs = variables
             .as_integer_slice()
             .ok_or("variables must be an integer matrix")?;
