@@ -2,7 +2,7 @@
 # every design (hiermod:::sbc_designs(): the two-level model in five regimes
 # and each other model), `reps` replications each. Writes rank histograms
 # (PNG) and a table of p-values to calibration/REPORT.md and exits non-zero
-# if any design fails. Run by `make calibrate`.
+# if the report as a whole fails. Run by `make calibrate`.
 library(hiermod)
 reps <- as.integer(Sys.getenv("HIERMOD_SBC_REPS", "4000"))
 seed <- as.integer(Sys.getenv("HIERMOD_SBC_SEED", "2026"))
@@ -23,6 +23,8 @@ shown_parameters <- function(design) {
 slug <- function(name) gsub("[^a-z0-9]+", "-", tolower(name))
 
 rows <- list()
+# every test's p-value, for the report-wide verdict
+p_values <- numeric()
 for (design in designs) {
   samplers <- hiermod:::sbc_samplers(design)
   shown <- shown_parameters(design)
@@ -36,6 +38,7 @@ for (design in designs) {
     ranks <- hiermod:::sbc_ranks(design, sampler, reps, seed = seed)
     seconds <- proc.time()[["elapsed"]] - started
     u <- hiermod:::sbc_uniformity(ranks, design$draws)
+    p_values <- c(p_values, u)
     worst <- which.min(pmin(u[, "chisq"], u[, "ks"]))
     rows[[length(rows) + 1L]] <- data.frame(
       design = design$name, sampler = sampler,
@@ -77,6 +80,7 @@ for (design in lmm_designs) {
   ranks <- hiermod:::sbc_lmm_ranks(design, reps, seed = seed)
   seconds <- proc.time()[["elapsed"]] - started
   u <- hiermod:::sbc_uniformity(ranks, design$draws)
+  p_values <- c(p_values, u)
   worst <- which.min(pmin(u[, "chisq"], u[, "ks"]))
   rows[[length(rows) + 1L]] <- data.frame(
     design = design$name, sampler = "collapsed",
@@ -92,6 +96,12 @@ for (design in lmm_designs) {
               seconds, min(u[, "chisq"]), min(u[, "ks"])))
 }
 table <- do.call(rbind, rows)
+# A report of some forty runs, each judged at 0.01, would fail a correct
+# sampler one time in three: the verdict that gates is Bonferroni over all
+# of the report's tests; each run's own stays in the table.
+threshold <- 0.01 / length(p_values)
+passed <- min(p_values) >= threshold
+worst_run <- which.min(pmin(table$min_p_chisq, table$min_p_ks))
 
 describe_lmm_design <- function(d) {
   m <- hiermod:::sbc_lmm_model(d)
@@ -132,7 +142,16 @@ md <- c(
          "random). For a correct sampler the ranks are uniform. Tests per ",
          "parameter: chi-square on 10 bins and Kolmogorov-Smirnov; a design ",
          "passes when every p-value exceeds 0.01 divided by the number of ",
-         "tests (Bonferroni). Every parameter of the model is tested."),
+         "tests (Bonferroni), shown per run in the table. Every parameter ",
+         "of the model is tested."),
+  "",
+  sprintf(paste0("**Verdict over all %d tests of the report (Bonferroni, 0.01 / %d = %.2g): ",
+                 "%s.** The smallest p-value is %.3g (%s, %s, %s). A run's own verdict ",
+                 "judges it alone at 0.01, so a correct sampler reads FAIL there in about ",
+                 "1%% of the %d runs."),
+          length(p_values), length(p_values), threshold, if (passed) "pass" else "FAIL",
+          min(p_values), table$design[worst_run], table$sampler[worst_run],
+          table$worst[worst_run], nrow(table)),
   "",
   "Designs (group sizes; prior):",
   "",
@@ -155,7 +174,9 @@ md <- c(
 )
 writeLines(md, file.path(out_dir, "REPORT.md"))
 cat("report written to", file.path(out_dir, "REPORT.md"), "\n")
-if (any(table$bonferroni_0.01 != "pass")) {
-  cat("calibration FAILED for some designs\n")
+cat(sprintf("smallest p-value %.3g against %.3g over %d tests\n", min(p_values), threshold,
+            length(p_values)))
+if (!passed) {
+  cat("calibration FAILED\n")
   quit(status = 1L)
 }
