@@ -231,10 +231,12 @@ summaries_from_csv <- function(terms, path, formula, chunk_size) {
 }
 
 # One pass over a CSV file, `chunk_size` records at a time. `choose(header)`
-# names the columns whose fields each chunk brings (`fields`), those whose
-# raw values key the groups (`keys`) and how many values a record gives
-# (`variables`; NULL: one response); `values(chunk)` turns a chunk into
-# them (a vector, or a matrix of a row per record; NA drops the record).
+# names the columns whose fields each chunk brings (`fields`; those also in
+# `numbers` come as numbers when the core can read every one of a chunk's
+# without R, as plain decimals), those whose raw values key the groups
+# (`keys`) and how many values a record gives (`variables`; NULL: one
+# response); `values(chunk)` turns a chunk into them (a vector, or a
+# matrix of a row per record; NA drops the record).
 # Returns the reader, holding the groups, and the records read and dropped.
 csv_pass <- function(path, chunk_size, choose, values) {
   chunk_size <- check_count(chunk_size, "chunk_size", 1L)
@@ -255,11 +257,12 @@ csv_pass <- function(path, chunk_size, choose, values) {
   variables <- if (!is.null(chosen$variables)) as.integer(chosen$variables)
   csv_call(hm_csv_select(reader, match(chosen$fields, header), match(chosen$keys, header),
                          variables))
+  numbers <- which(chosen$fields %in% chosen$numbers)
   total <- 0
   dropped <- 0
   first_dropped <- NA
   repeat {
-    chunk <- next_chunk()
+    chunk <- next_chunk(numbers)
     if (length(chunk$lines)) {
       v <- values(chunk)
       missing <- if (is.matrix(v)) rowSums(is.na(v)) > 0 else is.na(v)
@@ -275,13 +278,14 @@ csv_pass <- function(path, chunk_size, choose, values) {
 }
 
 # A function that returns the reader's next chunk: the header first, then
-# up to `chunk_size` records, reading more of the file as the reader needs.
+# up to `chunk_size` records, reading more of the file as the reader needs;
+# the fields at the positions `numbers` as numbers where the core can.
 csv_chunks <- function(con, reader, chunk_size) {
-  function() {
+  function(numbers = integer()) {
     bytes <- NULL
     block <- 2^20
     repeat {
-      out <- csv_call(hm_csv_next(reader, bytes, chunk_size))
+      out <- csv_call(hm_csv_next(reader, bytes, chunk_size, as.integer(numbers)))
       if (out$ready) return(out)
       # A record longer than the block is parsed again after each block:
       # doubling the block keeps that linear in the record's length.
@@ -370,8 +374,10 @@ csv_response <- function(terms, chunk, inputs, formula) {
 
 # A column's fields as numbers, as read.csv() reads a numeric column: "NA"
 # and empty fields are missing (`absent`); `text` is the first field that
-# is not a number (none: integer(0)).
+# is not a number (none: integer(0)). Fields the core read already come as
+# numbers.
 csv_numbers <- function(x) {
+  if (is.double(x)) return(list(values = x, absent = is.na(x), text = integer()))
   absent <- x == "NA" | x == ""
   values <- suppressWarnings(as.numeric(x))
   list(values = values, absent = absent,

@@ -29,12 +29,14 @@ hm_csv_reader <- function(path) .Call(wrap__hm_csv_reader, path)
 #' fields, lines, finished)` when it has the header (its names; NULL
 #' after) or a chunk of `max_rows` records, or of the file's last ones: the
 #' chosen response columns' fields (`hm_csv_select()`), each record's first
-#' line, and whether the file is read. Otherwise `list(ready = FALSE,
-#' progress = <records parsed>)`: feed more bytes. Or `list(error =
+#' line, and whether the file is read; the fields at the 1-based positions
+#' `numbers` as a double vector (NA: missing) when every one is a plain
+#' decimal number, to spare R a string per field. Otherwise `list(ready =
+#' FALSE, progress = <records parsed>)`: feed more bytes. Or `list(error =
 #' <message naming the line>)`.
 #' @keywords internal
 #' @noRd
-hm_csv_next <- function(reader, bytes, max_rows) .Call(wrap__hm_csv_next, reader, bytes, max_rows)
+hm_csv_next <- function(reader, bytes, max_rows, numbers) .Call(wrap__hm_csv_next, reader, bytes, max_rows, numbers)
 
 #' Chooses the reader's response columns and grouping columns (1-based
 #' positions in the header), and what it accumulates per group: one

@@ -36,7 +36,8 @@ lmm_csv_pass <- function(terms, designs, formula, path, chunk_size, text) {
   plan <- NULL
   choose <- function(header) {
     plan <<- lmm_csv_plan(terms, designs, formula, header, text)
-    list(fields = c(plan$response_columns, plan$covariate_columns), keys = plan$keys,
+    fields <- c(plan$response_columns, plan$covariate_columns)
+    list(fields = fields, numbers = fields, keys = plan$keys,
          variables = 1L + length(plan$parts))
   }
   pass <- csv_pass(path, chunk_size, choose, function(chunk) {

@@ -186,6 +186,24 @@ test_that("CSV: a column is text if any record says so, however late", {
                tolerance = 1e-8)
 })
 
+test_that("CSV: numbers the core does not read as plain decimals are R's to read", {
+  d <- csv_rows()
+  path <- rows_to_csv(d)
+  lines <- readLines(path)
+  # a field with spaces, one in hexadecimal, one with an exponent
+  fields <- strsplit(lines[2:4], ",", fixed = TRUE)
+  x_at <- match("\"x\"", strsplit(lines[1], ",", fixed = TRUE)[[1]])
+  fields[[1]][x_at] <- " 2.5 "
+  fields[[2]][x_at] <- "0x1A"
+  fields[[3]][x_at] <- "1.5e-1"
+  lines[2:4] <- vapply(fields, paste, "", collapse = ",")
+  writeLines(lines, path)
+  for (chunk_size in c(1, 2, 1e6)) {
+    s <- expect_csv_summaries(y ~ x + (1 | s), path, chunk_size)
+  }
+  expect_identical(utils::read.csv(path)$x[1:3], c(2.5, 26, 0.15))
+})
+
 test_that("CSV: what cannot be read in chunks is a classed error", {
   connections <- nrow(showConnections())
   d <- csv_rows()

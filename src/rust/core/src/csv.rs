@@ -63,6 +63,53 @@ impl Fields {
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
+
+    /// The fields as numbers if every one is a plain decimal number (`-1.5`,
+    /// `2e-3`, `.5`; correctly rounded) or missing (`NA` or empty: NaN).
+    /// None if any is something else (spaces, `Inf`, hex, text), for the
+    /// caller to read as R reads it.
+    pub fn plain_numbers(&self) -> Option<Vec<f64>> {
+        self.iter()
+            .map(|field| match field {
+                "" | "NA" => Some(f64::NAN),
+                _ if is_plain_decimal(field) => field.parse().ok(),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// `[+-]digits[.digits][(e|E)[+-]digits]`, with a digit before or after
+/// the point.
+fn is_plain_decimal(field: &str) -> bool {
+    let b = field.as_bytes();
+    let digits_from = |mut i: usize| {
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let whole = digits_from(i);
+    let mut digits = whole - i;
+    i = whole;
+    if b.get(i) == Some(&b'.') {
+        let fraction = digits_from(i + 1);
+        digits += fraction - i - 1;
+        i = fraction;
+    }
+    if digits == 0 {
+        return false;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1 + usize::from(matches!(b.get(i + 1), Some(b'+' | b'-')));
+        let exponent = digits_from(i);
+        if exponent == i {
+            return false;
+        }
+        i = exponent;
+    }
+    i == b.len()
 }
 
 /// What a call of [`CsvReader::next_chunk`] returns.
@@ -655,6 +702,27 @@ mod tests {
         let out = r.next_chunk(10).unwrap().unwrap();
         assert!(out.header.is_none() && out.finished);
         assert!(r.select(vec![0], vec![], None).is_err());
+    }
+
+    #[test]
+    fn plain_numbers_are_parsed_and_anything_else_left_to_r() {
+        let fields = |values: &[&str]| {
+            let mut f = Fields::default();
+            for v in values {
+                f.push(v);
+            }
+            f
+        };
+        let parsed = fields(&["1", "-2.5", "+.5", "3.", "1e3", "2E-2", "NA", ""])
+            .plain_numbers()
+            .unwrap();
+        assert_eq!(parsed[..6], [1.0, -2.5, 0.5, 3.0, 1000.0, 0.02]);
+        assert!(parsed[6].is_nan() && parsed[7].is_nan());
+        for other in [
+            " 1", "1 ", "Inf", "nan", "0x1A", "1e", ".", "-", "1.2.3", "e5", "TRUE", "1,5",
+        ] {
+            assert!(fields(&["1", other]).plain_numbers().is_none(), "{other}");
+        }
     }
 
     #[test]

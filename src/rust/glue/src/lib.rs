@@ -243,13 +243,15 @@ fn done(result: std::result::Result<List, String>) -> List {
 /// fields, lines, finished)` when it has the header (its names; NULL
 /// after) or a chunk of `max_rows` records, or of the file's last ones: the
 /// chosen response columns' fields (`hm_csv_select()`), each record's first
-/// line, and whether the file is read. Otherwise `list(ready = FALSE,
-/// progress = <records parsed>)`: feed more bytes. Or `list(error =
+/// line, and whether the file is read; the fields at the 1-based positions
+/// `numbers` as a double vector (NA: missing) when every one is a plain
+/// decimal number, to spare R a string per field. Otherwise `list(ready =
+/// FALSE, progress = <records parsed>)`: feed more bytes. Or `list(error =
 /// <message naming the line>)`.
 /// @keywords internal
 /// @noRd
 #[extendr]
-fn hm_csv_next(mut reader: Robj, bytes: Robj, max_rows: i32) -> List {
+fn hm_csv_next(mut reader: Robj, bytes: Robj, max_rows: i32, numbers: Robj) -> List {
     done((|| {
         let reader = csv_reader(&mut reader)?;
         if !bytes.is_null() {
@@ -266,7 +268,25 @@ fn hm_csv_next(mut reader: Robj, bytes: Robj, max_rows: i32) -> List {
             Some(names) => Strings::from_values(names).into(),
             None => ().into(),
         };
-        let fields = List::from_values(chunk.fields.iter().map(strings));
+        let numbers = numbers
+            .as_integer_slice()
+            .ok_or("numbers must be an integer vector")?;
+        let fields = List::from_values(chunk.fields.iter().enumerate().map(|(j, f)| {
+            let plain = numbers
+                .contains(&(j as i32 + 1))
+                .then(|| f.plain_numbers())
+                .flatten();
+            match plain {
+                Some(values) => {
+                    let na = <f64 as CanBeNA>::na();
+                    r!(values
+                        .into_iter()
+                        .map(|v| if v.is_nan() { na } else { v })
+                        .collect::<Vec<f64>>())
+                }
+                None => strings(f),
+            }
+        }));
         List::from_names_and_values(
             ["ready", "header", "fields", "lines", "finished"],
             [
