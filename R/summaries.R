@@ -70,8 +70,9 @@
 #' from them is the same posterior, though not the same draws bit for bit.
 #' Those from a CSV file are the rows' to the last bit, unless a group's
 #' values are written in more than one way (`1` and `1.0`); a regression's
-#' to rounding when a factor or text covariate splits its groups, and the
-#' same whatever the chunks.
+#' are the rows' to rounding (its numbers are read by the core, and a text
+#' covariate splits its groups into parts), and the same whatever the
+#' chunks.
 #'
 #' @param formula A formula as in [fit()]: `y ~ group`, `y ~ region/school`,
 #'   `y ~ 1`, or a regression such as `y ~ x + (x | group)`.
