@@ -73,6 +73,12 @@ for (design in designs) {
   }
   invisible(grDevices::dev.off())
 }
+# The groups of each level of a regression design, top first ("1": none).
+lmm_groups <- function(design) {
+  levels <- hiermod:::sbc_lmm_model(design)$model$levels
+  if (length(levels) == 0L) return("1")
+  paste(vapply(levels, function(l) length(l$labels), 1L), collapse = "/")
+}
 # The regression designs (hiermod:::sbc_lmm_designs()), collapsed sampler.
 lmm_designs <- hiermod:::sbc_lmm_designs()
 for (design in lmm_designs) {
@@ -84,8 +90,7 @@ for (design in lmm_designs) {
   worst <- which.min(pmin(u[, "chisq"], u[, "ks"]))
   rows[[length(rows) + 1L]] <- data.frame(
     design = design$name, sampler = "collapsed",
-    groups = paste(vapply(intersect(c("r", "s", "g"), names(design$rows)),
-                          function(v) length(unique(design$rows[[v]])), 1L), collapse = "/"),
+    groups = lmm_groups(design),
     N = nrow(design$rows), reps = reps, parameters = nrow(u),
     min_p_chisq = signif(min(u[, "chisq"]), 3), min_p_ks = signif(min(u[, "ks"]), 3),
     worst = rownames(u)[worst],
@@ -157,7 +162,8 @@ md <- c(
   "",
   vapply(designs, describe_design, ""),
   "",
-  "Regression designs (formula; prior), the covariates fixed across replications:",
+  paste0("Regression designs (formula; prior), the covariates fixed across replications; ",
+         "each replication fits one chain, warm-up 200, then 99 draws thinned by 2:"),
   "",
   vapply(lmm_designs, describe_lmm_design, ""),
   "",
