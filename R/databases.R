@@ -384,25 +384,38 @@ csv_numbers <- function(x) {
        text = utils::head(which(is.na(values) & !is.nan(values) & !absent), 1L))
 }
 
+# The reader's keys (`groups$values`: each key's raw fields of the
+# `columns`), each column typed as read.csv() would type it from all its
+# distinct values.
+csv_typed_keys <- function(groups, columns) {
+  stats::setNames(lapply(groups$values, utils::type.convert, as.is = TRUE, na.strings = "NA"),
+                  columns)
+}
+
+# The expression `e` (a `role`) of the keys' columns evaluated on the `m`
+# typed `keys`: one value per key (a row, for a matrix), as per row.
+csv_key_values <- function(e, keys, m, formula, role) {
+  x <- eval_variable(e, keys, formula, role)
+  if (NROW(x) != m) {
+    hm_abort("formula", role, " `", deparse1(e), "` must be computed row by row ",
+             "from the file's columns.")
+  }
+  x
+}
+
 # The summaries' rows from the reader's groups: each grouping column typed
 # as read.csv() would type it, the levels evaluated on the distinct
 # values, the groups met only in dropped rows left out, and raw values of
 # the same group pooled.
 csv_groups <- function(terms, groups, group_columns, formula) {
-  values <- lapply(groups$values, utils::type.convert, as.is = TRUE,
-                   na.strings = "NA")
-  names(values) <- group_columns
+  values <- csv_typed_keys(groups, group_columns)
   names <- level_names(terms)
   levels <- lapply(terms$levels, function(e) {
-    eval_variable(e, values, formula, "group")
+    csv_key_values(e, values, length(groups$n), formula, "group")
   })
   keep <- groups$n > 0
   for (l in seq_along(levels)) {
     x <- levels[[l]]
-    if (length(x) != length(keep)) {
-      hm_abort("formula", "group `", names[l], "` must be computed row by row ",
-               "from the file's columns.")
-    }
     bad <- keep & (is.na(x) | (is.numeric(x) & !is.finite(x)))
     if (any(bad)) {
       hm_abort("formula", "group `", names[l], "` has missing or non-finite ",

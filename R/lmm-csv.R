@@ -150,32 +150,27 @@ lmm_csv_summaries <- function(read, terms, designs, formula) {
   coded <- lapply(seq_along(designs), function(i) {
     lmm_csv_coding(designs[[i]], keyed$covariates, kept, plan$term_parts[[i]])
   })
-  # the model's variables: the response, then each distinct column
-  names <- deparse1(terms$response)
-  sources <- 1L
-  codings <- list(rep(1, k))
-  variable_of <- function(name, source, coding) {
-    if (name == "(Intercept)" && source == 0L && all(coding == 1)) return(0L)
-    for (i in which(names == name)) {
-      if (sources[i] == source && identical(codings[[i]], coding)) return(i)
-    }
-    names <<- c(names, name)
-    sources <<- c(sources, source)
-    codings[[length(codings) + 1L]] <<- coding
-    length(names)
-  }
-  vars <- lapply(coded, function(d) {
-    vapply(seq_along(d$names), function(c) {
-      variable_of(d$names[c], d$sources[c], d$coding[, c])
-    }, 1L)
+  # the model's variables: the response (records' variable 1), then each
+  # distinct column, a coding of a part
+  columns <- lapply(coded, function(d) {
+    lapply(seq_along(d$names), function(c) {
+      value <- list(source = d$sources[c], coding = d$coding[, c])
+      list(name = d$names[c], value = value,
+           constant = d$names[c] == "(Intercept)" && value$source == 0L && all(value$coding == 1))
+    })
   })
+  numbered <- number_variables(deparse1(terms$response),
+                               list(source = 1L, coding = rep(1, k)), columns)
+  names <- numbered$names
+  vars <- numbered$vars
   leaf <- tuple_codes(lapply(level_values, function(x) x[kept]), k)
   n_leaf <- max(leaf)
   coding <- matrix(0, m, length(names))
-  coding[kept, ] <- do.call(cbind, codings)
+  coding[kept, ] <- vapply(numbered$values, `[[`, numeric(k), "coding")
   into <- integer(m)
   into[kept] <- leaf
-  stats <- csv_call(hm_csv_products(read$reader, as.integer(sources), coding, into, n_leaf))
+  sources <- vapply(numbered$values, `[[`, 1L, "source")
+  stats <- csv_call(hm_csv_products(read$reader, sources, coding, into, n_leaf))
   level_names <- vapply(terms$levels, `[[`, "", "name")
   check_group_names(level_names, "formula")
   first <- kept[match(seq_len(n_leaf), leaf)]
@@ -211,17 +206,8 @@ lmm_csv_keys <- function(read, terms, formula) {
   plan <- read$plan
   groups <- csv_call(hm_csv_groups(read$reader))
   m <- length(groups$n)
-  keys <- stats::setNames(lapply(groups$values, utils::type.convert, as.is = TRUE,
-                                 na.strings = "NA"), plan$keys)
-  per_key <- function(e, role) {
-    x <- eval_variable(e, keys, formula, role)
-    if (NROW(x) == 1L && m > 1L && is.null(dim(x))) x <- rep(x, m)
-    if (NROW(x) != m) {
-      hm_abort("formula", role, " `", deparse1(e), "` must be computed row by row ",
-               "from the file's columns.")
-    }
-    x
-  }
+  keys <- csv_typed_keys(groups, plan$keys)
+  per_key <- function(e, role) csv_key_values(e, keys, m, formula, role)
   level_values <- lapply(terms$levels, function(l) per_key(l$own, "group"))
   key_values <- lapply(which(!plan$of_row), function(i) {
     v <- plan$variables[[i]]

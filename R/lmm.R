@@ -176,38 +176,51 @@ lmm_model <- function(terms, data, formula) {
 # the last level (or of all rows), their count, means and centred
 # cross-products: all the sampler needs from the rows (MATHS.md 15.6).
 with_statistics <- function(model, response) {
-  names <- response
-  columns <- list(model$y)
-  sources <- integer()
-  variable_of <- function(m, k, source) {
-    name <- colnames_of(m, k, source)
+  column <- function(m, names, k) {
     v <- m[, k]
-    if (name == "(Intercept)" && all(v == 1)) return(0L)
-    same <- which(names == name)
-    for (i in same) if (identical(columns[[i]], v)) return(i)
-    names <<- c(names, name)
-    columns[[length(columns) + 1L]] <<- v
-    sources <<- c(sources, source, k)
-    length(names)
+    list(name = names[k], value = v, constant = names[k] == "(Intercept)" && all(v == 1))
   }
-  colnames_of <- function(m, k, source) {
-    if (source == 1L) model$x_names[k] else model$levels[[source - 1L]]$z_names[k]
-  }
-  model$x_vars <- vapply(seq_len(ncol(model$x)), function(k) variable_of(model$x, k, 1L), 1L)
-  for (l in seq_along(model$levels)) {
-    z <- model$levels[[l]]$z
-    model$levels[[l]]$z_vars <- vapply(seq_len(ncol(z)), function(k) {
-      variable_of(z, k, l + 1L)
-    }, 1L)
-  }
+  designs <- c(list(lapply(seq_len(ncol(model$x)), function(k) column(model$x, model$x_names, k))),
+               lapply(model$levels, function(l) {
+                 lapply(seq_len(ncol(l$z)), function(k) column(l$z, l$z_names, k))
+               }))
+  numbered <- number_variables(response, model$y, designs)
+  model$x_vars <- numbered$vars[[1L]]
+  for (l in seq_along(model$levels)) model$levels[[l]]$z_vars <- numbered$vars[[l + 1L]]
   k <- if (length(model$levels)) length(model$levels[[length(model$levels)]]$labels) else 1L
   leaf <- if (length(model$levels)) model$leaf else rep(1L, length(model$y))
   stats <- hm_lmm_stats(model$y, model$x, lapply(model$levels, `[[`, "z"),
-                        matrix(as.integer(sources), nrow = 2L), as.integer(leaf), k)
+                        numbered$first, as.integer(leaf), k)
   model$stats <- glue_result(stats, "data", "summarised")
-  model$variables <- names
+  model$variables <- numbered$names
   model$n <- length(model$y)
   model
+}
+
+# The model's variables from its designs' columns (X, then each level's
+# Z; each column a list of its name, its value, any R object, and whether
+# it is the constant 1): the response is variable 1, the constant 0, a
+# column with the name and value of one met before that one, any other the
+# next. Returns the variables' names and values, each design's variable
+# per column, and where each variable after the response was first met (a
+# 2-row matrix: design, column).
+number_variables <- function(response, value, designs) {
+  names <- response
+  values <- list(value)
+  first <- integer()
+  vars <- lapply(seq_along(designs), function(i) {
+    vapply(seq_along(designs[[i]]), function(k) {
+      col <- designs[[i]][[k]]
+      if (col$constant) return(0L)
+      for (j in which(names == col$name)) if (identical(values[[j]], col$value)) return(j)
+      names <<- c(names, col$name)
+      values[[length(values) + 1L]] <<- col$value
+      first <<- c(first, i, k)
+      length(names)
+    }, 1L)
+  })
+  list(names = names, values = values, vars = vars,
+       first = matrix(as.integer(first), nrow = 2L))
 }
 
 # Each variable's mean, sd (divisor N - 1) and root mean square over all

@@ -119,10 +119,7 @@ fn hm_group_stats(y: Robj, group: Robj, n_groups: i32, weights: Robj) -> List {
             return Err("y and group must have the same length".into());
         }
         let n_groups = count(n_groups, "n_groups")?;
-        // Codes below 1 (or NA) map past the last group, which the core rejects.
-        let codes = group
-            .iter()
-            .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX));
+        let codes = group.iter().map(|&g| zero_based(g));
         let stats = if weights.is_null() {
             GroupStats::from_observations(n_groups, codes.zip(y.iter().copied()))
         } else {
@@ -187,9 +184,7 @@ fn hm_pool_stats(n: Robj, mean: Robj, ss: Robj, group: Robj, n_groups: i32) -> L
         {
             return Err("n, mean, ss and group must have the same length".into());
         }
-        let codes = group
-            .iter()
-            .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX));
+        let codes = group.iter().map(|&g| zero_based(g));
         let parts = codes
             .zip(n.iter().zip(mean).zip(ss))
             .map(|(k, ((&n, &m), &s))| (k, n, m, s));
@@ -405,26 +400,14 @@ fn hm_csv_products(
         let GroupAccumulator::Variables(parts) = stats else {
             return Err("the reader accumulated responses, not variables".into());
         };
-        let index = |x: &Robj, name: &str| -> std::result::Result<Vec<Option<usize>>, String> {
-            let x = x
-                .as_integer_slice()
-                .ok_or(format!("{name} must be an integer vector"))?;
-            x.iter()
-                .map(|&j| match j {
-                    0 => Ok(None),
-                    j if j > 0 => Ok(Some(j as usize - 1)),
-                    _ => Err(format!("{name} must not be negative")),
-                })
-                .collect()
-        };
         let coding = coding
             .as_real_slice()
             .ok_or("coding must be a double matrix")?;
         let stats = CrossStats::products(
             parts,
-            &index(&source, "source")?,
+            &variables_from_r(source, "source")?,
             coding,
-            &index(&into, "into")?,
+            &variables_from_r(into, "into")?,
             count(n_groups, "n_groups")?,
         )
         .map_err(|e| e.to_string())?;
@@ -626,12 +609,7 @@ fn parents_from_r(parents: &List) -> std::result::Result<Vec<Vec<usize>>, String
             level
                 .as_integer_slice()
                 .ok_or_else(|| "parents must be a list of integer vectors".to_string())
-                .map(|codes| {
-                    codes
-                        .iter()
-                        .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX))
-                        .collect()
-                })
+                .map(|codes| codes.iter().map(|&g| zero_based(g)).collect())
         })
         .collect()
 }
@@ -723,12 +701,7 @@ fn hm_redraw_effects(
         if ids.len() != draws.len() {
             return Err("draw_ids must give one index per draw".into());
         }
-        let nodes: Vec<usize> = nodes
-            .as_integer_slice()
-            .ok_or("nodes must be an integer vector")?
-            .iter()
-            .map(|&i| usize::try_from(i - 1).unwrap_or(usize::MAX))
-            .collect();
+        let nodes = indices_from_r(&nodes, "nodes")?;
         let level = count(level, "level")?;
         let seed = seed_from_double(seed)?;
         let mut messages = Messages::default();
@@ -1131,8 +1104,24 @@ fn variables_from_r(x: Robj, name: &str) -> std::result::Result<Vec<Option<usize
         .ok_or(format!("{name} must be an integer vector"))?;
     Ok(codes
         .iter()
-        .map(|&v| (v != 0).then(|| usize::try_from(v - 1).unwrap_or(usize::MAX)))
+        .map(|&v| (v != 0).then(|| zero_based(v)))
         .collect())
+}
+
+/// A 1-based index from R, 0-based; below 1 (or NA, i32::MIN) it is past
+/// any end, which the core rejects.
+fn zero_based(i: i32) -> usize {
+    i.checked_sub(1)
+        .and_then(|j| usize::try_from(j).ok())
+        .unwrap_or(usize::MAX)
+}
+
+/// 1-based indices from R (an integer vector named `name`), 0-based.
+fn indices_from_r(x: &Robj, name: &str) -> std::result::Result<Vec<usize>, String> {
+    let codes = x
+        .as_integer_slice()
+        .ok_or(format!("{name} must be an integer vector"))?;
+    Ok(codes.iter().map(|&i| zero_based(i)).collect())
 }
 
 /// The per-group statistics of a regression's rows: variable 1 is `y`,
@@ -1165,18 +1154,13 @@ fn hm_lmm_stats(y: Robj, x: Robj, z: List, variables: Robj, leaf: Robj, n_groups
                 .ok()
                 .and_then(|s| sources.get(s))
                 .ok_or("variables names a design that does not exist")?;
-            let at = usize::try_from(pair[1] - 1).unwrap_or(usize::MAX);
+            let at = zero_based(pair[1]);
             if pair.len() < 2 || (at + 1) * n > source.len() {
                 return Err("variables names a column that does not exist".into());
             }
             columns.push(&source[at * n..(at + 1) * n]);
         }
-        let leaf: Vec<usize> = leaf
-            .as_integer_slice()
-            .ok_or("leaf must be an integer vector")?
-            .iter()
-            .map(|&g| usize::try_from(g - 1).unwrap_or(usize::MAX))
-            .collect();
+        let leaf = indices_from_r(&leaf, "leaf")?;
         let stats = CrossStats::from_columns(&columns, &leaf, count(n_groups, "n_groups")?)
             .map_err(|e| e.to_string())?;
         cross_stats_to_r(&stats)
