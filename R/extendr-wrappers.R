@@ -114,6 +114,16 @@ hm_lmm_stats <- function(y, x, z, variables, leaf, n_groups) .Call(wrap__hm_lmm_
 #' @noRd
 hm_sample_lmm <- function(stats, x, z, parents, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress) .Call(wrap__hm_sample_lmm, stats, x, z, parents, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress)
 
+#' Samples a regression on crossed grouping factors: `columns` the
+#' model's variables (double vectors, one value per row, the response
+#' first), `x` and `z[[k]]` as for `hm_sample_lmm`, `groups[[k]]` each
+#' row's 1-based group of factor k (of `max(groups[[k]])`), `prior` as
+#' `lmm_from_r` reads it; the rest as `hm_sample`'s. Returns what
+#' `hm_sample` returns.
+#' @keywords internal
+#' @noRd
+hm_sample_crossed <- function(columns, x, z, groups, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress) .Call(wrap__hm_sample_crossed, columns, x, z, groups, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress)
+
 #' The log density of the data of a linear mixed model (`lmm_from_r`'s
 #' arguments) given its variance parameters, every location integrated
 #' out, at each element of `sigma` with, per level, the rows of

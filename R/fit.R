@@ -32,8 +32,10 @@
 #'   `0 +` or `- 1`, `I()`), and covariates constant within a group
 #'   (group-level predictors) are ordinary columns. Nested groups take
 #'   coefficients at every level, `y ~ x + (1 + x | region/school)` or
-#'   `y ~ x + (x | region) + (1 | region:school)`; crossed groups are
-#'   refused with a message saying so.
+#'   `y ~ x + (x | region) + (1 | region:school)`. Grouping factors that
+#'   are not nested are crossed, `y ~ x + (1 | student) + (1 | lecturer)`,
+#'   each with its own coefficients (`(1 | a/b) + (1 | c)`: factors `a`,
+#'   `a:b` and `c`), sampled by `sampler = "factors"`.
 #'
 #'   **How the right-hand side is read.** With bars, as lme4 reads it. Without
 #'   bars, a single variable or a path `a/b` is the lecture's shorthand:
@@ -70,9 +72,11 @@
 #' @param cores Number of threads that run the chains (at most `chains` are
 #'   used). Defaults to `getOption("hiermod.cores", 2)`. The draws do not
 #'   depend on it: chain `c` always uses its own random stream.
-#' @param sampler The transition kernel; all three sample the same posterior
-#'   and differ only in how fast they mix:
-#'   * `"collapsed"` (default): the precisions are drawn with \eqn{\mu}
+#' @param sampler The transition kernel; those that apply to a model sample
+#'   the same posterior and differ only in how fast they mix. Left unset,
+#'   the model's own: `"factors"` for crossed grouping factors, else
+#'   `"collapsed"`.
+#'   * `"collapsed"`: the precisions are drawn with \eqn{\mu}
 #'     and \eqn{\theta} integrated out, by slice steps: \eqn{\tau_b}, then
 #'     \eqn{\tau_w}; then \eqn{\mu} and \eqn{\theta} exactly from their
 #'     conditionals. After warm-up the steps are frozen quantile slice steps
@@ -94,6 +98,12 @@
 #'     two-level model with a common within-group variance.
 #'   * `"gibbs"`: the lecture's centred Gibbs sweep; mixes slowly when groups
 #'     are small or the between-group spread is small.
+#'   * `"factors"`: for crossed grouping factors, `(1 | a) + (1 | b)`, the
+#'     only one that applies. Factor after factor, given the other factors'
+#'     coefficients: sigma and that factor's sds and correlations by a slice
+#'     step with the fixed effects and the factor's coefficients integrated
+#'     out, then those drawn exactly. A sweep costs one pass over the rows
+#'     per factor.
 #' @param progress Show a progress bar (cli) for fits that take more than a
 #'   couple of seconds: one bar for all chains. Defaults to
 #'   `getOption("hiermod.progress")`, or else to `interactive()`; never shown
@@ -167,7 +177,7 @@
 fit <- function(formula, data = NULL, prior = hier_prior(), chains = 4,
                 iter = 2000, warmup = floor(iter / 2), thin = 1, seed = NULL,
                 cores = getOption("hiermod.cores", 2L),
-                sampler = c("collapsed", "asis", "gibbs"),
+                sampler = c("collapsed", "asis", "gibbs", "factors"),
                 keep = c("all", "global"),
                 progress = getOption("hiermod.progress", interactive()),
                 se = NULL, within = c("common", "group")) {
@@ -248,10 +258,16 @@ fit_settings <- function(spec, chains, iter, warmup, thin, cores, sampler, keep,
   }
   thin <- check_count(thin, "thin", 1L)
   cores <- check_count(cores, "cores", 1L, 1024L)
-  sampler <- check_choice(sampler, "sampler", c("collapsed", "asis", "gibbs"))
+  choices <- c("collapsed", "asis", "gibbs", "factors")
+  # not given: the model's first sampler (crossed factors have only theirs)
+  sampler <- if (identical(sampler, choices)) {
+    spec$samplers[1L]
+  } else {
+    check_choice(sampler, "sampler", choices)
+  }
   if (!sampler %in% spec$samplers) {
-    hm_abort("sampler", "\"", sampler, "\" is available only for the two-level ",
-             "model with a common within-group variance; use ",
+    hm_abort("sampler", "\"", sampler, "\" does not apply to this model: ",
+             sampler_scope(sampler), "; use ",
              paste0("\"", spec$samplers, "\"", collapse = " or "), ".")
   }
   keep <- check_choice(keep, "keep", c("all", "global"))
@@ -269,6 +285,15 @@ fit_settings <- function(spec, chains, iter, warmup, thin, cores, sampler, keep,
            if (keep == "all") ", or use `keep = \"global\"`"))
   list(chains = chains, iter = iter, warmup = warmup, thin = thin,
        cores = cores, keep = keep, sampler = sampler, seed = seed)
+}
+
+# What a sampler is for, in words.
+sampler_scope <- function(sampler) {
+  switch(sampler,
+         collapsed = "it is for nested groups",
+         asis = "it is for the two-level model with a common within-group variance",
+         gibbs = "it is for the lecture's models of groups without covariates",
+         factors = "it is for crossed grouping factors")
 }
 
 # fit()'s run: the core samples the spec's model; an interrupt is a

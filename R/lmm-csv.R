@@ -11,6 +11,7 @@
 # file is then read again with that column a key.
 lmm_summaries_from_csv <- function(formula, path, chunk_size) {
   terms <- lmm_terms(formula)
+  refuse_crossed(terms, "a CSV file read in passes")
   designs <- c(list(design_expressions(terms$fixed, formula)),
                lapply(terms$levels, function(l) design_expressions(l$lhs, formula)))
   text <- character()

@@ -26,6 +26,7 @@ design_expressions <- function(rhs, formula) {
 
 lmm_summaries_from_table <- function(formula, tbl) {
   terms <- lmm_terms(formula)
+  refuse_crossed(terms, "a database table read in passes")
   owns <- lapply(terms$levels, `[[`, "own")
   con <- check_table(tbl, owns)
   designs <- c(list(design_expressions(terms$fixed, formula)),

@@ -50,7 +50,12 @@ lmm_rows <- function(object, newdata, kept, allow_new_levels) {
       hm_abort("newdata", "needs a label of group `", deparse1(level$own),
                "` on every row.")
     }
-    paths[[l]] <- if (l == 1L) as.character(g) else paste(paths[[l - 1L]], g, sep = "/")
+    # a crossed factor's labels are its own, a nested level's its path
+    paths[[l]] <- if (l == 1L || isTRUE(model$crossed)) {
+      as.character(g)
+    } else {
+      paste(paths[[l - 1L]], g, sep = "/")
+    }
   }
   levels <- lapply(kept, function(l) {
     level <- model$levels[[l]]
@@ -84,7 +89,7 @@ lmm_kept_levels <- function(object, re_form, re_formula) {
   if (inherits(form, "formula") && length(form) == 2L) {
     bars <- find_bars(form[[2L]])
     if (length(bars) == 0L && length(all.vars(form[[2L]])) == 0L) return(integer())
-    named <- vapply(bar_chain(bars, form), `[[`, "", "name")
+    named <- vapply(bar_chain(bars, form)$levels, `[[`, "", "name")
     if (length(named) && all(named %in% names)) return(sort(match(named, names)))
   }
   hm_abort(arg, "must be NULL (every level of groups), NA or ~0 (none), or a ",

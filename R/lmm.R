@@ -6,7 +6,7 @@
 
 # Whether a right-hand side asks for a regression rather than the lecture's
 # tree of groups: a fixed part beyond `1` beside bars, a bar with more than
-# an intercept or written `||`, or, without bars, any operator of terms
+# an intercept or written `||`, crossed bars, or, without bars, any operator of terms
 # (`+`, `-`, `*`, `:`, `^`, `%in%`) or `0`. A single variable or a path
 # `a/b` without bars stays the lecture's shorthand.
 is_regression_rhs <- function(rhs) {
@@ -16,7 +16,8 @@ is_regression_rhs <- function(rhs) {
     slopes <- vapply(bars, function(bar) {
       !identical(bar[[1L]], as.name("|")) || !is_one(unparen(bar[[2L]]))
     }, TRUE)
-    return(!(is.null(fixed) || is_one(fixed)) || any(slopes))
+    return(!(is.null(fixed) || is_one(fixed)) || any(slopes) ||
+             !terms_nested(bar_terms(bars, call("~", rhs))))
   }
   e <- unparen(rhs)
   is_call_to(e, c("+", "-", "*", ":", "^", "%in%")) || identical(e, 0) ||
@@ -25,7 +26,7 @@ is_regression_rhs <- function(rhs) {
 
 # The terms of a regression formula: response, fixed part (an expression
 # for model.matrix(); `1` when only bars are given, as lme4 reads them) and
-# the levels of groups its bars name, top first.
+# the levels of groups its bars name (top first, or crossed).
 lmm_terms <- function(formula) {
   rhs <- formula[[3L]]
   fixed <- no_bars(rhs)
@@ -33,17 +34,47 @@ lmm_terms <- function(formula) {
   if ("offset" %in% all.names(fixed)) {
     hm_abort("formula", "has an offset: offsets are not supported.")
   }
-  levels <- bar_chain(find_bars(rhs), formula)
-  list(kind = "lmm", response = formula[[2L]], fixed = fixed, levels = levels,
-       bars = TRUE)
+  chain <- bar_chain(find_bars(rhs), formula)
+  list(kind = "lmm", response = formula[[2L]], fixed = fixed, levels = chain$levels,
+       crossed = chain$crossed, bars = TRUE)
 }
 
-# The bar terms as nested levels, top first: `(lhs | a/b)` is
-# `(lhs | a) + (lhs | a:b)`, as lme4 expands it; several terms must each
-# add one grouping factor to the one before. Each level: its coefficients
-# (`lhs`), its factors (`a`, then `a`, `b`), its name ("a", "a:b") and
-# whether its coefficients are correlated (`|`) or not (`||`).
+# The bar terms as levels of groups: `(lhs | a/b)` is `(lhs | a) +
+# (lhs | a:b)`, as lme4 expands it. Nested levels, top first, when each
+# term adds one grouping factor to the one before; otherwise the terms are
+# crossed factors, each its own level (a term `a:b` groups by the
+# combinations of a and b). Each level: its coefficients (`lhs`), its
+# factors (`a`, then `a`, `b`), its name ("a", "a:b"), whether its
+# coefficients are correlated (`|`) or not (`||`), and the expression of
+# its own labels (`own`). Returns list(levels, crossed).
 bar_chain <- function(bars, formula) {
+  terms <- bar_terms(bars, formula)
+  crossed <- !terms_nested(terms)
+  names <- vapply(terms, function(t) paste(vapply(t$factors, deparse1, ""), collapse = ":"), "")
+  if (crossed && anyDuplicated(names)) {
+    twice <- names[anyDuplicated(names)]
+    hm_abort("formula", "`", deparse1(formula[[3L]]), "`: two terms group by `", twice,
+             "`, which is not nested in itself; its coefficients are one term, ",
+             "`(1 + x | ", twice, ")`, or `(1 + x || ", twice, ")` for independent ones.")
+  }
+  levels <- lapply(seq_along(terms), function(i) {
+    t <- terms[[i]]
+    f <- t$factors
+    # a level's own labels: its last factor's when it is nested in the one
+    # above, else the combinations of its factors' values
+    own <- if ((crossed || i == 1L) && length(f) > 1L) {
+      as.call(c(list(as.name("paste"), sep = ":"), f))
+    } else {
+      f[[length(f)]]
+    }
+    c(t, list(name = names[i], own = own))
+  })
+  list(levels = levels, crossed = crossed)
+}
+
+# The bar terms, `/` expanded, fewest factors first; each checked to group
+# by variables.
+bar_terms <- function(bars, formula) {
   terms <- list()
   for (bar in bars) {
     group <- unparen(bar[[3L]])
@@ -61,34 +92,18 @@ bar_chain <- function(bars, formula) {
                                           correlated = correlated)
     }
   }
-  if (length(terms) == 0L) return(list())
-  terms <- terms[order(vapply(terms, function(t) length(t$factors), 1L))]
-  for (i in seq_along(terms)) {
+  terms[order(vapply(terms, function(t) length(t$factors), 1L))]
+}
+
+# Whether each term adds one factor to the one before (the top level may
+# be an interaction of several, `(1 | a:b)`).
+terms_nested <- function(terms) {
+  for (i in seq_along(terms)[-1L]) {
     f <- terms[[i]]$factors
-    # the top level may be an interaction of several factors, `(1 | a:b)`
-    nested <- i == 1L ||
-      (length(f) == length(terms[[i - 1L]]$factors) + 1L &&
-         identical(f[-length(f)], terms[[i - 1L]]$factors))
-    if (!nested) {
-      hm_abort("formula", "`", deparse1(formula[[3L]]), "`: its grouping terms ",
-               "are not nested one in the other (crossed groups, or two terms ",
-               "on one grouping factor), which is not supported yet; nested ",
-               "groups are written `(1 + x | region/school)` or `(1 + x | region) ",
-               "+ (1 | region:school)`.")
-    }
+    above <- terms[[i - 1L]]$factors
+    if (length(f) != length(above) + 1L || !identical(f[-length(f)], above)) return(FALSE)
   }
-  lapply(seq_along(terms), function(i) {
-    t <- terms[[i]]
-    f <- t$factors
-    # a level's own labels: its last factor's, or at the top the
-    # combinations of its factors' values
-    own <- if (i == 1L && length(f) > 1L) {
-      as.call(c(list(as.name("paste"), sep = ":"), f))
-    } else {
-      f[[length(f)]]
-    }
-    c(t, list(name = paste(vapply(f, deparse1, ""), collapse = ":"), own = own))
-  })
+  TRUE
 }
 
 # The model frame of `~ rhs` in `data` (then the formula's environment),
@@ -150,7 +165,14 @@ lmm_model <- function(terms, data, formula) {
   names <- vapply(terms$levels, function(l) l$name, "")
   encoded <- Map(function(g, l) encode_groups(g[keep], length(y), l$own, TRUE, checked = TRUE),
                  groups, terms$levels)
-  tree <- build_tree(encoded, names, length(y), "formula")
+  # crossed factors: each its own groups, every row in one of each
+  tree <- if (isTRUE(terms$crossed)) {
+    list(nodes = lapply(encoded, function(g) {
+      list2DF(list(label = g$labels, parent = rep(1L, length(g$labels)), value = g$values))
+    }), codes = NULL)
+  } else {
+    build_tree(encoded, names, length(y), "formula")
+  }
   levels <- lapply(seq_along(terms$levels), function(l) {
     term <- terms$levels[[l]]
     z <- design[[l + 1L]]$matrix
@@ -162,10 +184,12 @@ lmm_model <- function(terms, data, formula) {
          correlated = term$correlated && ncol(z) > 1L,
          labels = tree$nodes[[l]]$label, parent = tree$nodes[[l]]$parent,
          values = tree$nodes[[l]]$value,
+         codes = if (isTRUE(terms$crossed)) encoded[[l]]$codes,
          terms = design[[l + 1L]]$terms, xlevels = design[[l + 1L]]$xlevels)
   })
   model <- list(y = y, x = unname_design(x), x_names = colnames(x), levels = levels,
-                leaf = if (length(levels)) tree$codes else integer(),
+                crossed = isTRUE(terms$crossed),
+                leaf = if (length(levels) && !isTRUE(terms$crossed)) tree$codes else integer(),
                 x_terms = design[[1L]]$terms, x_levels = design[[1L]]$xlevels,
                 contrasts = attr(x, "contrasts"))
   with_statistics(model, deparse1(terms$response))
@@ -187,12 +211,16 @@ with_statistics <- function(model, response) {
   numbered <- number_variables(response, model$y, designs)
   model$x_vars <- numbered$vars[[1L]]
   for (l in seq_along(model$levels)) model$levels[[l]]$z_vars <- numbered$vars[[l + 1L]]
-  k <- if (length(model$levels)) length(model$levels[[length(model$levels)]]$labels) else 1L
-  leaf <- if (length(model$levels)) model$leaf else rep(1L, length(model$y))
+  # crossed factors: the core summarises the rows itself, sweep by sweep;
+  # here only the pooled statistics, which scale the priors
+  grouped <- length(model$levels) && !model$crossed
+  k <- if (grouped) length(model$levels[[length(model$levels)]]$labels) else 1L
+  leaf <- if (grouped) model$leaf else rep(1L, length(model$y))
   stats <- hm_lmm_stats(model$y, model$x, lapply(model$levels, `[[`, "z"),
                         numbered$first, as.integer(leaf), k)
   model$stats <- glue_result(stats, "data", "summarised")
   model$variables <- numbered$names
+  if (model$crossed) model$columns <- lapply(numbered$values, as.double)
   model$n <- length(model$y)
   model
 }
@@ -237,8 +265,9 @@ variable_spreads <- function(stats) {
 }
 
 # Each fitted row's group at every level (top first), from its group of the
-# last level up the tree.
+# last level up the tree, or of each crossed factor.
 lmm_row_nodes <- function(model) {
+  if (isTRUE(model$crossed)) return(lapply(model$levels, `[[`, "codes"))
   node <- model$leaf
   out <- vector("list", length(model$levels))
   for (l in rev(seq_along(model$levels))) {
@@ -324,7 +353,9 @@ lmm_spec <- function(model) {
   levels <- lapply(model$levels, function(l) {
     l[c("name", "labels", "parent", "z_names", "correlated")]
   })
-  structure(list(kind = "lmm", columns = columns, samplers = "collapsed",
+  structure(list(kind = "lmm", columns = columns,
+                 samplers = if (isTRUE(model$crossed)) "factors" else "collapsed",
+                 crossed = isTRUE(model$crossed),
                  levels = levels, level_names = vapply(levels, `[[`, "", "name"),
                  x_names = model$x_names, n = model$n),
             class = "hiermod_spec")
@@ -482,10 +513,15 @@ fit_lmm <- function(call, formula, terms, data, prior, chains, iter, warmup,
   report <- progress_reporter(progress, as.double(s$chains) * s$iter)
   d <- lmm_glue_data(model)
   started <- proc.time()[["elapsed"]]
-  out <- hm_sample_lmm(d$stats, d$x, d$z, d$parents, lmm_prior_for_core(prior),
-                       s$sampler, s$chains, s$iter, s$warmup, s$thin, s$seed, s$cores,
-                       s$keep == "all",
-                       spec$columns$name, report)
+  out <- if (isTRUE(model$crossed)) {
+    hm_sample_crossed(model$columns, d$x, d$z, lmm_row_nodes(model),
+                      lmm_prior_for_core(prior), s$sampler, s$chains, s$iter, s$warmup,
+                      s$thin, s$seed, s$cores, s$keep == "all", spec$columns$name, report)
+  } else {
+    hm_sample_lmm(d$stats, d$x, d$z, d$parents, lmm_prior_for_core(prior),
+                  s$sampler, s$chains, s$iter, s$warmup, s$thin, s$seed, s$cores,
+                  s$keep == "all", spec$columns$name, report)
+  }
   elapsed <- proc.time()[["elapsed"]] - started
   stop_if_interrupted(out, "sampling")
   # the core refuses a model it cannot sample (too many variance
@@ -798,7 +834,9 @@ tidy_lmm_block <- function(x, effect) {
 # (terms, factor levels, contrasts, which variable each column is) rides
 # along as the attribute "design".
 lmm_summaries <- function(formula, data) {
-  model <- lmm_model(lmm_terms(formula), data, formula)
+  terms <- lmm_terms(formula)
+  refuse_crossed(terms, "group summaries")
+  model <- lmm_model(terms, data, formula)
   rows <- leaf_group_values(vapply(model$levels, `[[`, "", "name"),
                             lapply(model$levels, `[[`, "values"),
                             lapply(model$levels, `[[`, "parent"), length(model$stats$n))
@@ -899,6 +937,17 @@ lmm_model_from_summaries <- function(s, formula) {
   }, design$levels, tree$nodes)
   c(design[setdiff(names(design), "levels")],
     list(levels = levels, stats = stats, n = as.integer(sum(stats$n))))
+}
+
+# Crossed factors have no one table of groups that summarises the rows:
+# `what` (summaries, a file or table read in passes) needs nested groups.
+refuse_crossed <- function(terms, what) {
+  if (isTRUE(terms$crossed)) {
+    hm_abort("formula", "has crossed grouping factors (",
+             paste0("`", vapply(terms$levels, `[[`, "", "name"), "`", collapse = ", "),
+             "), which ", what, " cannot hold: they summarise the rows by one ",
+             "nesting of groups. Fit the rows from a data frame.")
+  }
 }
 
 # Refuses what needs the fitted rows when the fit has only their

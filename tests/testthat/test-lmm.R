@@ -310,8 +310,10 @@ test_that("formulas are read as stated in ?fit, never silently as groups", {
   expect_s3_class(fit(y ~ g, d, chains = 1, iter = 20, seed = 1), "hiermod_fit")
   expect_s3_class(fit(y ~ (1 | g), d, chains = 1, iter = 20, seed = 1), "hiermod_fit")
   expect_hm_error(fit(y ~ x + I(2 * x), d), "formula", "collinear.*I\\(2 \\* x\\)")
-  expect_hm_error(fit(y ~ x + (1 | g) + (0 + x | g), d), "formula", "not nested")
-  expect_hm_error(fit(y ~ x + (1 | g) + (1 | w), d), "formula", "crossed")
+  expect_hm_error(fit(y ~ x + (1 | g) + (0 + x | g), d), "formula",
+                  "two terms group by `g`.*\\(1 \\+ x \\|\\| g\\)")
+  crossed <- fit(y ~ x + (1 | g) + (1 | w), d, chains = 1, iter = 20, seed = 1)
+  expect_identical(attr(crossed, "hiermod")$sampler, "factors")
   expect_s3_class(fit(y ~ x + (1 | g / w), d, chains = 1, iter = 20, seed = 1), "hiermod_lmm")
   expect_hm_error(fit(y ~ x, d, prior = hier_prior(sd_b = cauchy(0, 1))),
                   "formula", "~ 1 \\+ x")

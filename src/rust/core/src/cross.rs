@@ -169,6 +169,53 @@ impl CrossStats {
         out.finish()
     }
 
+    /// Replaces variable `a` of every group by `values` (one per row, row
+    /// `i` in group `group[i]`, as the statistics were reduced), the other
+    /// variables' rows in `columns` (`columns[a]` unused): the groups'
+    /// means of the new values, then their centred products, two passes
+    /// that do not cancel. Fails if a new value is not finite.
+    pub fn replace_variable(
+        &mut self,
+        a: usize,
+        values: &[f64],
+        columns: &[&[f64]],
+        group: &[usize],
+    ) -> Result<(), Error> {
+        let d = self.d;
+        for k in 0..self.n.len() {
+            self.mean[k * d + a] = 0.0;
+            for b in 0..d {
+                self.cross[k * d * d + a * d + b] = 0.0;
+            }
+        }
+        for (&k, &v) in group.iter().zip(values) {
+            self.mean[k * d + a] += v;
+        }
+        for k in 0..self.n.len() {
+            self.mean[k * d + a] /= self.n[k];
+        }
+        for (i, (&k, &v)) in group.iter().zip(values).enumerate() {
+            let mean = &self.mean[k * d..(k + 1) * d];
+            let e = v - mean[a];
+            let cross = &mut self.cross[k * d * d + a * d..k * d * d + (a + 1) * d];
+            for (b, column) in columns.iter().enumerate() {
+                cross[b] += e * if b == a { e } else { column[i] - mean[b] };
+            }
+        }
+        for k in 0..self.n.len() {
+            for b in 0..d {
+                self.cross[k * d * d + b * d + a] = self.cross[k * d * d + a * d + b];
+            }
+            if !self.mean[k * d + a].is_finite() || !self.cross[k * d * d + a * d + a].is_finite() {
+                return Err(Error::Numerical(format!(
+                    "the statistics of group {} are not finite",
+                    k + 1
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Adds one row `v` to group `k` (Welford). The upper triangle only;
     /// [`Self::finish`] mirrors it.
     pub fn observe(&mut self, k: usize, v: &[f64]) {
@@ -385,6 +432,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn replacing_a_variable_equals_reducing_anew() {
+        let (mut cols, group) = columns();
+        let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+        let mut s = CrossStats::from_columns(&refs, &group, 3).unwrap();
+        let y: Vec<f64> = (0..group.len()).map(|i| 5e7 + (i as f64).tan()).collect();
+        {
+            let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+            s.replace_variable(0, &y, &refs, &group).unwrap();
+        }
+        cols[0] = y;
+        let refs: Vec<&[f64]> = cols.iter().map(Vec::as_slice).collect();
+        let anew = CrossStats::from_columns(&refs, &group, 3).unwrap();
+        for (a, b) in s.means().iter().zip(anew.means()) {
+            assert!((a - b).abs() <= 1e-12 * b.abs(), "{a} vs {b}");
+        }
+        for (a, b) in s.crosses().iter().zip(anew.crosses()) {
+            assert!(close(*a, *b, b.abs()), "{a} vs {b}");
+        }
+        let bad = vec![f64::NAN; group.len()];
+        assert!(s.replace_variable(0, &bad, &refs, &group).is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@
 mod chains;
 mod classes;
 mod cross;
+mod crossed;
 mod csv;
 mod engine;
 mod error;
@@ -32,6 +33,7 @@ mod units;
 
 pub use chains::{ChainOutput, Posterior, Settings, run_chains};
 pub use cross::CrossStats;
+pub use crossed::{Crossed, CrossedChain, CrossedData, CrossedFactor};
 pub use csv::{Chunk, CsvError, CsvReader, Fields, GroupAccumulator};
 pub use engine::{Messages, Tree, TreeChain, TreeState};
 pub use error::Error;

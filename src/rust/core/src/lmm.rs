@@ -113,7 +113,7 @@ impl Level {
 /// (MATHS.md 15.4): `y = y_centre + y_scale y~`; each column of X centred
 /// (when X has an intercept column) and scaled.
 #[derive(Debug, Clone, PartialEq)]
-struct Scales {
+pub(crate) struct Scales {
     y_centre: f64,
     y_scale: f64,
     x_centre: Vec<f64>,
@@ -235,11 +235,28 @@ pub struct LmmChain {
     work: Work,
 }
 
+impl LmmChain {
+    /// Sigma's log precision in the sampler's units.
+    pub(crate) fn log_tau_w(&self) -> f64 {
+        self.psi[0]
+    }
+}
+
 impl Lmm {
     pub fn new(data: LmmData<'_>, prior: LmmPrior) -> Result<Self, Error> {
+        let scales = Scales::of(&data);
+        Self::in_scales(data, prior, scales)
+    }
+
+    /// The model in the sampler's units `scales`, which several models
+    /// of one response share (crossed factors, crossed.rs).
+    pub(crate) fn in_scales(
+        data: LmmData<'_>,
+        prior: LmmPrior,
+        scales: Scales,
+    ) -> Result<Self, Error> {
         let p = check_data(&data)?;
         check_prior(&prior, p, &data)?;
-        let scales = Scales::of(&data);
         let mut psi_at = 1;
         let mut levels = Vec::with_capacity(data.levels.len());
         for (l, (level, level_prior)) in data.levels.iter().zip(&prior.levels).enumerate() {
@@ -365,7 +382,7 @@ impl Lmm {
     /// rows of each last-level parent and of each last-level group, in the
     /// sampler's units, and the classes. Over a group's rows,
     /// `sum u v' = n ubar vbar' + S_uv` for coordinates u, v (MATHS.md 15.6).
-    fn summarise(&mut self, data: &LmmData<'_>) {
+    pub(crate) fn summarise(&mut self, data: &LmmData<'_>) {
         let stats = data.stats;
         let d = stats.n_variables();
         let big_l = self.levels.len();
@@ -433,11 +450,80 @@ impl Lmm {
             .sum::<usize>()
     }
 
-    fn n_global(&self) -> usize {
+    pub(crate) fn n_global(&self) -> usize {
         self.p + self.variance_dim()
     }
 
-    fn n_group_values(&self) -> usize {
+    pub(crate) fn scales(&self) -> &Scales {
+        &self.scales
+    }
+
+    /// The one level's coefficients in the data's units, q x groups,
+    /// coefficient after coefficient.
+    pub(crate) fn coefficients_in_units(&self, chain: &LmmChain, out: &mut [f64]) {
+        let level = &self.levels[0];
+        let n = level.n_nodes;
+        for (a, zs) in level.z_scale.iter().enumerate() {
+            let factor = self.scales.y_scale / zs;
+            for (v, b) in out[a * n..(a + 1) * n]
+                .iter_mut()
+                .zip(&chain.b[0][a * n..(a + 1) * n])
+            {
+                *v = b * factor;
+            }
+        }
+    }
+
+    /// One update of sigma, every level's variance parameters, beta and
+    /// every coefficient from their conditional law given the response the
+    /// model was last summarised with, sigma's log precision entering at
+    /// `log_tau_w` and leaving in `chain.psi[0]`: a slice step on the
+    /// density with the locations integrated out, then the locations
+    /// drawn exactly (also in warm-up: the caller's next step needs them).
+    pub(crate) fn conditional_update(
+        &self,
+        chain: &mut LmmChain,
+        log_tau_w: f64,
+        rng: &mut Pcg64,
+        warmup: bool,
+    ) -> Result<(), Error> {
+        chain.psi[0] = log_tau_w;
+        // the response changed since the last step: its density too
+        chain.log_f = None;
+        chain.work.evaluated = None;
+        self.step_variances(chain, rng, warmup)?;
+        let LmmChain {
+            psi, work, beta, b, ..
+        } = chain;
+        self.draw_locations(psi, work, beta, b, rng);
+        Ok(())
+    }
+
+    fn step_variances(
+        &self,
+        chain: &mut LmmChain,
+        rng: &mut Pcg64,
+        warmup: bool,
+    ) -> Result<(), Error> {
+        let LmmChain {
+            psi,
+            log_f,
+            step,
+            work,
+            ..
+        } = chain;
+        let mut density = |x: &[f64]| self.log_density(x, work, true);
+        let value = step.step(psi, *log_f, &mut density, rng, warmup)?;
+        *log_f = Some(value);
+        if !value.is_finite() {
+            return Err(Error::Numerical(
+                "the collapsed density of the variance parameters is not finite".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn n_group_values(&self) -> usize {
         self.levels.iter().map(|l| l.q * l.n_nodes).sum()
     }
 
@@ -825,7 +911,7 @@ impl Lmm {
         Some(self.log_density(&psi, &mut w, with_prior) - self.n_rows * self.scales.y_scale.ln())
     }
 
-    fn report_values(&self, chain: &LmmChain, out: &mut [f64]) {
+    pub(crate) fn report_values(&self, chain: &LmmChain, out: &mut [f64]) {
         let (p, s) = (self.p, &self.scales);
         for ((v, beta), x_scale) in out.iter_mut().zip(&chain.beta).zip(&s.x_scale) {
             *v = beta * s.y_scale / x_scale;
@@ -1305,23 +1391,11 @@ impl Posterior for Lmm {
     }
 
     fn sweep(&self, chain: &mut LmmChain, rng: &mut Pcg64, warmup: bool) -> Result<(), Error> {
-        let LmmChain {
-            psi,
-            log_f,
-            beta,
-            b,
-            step,
-            work,
-        } = chain;
-        let mut density = |x: &[f64]| self.log_density(x, work, true);
-        let value = step.step(psi, *log_f, &mut density, rng, warmup)?;
-        *log_f = Some(value);
-        if !value.is_finite() {
-            return Err(Error::Numerical(
-                "the collapsed density of the variance parameters is not finite".into(),
-            ));
-        }
+        self.step_variances(chain, rng, warmup)?;
         if !warmup {
+            let LmmChain {
+                psi, work, beta, b, ..
+            } = chain;
             self.draw_locations(psi, work, beta, b, rng);
         }
         Ok(())

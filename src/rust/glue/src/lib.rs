@@ -10,10 +10,10 @@ use std::ffi::{c_int, c_void};
 
 use extendr_api::prelude::*;
 use hiermod_core::{
-    CrossStats, CsvReader, EffectPrior, Fields, GroupAccumulator, GroupStats, InUnits, Layout,
-    LevelPrior, Lmm, LmmData, LmmLevel, LmmPrior, Messages, Posterior, SamplerKind, SdPrior,
-    Settings, Tree, TreePrior, Units, Within, WithinKind, column_summaries, diagnostics,
-    log_marginal_likelihood_in_units, run_chains,
+    CrossStats, Crossed, CrossedData, CrossedFactor, CsvReader, EffectPrior, Fields,
+    GroupAccumulator, GroupStats, InUnits, Layout, LevelPrior, Lmm, LmmData, LmmLevel, LmmPrior,
+    Messages, Posterior, SamplerKind, SdPrior, Settings, Tree, TreePrior, Units, Within,
+    WithinKind, column_summaries, diagnostics, log_marginal_likelihood_in_units, run_chains,
 };
 
 unsafe extern "C" {
@@ -1194,6 +1194,21 @@ fn lmm_from_r(
     if parents.len() != z.len() {
         return Err("z and parents must have one element per level".into());
     }
+    let data = LmmData {
+        stats: &stats,
+        x: &x,
+        levels: z
+            .iter()
+            .zip(&parents)
+            .map(|(z, parent)| LmmLevel { z, parent })
+            .collect(),
+    };
+    Ok(Lmm::new(data, lmm_prior_from_r(prior)?)?)
+}
+
+/// The priors of a regression from R: `list(effect_mean, effect_sd,
+/// levels = list(list(sds, lkj), ...), sigma)`.
+fn lmm_prior_from_r(prior: &List) -> std::result::Result<LmmPrior, String> {
     let means = doubles_in(prior, "effect_mean")?;
     let sds = doubles_in(prior, "effect_sd")?;
     if means.len() != sds.len() {
@@ -1236,23 +1251,11 @@ fn lmm_from_r(
             .map_err(|_| "prior$sigma is missing")?,
         "prior$sigma",
     )?;
-    let data = LmmData {
-        stats: &stats,
-        x: &x,
-        levels: z
-            .iter()
-            .zip(&parents)
-            .map(|(z, parent)| LmmLevel { z, parent })
-            .collect(),
-    };
-    Ok(Lmm::new(
-        data,
-        LmmPrior {
-            effects,
-            levels,
-            sigma,
-        },
-    )?)
+    Ok(LmmPrior {
+        effects,
+        levels,
+        sigma,
+    })
 }
 
 fn doubles_in(list: &List, name: &str) -> std::result::Result<Vec<f64>, String> {
@@ -1287,6 +1290,85 @@ fn hm_sample_lmm(
 ) -> List {
     let run = || -> std::result::Result<List, Failure> {
         let model = lmm_from_r(&stats, &x, &z, &parents, &prior)?;
+        let run = Run::from_r(
+            sampler,
+            [chains, iter, warmup, thin, threads],
+            seed,
+            keep_groups,
+            column_names,
+            progress,
+        )?;
+        run.sample(&model)
+    };
+    run().unwrap_or_else(Failure::into_list)
+}
+
+/// Samples a regression on crossed grouping factors: `columns` the
+/// model's variables (double vectors, one value per row, the response
+/// first), `x` and `z[[k]]` as for `hm_sample_lmm`, `groups[[k]]` each
+/// row's 1-based group of factor k (of `max(groups[[k]])`), `prior` as
+/// `lmm_from_r` reads it; the rest as `hm_sample`'s. Returns what
+/// `hm_sample` returns.
+/// @keywords internal
+/// @noRd
+#[extendr]
+#[allow(clippy::too_many_arguments)]
+fn hm_sample_crossed(
+    columns: List,
+    x: Robj,
+    z: List,
+    groups: List,
+    prior: List,
+    sampler: &str,
+    chains: i32,
+    iter: i32,
+    warmup: i32,
+    thin: i32,
+    seed: f64,
+    threads: i32,
+    keep_groups: bool,
+    column_names: Robj,
+    progress: Robj,
+) -> List {
+    let run = || -> std::result::Result<List, Failure> {
+        let values: Vec<Robj> = columns.values().collect();
+        let columns: Vec<&[f64]> = values
+            .iter()
+            .map(|c| doubles(c, "columns[[v]]"))
+            .collect::<std::result::Result<_, _>>()?;
+        let x = variables_from_r(x.clone(), "x")?;
+        let z: Vec<Vec<Option<usize>>> = z
+            .values()
+            .map(|v| variables_from_r(v, "z[[k]]"))
+            .collect::<std::result::Result<_, _>>()?;
+        let groups: Vec<Vec<usize>> = groups
+            .values()
+            .map(|g| indices_from_r(&g, "groups[[k]]"))
+            .collect::<std::result::Result<_, _>>()?;
+        if groups.len() != z.len() {
+            return Err("z and groups must have one element per factor".into());
+        }
+        let factors = z
+            .iter()
+            .zip(&groups)
+            .map(|(z, group)| CrossedFactor {
+                z,
+                group,
+                // an index past the end (NA, below 1) fails in the core
+                n_groups: group
+                    .iter()
+                    .copied()
+                    .filter(|&g| g != usize::MAX)
+                    .max()
+                    .map_or(0, |g| g + 1),
+            })
+            .collect();
+        let data = CrossedData {
+            columns: &columns,
+            x: &x,
+            factors,
+        };
+        let model = Crossed::new(data, lmm_prior_from_r(&prior)?)?;
         let run = Run::from_r(
             sampler,
             [chains, iter, warmup, thin, threads],
@@ -1380,6 +1462,7 @@ extendr_module! {
     fn hm_sample;
     fn hm_lmm_stats;
     fn hm_sample_lmm;
+    fn hm_sample_crossed;
     fn hm_lmm_log_density;
     fn hm_marginal_likelihood;
     fn hm_redraw_effects;

@@ -31,6 +31,11 @@ pub enum SamplerKind {
     /// theta, (mu, tau_b) given theta, (mu, tau_b) given the standardised
     /// effects, tau_w.
     Asis,
+    /// For crossed grouping factors (MATHS.md section 16): factor after
+    /// factor, sigma and that factor's variance parameters by a slice step
+    /// with beta and its coefficients integrated out, given the other
+    /// factors' coefficients; then beta and its coefficients exactly.
+    Factors,
 }
 
 impl SamplerKind {
@@ -40,6 +45,7 @@ impl SamplerKind {
             SamplerKind::Gibbs => "gibbs",
             SamplerKind::Collapsed => "collapsed",
             SamplerKind::Asis => "asis",
+            SamplerKind::Factors => "factors",
         }
     }
 
@@ -51,10 +57,11 @@ impl SamplerKind {
             .ok_or_else(|| Error::InvalidSettings(format!("unknown sampler {name:?}")))
     }
 
-    pub const ALL: [SamplerKind; 3] = [
+    pub const ALL: [SamplerKind; 4] = [
         SamplerKind::Collapsed,
         SamplerKind::Asis,
         SamplerKind::Gibbs,
+        SamplerKind::Factors,
     ];
 }
 
@@ -78,6 +85,8 @@ impl SamplerKind {
         match self {
             SamplerKind::Gibbs | SamplerKind::Collapsed => true,
             SamplerKind::Asis => depth == 1 && within == WithinKind::Common,
+            // a tree's groups are nested, never crossed
+            SamplerKind::Factors => false,
         }
     }
 }
@@ -93,6 +102,9 @@ pub(crate) fn new(tree: &Tree, kind: SamplerKind) -> Box<dyn Kernel> {
         SamplerKind::Gibbs => Box::new(gibbs::Gibbs::default()),
         SamplerKind::Collapsed => Box::new(collapsed::Collapsed::new(tree)),
         SamplerKind::Asis => Box::new(asis::Asis::new(tree)),
+        // supports() refuses it for a tree before any chain starts; the
+        // centred sweep stands in rather than a panic
+        SamplerKind::Factors => Box::new(gibbs::Gibbs::default()),
     }
 }
 
