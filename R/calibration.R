@@ -301,8 +301,9 @@ sbc_lmm_ranks <- function(design, reps, seed, fit_prior = design$prior) {
 }
 
 # The regression designs: random intercept with covariates (one per row,
-# one per group), correlated and independent slopes, a factor, the pooled
-# regression; between them every family of prior on an sd.
+# one per group), correlated and independent slopes, a factor, nested
+# groups, crossed factors (balanced, unbalanced with slopes, with their
+# cells), the pooled regression; between them every family of prior on an sd.
 sbc_lmm_designs <- function() {
   rows <- with_seed(5L, {
     g <- rep(1:8, c(1L, 2L, 3L, 5L, 8L, 3L, 4L, 2L))
@@ -319,6 +320,23 @@ sbc_lmm_designs <- function() {
     r <- rep(1:4, each = 3L)[s]
     data.frame(r = r, s = s, x1 = stats::rnorm(length(s)),
                xs = stats::rnorm(12L)[s], xr = stats::rnorm(4L)[r])
+  })
+  # crossed factors: every pair of a and b twice; then pairs missing or
+  # repeated, unequal counts per level; then a within b's cells
+  balanced <- with_seed(8L, {
+    cells <- expand.grid(a = 1:8, b = 1:5)
+    cells <- cells[rep(seq_len(nrow(cells)), 2L), ]
+    data.frame(cells, x = stats::rnorm(nrow(cells)))
+  })
+  unbalanced <- with_seed(9L, {
+    a <- c(1:10, sample.int(10L, 50L, replace = TRUE, prob = 1:10))
+    b <- c(rep_len(1:6, 10L), sample.int(6L, 50L, replace = TRUE))
+    data.frame(a = a, b = b, x = stats::runif(60L, -1, 2))
+  })
+  with_cells <- with_seed(10L, {
+    cells <- expand.grid(a = 1:6, b = 1:4)
+    cells <- cells[rep(seq_len(nrow(cells)), rep_len(1:3, nrow(cells))), ]
+    data.frame(cells, x = stats::rnorm(nrow(cells)))
   })
   unit <- function(...) {
     hier_prior(Intercept = normal(1, 2), b = normal(0, 1), sigma = exponential(1), ...)
@@ -337,6 +355,14 @@ sbc_lmm_designs <- function() {
                    nested, unit(sd_r__Intercept = normal(0, 1), sd = exponential(1))),
     sbc_lmm_design("nested, correlated slopes at the top", y ~ x1 + (x1 | r) + (1 | r:s),
                    nested, unit(sd = normal(0, 1), cor = lkj(1.5))),
+    sbc_lmm_design("crossed, balanced", y ~ x + (1 | a) + (1 | b), balanced,
+                   unit(sd_a__Intercept = normal(0, 1), sd_b__Intercept = cauchy(0, 1)),
+                   thin = 3L),
+    sbc_lmm_design("crossed, unbalanced, correlated slopes on one factor",
+                   y ~ x + (x | a) + (1 | b), unbalanced,
+                   unit(sd = normal(0, 1), cor = lkj(2)), thin = 3L),
+    sbc_lmm_design("crossed with their cells, a:b", y ~ x + (1 | a) + (1 | b) + (1 | a:b),
+                   with_cells, unit(sd = exponential(2)), thin = 3L),
     sbc_lmm_design("pooled regression", y ~ x1 + x2, rows,
                    hier_prior(Intercept = normal(1, 2), b = normal(0, 1),
                               sigma = cauchy(0, 1)))

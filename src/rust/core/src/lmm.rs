@@ -734,8 +734,11 @@ impl Lmm {
         else {
             return f64::NEG_INFINITY;
         };
+        // m[0], the quadratic form left, is a sum of squares: below zero,
+        // rounding has swamped it (a precision far past any the data
+        // support, which a slice step may probe)
         let result = value + total - 0.5 * log_det_q - 0.5 * m[0];
-        if result.is_nan() {
+        if result.is_nan() || m[0] < 0.0 {
             return f64::NEG_INFINITY;
         }
         evaluated.clear();
