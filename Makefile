@@ -7,7 +7,7 @@ MANIFEST := src/rust/Cargo.toml
 export PATH := $(PATH):$(HOME)/.cargo/bin
 
 # lintr's settings are in .lintr.
-.PHONY: deps lint rust-test build install install-code check demo test calibrate bench bench-models bench-databases bench-priors screenshots vendor site coverage wrappers docs clean
+.PHONY: deps lint rust-test build install install-code check demo test calibrate bench bench-models bench-crossed bench-databases bench-priors screenshots vendor site coverage wrappers docs clean
 
 deps:
 	bash dev/install-deps.sh
@@ -46,10 +46,17 @@ bench: install-code
 	bash dev/install-deps.sh bench
 	Rscript bench/peers.R
 	Rscript bench/models.R
+	Rscript bench/crossed.R
 
 bench-models: install-code
 	bash dev/install-deps.sh bench
 	Rscript bench/models.R
+
+# Crossed grouping factors: InstEval against lmer, a subsample against brms,
+# simulated designs to 10^6 rows, and the two exact schemes: bench/CROSSED.md.
+bench-crossed: install-code
+	bash dev/install-deps.sh bench
+	Rscript bench/crossed.R
 
 # The reference for hiermod's default prior on the sds: lme4's REML and the
 # default posteriors of rstanarm and brms on 12 of R's grouped data sets,

@@ -223,9 +223,9 @@ sbc_designs <- function() {
 # covariates and groups of its rows (fixed across replications: the
 # calibration is conditional on them) and a prior with every value given.
 sbc_lmm_design <- function(name, formula, rows, prior, draws = 99L, thin = 2L,
-                           warmup = 200L) {
+                           warmup = 200L, sampler = NULL) {
   list(name = name, formula = formula, rows = rows, prior = prior,
-       draws = draws, thin = thin, warmup = warmup)
+       draws = draws, thin = thin, warmup = warmup, sampler = sampler)
 }
 
 # The model of a design's rows (a response of zeros: the design matrices do
@@ -288,10 +288,12 @@ sbc_lmm_ranks <- function(design, reps, seed, fit_prior = design$prior) {
     fit_seeds <- sample.int(2^30, reps)
     t(vapply(fit_seeds, function(s) {
       sim <- sbc_lmm_simulate(design, m)
-      draws <- as.matrix(fit(design$formula, sim$data, prior = fit_prior,
-                             chains = 1L, warmup = design$warmup,
-                             iter = design$warmup + design$draws * design$thin,
-                             thin = design$thin, seed = s, cores = 1L))
+      args <- list(design$formula, sim$data, prior = fit_prior, chains = 1L,
+                   warmup = design$warmup, iter = design$warmup + design$draws * design$thin,
+                   thin = design$thin, seed = s, cores = 1L)
+      # a design's own sampler, if it names one; else the model's
+      if (!is.null(design$sampler)) args$sampler <- design$sampler
+      draws <- as.matrix(do.call(fit, args))
       colSums(sweep(draws, 2L, sim$truth, "<"))
     }, numeric(nrow(m$spec$columns))))
   })
@@ -341,7 +343,22 @@ sbc_lmm_designs <- function() {
   unit <- function(...) {
     hier_prior(Intercept = normal(1, 2), b = normal(0, 1), sigma = exponential(1), ...)
   }
-  list(
+  crossed <- function(sampler) {
+    list(
+      sbc_lmm_design(paste0("crossed, balanced (", sampler, ")"), y ~ x + (1 | a) + (1 | b),
+                     balanced,
+                     unit(sd_a__Intercept = normal(0, 1), sd_b__Intercept = cauchy(0, 1)),
+                     thin = 3L, sampler = sampler),
+      sbc_lmm_design(paste0("crossed, unbalanced, correlated slopes on one factor (",
+                            sampler, ")"),
+                     y ~ x + (x | a) + (1 | b), unbalanced,
+                     unit(sd = normal(0, 1), cor = lkj(2)), thin = 3L, sampler = sampler),
+      sbc_lmm_design(paste0("crossed with their cells, a:b (", sampler, ")"),
+                     y ~ x + (1 | a) + (1 | b) + (1 | a:b), with_cells,
+                     unit(sd = exponential(2)), thin = 3L, sampler = sampler)
+    )
+  }
+  c(list(
     sbc_lmm_design("intercept, covariates", y ~ x1 + x2 + (1 | g), rows,
                    unit(sd = normal(0, 1))),
     sbc_lmm_design("intercept, factor", y ~ f + (1 | g), rows,
@@ -355,16 +372,8 @@ sbc_lmm_designs <- function() {
                    nested, unit(sd_r__Intercept = normal(0, 1), sd = exponential(1))),
     sbc_lmm_design("nested, correlated slopes at the top", y ~ x1 + (x1 | r) + (1 | r:s),
                    nested, unit(sd = normal(0, 1), cor = lkj(1.5))),
-    sbc_lmm_design("crossed, balanced", y ~ x + (1 | a) + (1 | b), balanced,
-                   unit(sd_a__Intercept = normal(0, 1), sd_b__Intercept = cauchy(0, 1)),
-                   thin = 3L),
-    sbc_lmm_design("crossed, unbalanced, correlated slopes on one factor",
-                   y ~ x + (x | a) + (1 | b), unbalanced,
-                   unit(sd = normal(0, 1), cor = lkj(2)), thin = 3L),
-    sbc_lmm_design("crossed with their cells, a:b", y ~ x + (1 | a) + (1 | b) + (1 | a:b),
-                   with_cells, unit(sd = exponential(2)), thin = 3L),
     sbc_lmm_design("pooled regression", y ~ x1 + x2, rows,
                    hier_prior(Intercept = normal(1, 2), b = normal(0, 1),
                               sigma = cauchy(0, 1)))
-  )
+  ), crossed("factors"), crossed("collapsed"))
 }

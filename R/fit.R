@@ -74,8 +74,9 @@
 #'   depend on it: chain `c` always uses its own random stream.
 #' @param sampler The transition kernel; those that apply to a model sample
 #'   the same posterior and differ only in how fast they mix. Left unset,
-#'   the model's own: `"factors"` for crossed grouping factors, else
-#'   `"collapsed"`.
+#'   the model's own: for crossed grouping factors the one expected faster
+#'   (`"collapsed"` while the fixed effects and group coefficients are
+#'   few, else `"factors"`; the fit says which), else `"collapsed"`.
 #'   * `"collapsed"`: the precisions are drawn with \eqn{\mu}
 #'     and \eqn{\theta} integrated out, by slice steps: \eqn{\tau_b}, then
 #'     \eqn{\tau_w}; then \eqn{\mu} and \eqn{\theta} exactly from their
@@ -98,12 +99,14 @@
 #'     two-level model with a common within-group variance.
 #'   * `"gibbs"`: the lecture's centred Gibbs sweep; mixes slowly when groups
 #'     are small or the between-group spread is small.
-#'   * `"factors"`: for crossed grouping factors, `(1 | a) + (1 | b)`, the
-#'     only one that applies. Factor after factor, given the other factors'
-#'     coefficients: sigma and that factor's sds and correlations by a slice
-#'     step with the fixed effects and the factor's coefficients integrated
-#'     out, then those drawn exactly. A sweep costs one pass over the rows
-#'     per factor.
+#'   * `"factors"`: for crossed grouping factors, `(1 | a) + (1 | b)`.
+#'     Factor after factor, given the other factors' coefficients: sigma
+#'     and that factor's sds and correlations by a slice step with the
+#'     fixed effects and the factor's coefficients integrated out, then
+#'     those drawn exactly. A sweep costs one pass over the rows per factor.
+#'     With crossed factors `"collapsed"` integrates every fixed effect and
+#'     group coefficient out at once (a dense Cholesky factor of their
+#'     precision, at most 400 of them) and draws them jointly.
 #' @param progress Show a progress bar (cli) for fits that take more than a
 #'   couple of seconds: one bar for all chains. Defaults to
 #'   `getOption("hiermod.progress")`, or else to `interactive()`; never shown
@@ -290,7 +293,8 @@ fit_settings <- function(spec, chains, iter, warmup, thin, cores, sampler, keep,
 # What a sampler is for, in words.
 sampler_scope <- function(sampler) {
   switch(sampler,
-         collapsed = "it is for nested groups",
+         collapsed = paste("it is for nested groups, or crossed factors with at most 400",
+                           "locations and 8 variance parameters"),
          asis = "it is for the two-level model with a common within-group variance",
          gibbs = "it is for the lecture's models of groups without covariates",
          factors = "it is for crossed grouping factors")

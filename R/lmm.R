@@ -354,11 +354,36 @@ lmm_spec <- function(model) {
     l[c("name", "labels", "parent", "z_names", "correlated")]
   })
   structure(list(kind = "lmm", columns = columns,
-                 samplers = if (isTRUE(model$crossed)) "factors" else "collapsed",
+                 samplers = if (isTRUE(model$crossed)) crossed_samplers(model) else "collapsed",
                  crossed = isTRUE(model$crossed),
                  levels = levels, level_names = vapply(levels, `[[`, "", "name"),
                  x_names = model$x_names, n = model$n),
             class = "hiermod_spec")
+}
+
+# The samplers of crossed factors, the one expected faster first. The
+# collapsed scheme applies while the locations (fixed effects and every
+# factor's coefficients, m) are at most the core's MAX_COLLAPSED_LOCATIONS
+# (400) and the variance parameters at most 8; each of its density
+# evaluations factors a dense m x m matrix, where the sweep over factors
+# passes over the N rows once per factor. Measured (bench/CROSSED.md, two
+# factors): a collapsed sweep takes about 1e-9 m^3 s (0.045 ms at m = 32,
+# 3.3 ms at 152, 56 ms at 372), a sweep over factors about 0.85e-8 N s per
+# factor (1.7 ms at N = 10^5), with about as many effective draws per
+# sweep from either on those designs. So the collapsed scheme goes first
+# while m^3 <= 8 N x factors.
+crossed_samplers <- function(model) {
+  m <- ncol(model$x) + sum(vapply(model$levels, function(l) ncol(l$z) * length(l$labels), 1))
+  dim <- 1 + sum(vapply(model$levels, function(l) {
+    q <- ncol(l$z)
+    q + if (l$correlated) q * (q - 1) / 2 else 0
+  }, 1))
+  if (m > 400 || dim > 8) return("factors")
+  if (m^3 <= 8 * model$n * length(model$levels)) {
+    c("collapsed", "factors")
+  } else {
+    c("factors", "collapsed")
+  }
 }
 
 # The prior of a regression, from a hier_prior(): each fixed effect's

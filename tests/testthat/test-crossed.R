@@ -10,9 +10,18 @@ penicillin <- function() {
 test_that("Penicillin's posterior means agree with quadrature over its three sds", {
   d <- penicillin()
   prior <- hier_prior(Intercept = normal(20, 10), sd = normal(0, 5), sigma = exponential(1))
-  fitted <- fit(diameter ~ (1 | plate) + (1 | sample), d, prior = prior, chains = 4,
-                iter = 3000, seed = 3)
-  expect_identical(attr(fitted, "hiermod")$sampler, "factors")
+  fits <- lapply(c(collapsed = "collapsed", factors = "factors"), function(sampler) {
+    fit(diameter ~ (1 | plate) + (1 | sample), d, prior = prior, chains = 4,
+        iter = 3000, seed = 3, sampler = sampler)
+  })
+  # the default: a pass over 144 rows costs less than a dense factor of 31
+  # locations; 20,000 rows on 10 x 5 groups, the other way round
+  sampler_of <- function(f, data) {
+    attr(fit(f, data, chains = 1, iter = 20, seed = 1), "hiermod")$sampler
+  }
+  expect_identical(sampler_of(diameter ~ (1 | plate) + (1 | sample), d), "factors")
+  many_rows <- data.frame(y = stats::rnorm(2e4), a = rep_len(1:10, 2e4), b = rep(1:5, each = 4e3))
+  expect_identical(sampler_of(y ~ (1 | a) + (1 | b), many_rows), "collapsed")
   # y ~ N(m0, sigma^2 I + U D U'), U = [plates, samples, 1], D their prior
   # variances (the intercept's 10^2 last): Woodbury's identity with the
   # 31 x 31 matrix M = sigma^2 D^-1 + U'U at each point of a grid over
@@ -51,9 +60,12 @@ test_that("Penicillin's posterior means agree with quadrature over its three sds
   exact <- c(b_Intercept = sum(w * values[, 2L]),
              sd_plate__Intercept = sum(w * exp(grid$b)),
              sd_sample__Intercept = sum(w * exp(grid$c)), sigma = sum(w * exp(grid$a)))
-  tab <- summary(fitted, pars = names(exact))$table
-  z <- (tab$mean - exact) / tab$mcse_mean
-  expect_true(all(abs(z) < 4), label = paste(names(exact), signif(z, 3), collapse = ", "))
+  for (sampler in names(fits)) {
+    tab <- summary(fits[[sampler]], pars = names(exact))$table
+    z <- (tab$mean - exact) / tab$mcse_mean
+    expect_true(all(abs(z) < 4),
+                label = paste(sampler, names(exact), signif(z, 3), collapse = ", "))
+  }
 })
 
 crossed_rows <- function() {
@@ -105,8 +117,11 @@ test_that("a crossed fit has lme4's extractors, brms's names and predictions", {
 
 test_that("crossed factors: what does not apply is refused, naming it", {
   d <- crossed_rows()
-  expect_hm_error(fit(y ~ (1 | a) + (1 | b), d, sampler = "collapsed"), "sampler",
-                  "nested groups; use \"factors\"")
+  many <- data.frame(y = stats::rnorm(900), a = rep(1:300, 3), b = rep(1:150, 6))
+  expect_hm_error(fit(y ~ (1 | a) + (1 | b), many, sampler = "collapsed"), "sampler",
+                  "at most 400 locations and 8 variance parameters; use \"factors\"")
+  expect_hm_error(fit(y ~ (1 | a) + (1 | b), d, sampler = "asis"), "sampler",
+                  "two-level model")
   expect_hm_error(fit(y ~ x + (1 | a), d, sampler = "factors"), "sampler",
                   "crossed grouping factors; use \"collapsed\"")
   expect_hm_error(group_summaries(y ~ (1 | a) + (1 | b), d), "formula",

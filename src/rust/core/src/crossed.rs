@@ -10,13 +10,25 @@
 //! integrated out, then draw beta and b_k exactly. Each update leaves the
 //! posterior invariant (a blocked, partially collapsed Gibbs sweep), and
 //! nothing but the one pass over the rows grows with N.
+//!
+//! With few locations (beta and every factor's coefficients) the
+//! collapsed scheme integrates all of them out at once instead, through a
+//! dense Cholesky factor of their precision, and nothing grows with N.
 
 use rand_pcg::Pcg64;
 
 use crate::chains::Posterior;
 use crate::cross::CrossStats;
-use crate::lmm::{LevelPrior, Lmm, LmmChain, LmmData, LmmLevel, LmmPrior};
+use crate::engine::std_normal;
+use crate::lmm::{
+    LN_2PI, LevelPrior, Lmm, LmmChain, LmmData, LmmLevel, LmmPrior, MAX_VARIANCE_DIM, VarianceStep,
+    cholesky, log_det, solve_lower, solve_upper, variance_step,
+};
 use crate::{Error, Quantity, SamplerKind};
+
+/// The most locations (fixed effects and every factor's coefficients) the
+/// collapsed scheme factors densely, O(m^3 / 3) per density evaluation.
+pub const MAX_COLLAPSED_LOCATIONS: usize = 400;
 
 /// One crossed factor: the variable of the statistics that is each
 /// column of its coefficients' design (`None`: the constant 1) and each
@@ -50,12 +62,31 @@ struct Factor {
     stats: CrossStats,
 }
 
+/// The collapsed scheme's products of the rows' coordinates in the
+/// sampler's units (MATHS.md 16.4): `U = [X, Z_1 by groups, ...]`, its
+/// `U'U` (m x m), `U'y` and `y'y`.
+#[derive(Debug, Clone)]
+struct Dense {
+    m: usize,
+    utu: Vec<f64>,
+    uty: Vec<f64>,
+    yty: f64,
+    /// Where each factor's coefficients start among the locations
+    /// (after beta) and its variance parameters in psi (after log tau).
+    location_at: Vec<usize>,
+    psi_at: Vec<usize>,
+    dim: usize,
+    /// The most coefficients of one factor's groups.
+    q_max: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct Crossed {
     columns: Vec<Vec<f64>>,
     x: Vec<Option<usize>>,
     factors: Vec<Factor>,
     p: usize,
+    dense: Option<Dense>,
 }
 
 /// One chain: per factor its model (summarised with the latest partial
@@ -72,6 +103,106 @@ pub struct CrossedChain {
     /// The factor updated last, whose chain holds the current sigma and
     /// beta.
     last: usize,
+    collapsed: Option<CollapsedState>,
+}
+
+/// The collapsed scheme's chain: every variance parameter, the step's
+/// state and the working memory of a density evaluation.
+struct CollapsedState {
+    psi: Vec<f64>,
+    log_f: Option<f64>,
+    step: Box<dyn VarianceStep>,
+    work: DenseWork,
+}
+
+/// The locations' precision (then its Cholesky factor), `h` (then
+/// `L^-1 h`), a draw, and one factor's `Lambda` with its scratch.
+struct DenseWork {
+    precision: Vec<f64>,
+    h: Vec<f64>,
+    theta: Vec<f64>,
+    lambda: Vec<f64>,
+    scratch: Vec<f64>,
+}
+
+impl DenseWork {
+    fn new(d: &Dense) -> Self {
+        Self {
+            precision: vec![0.0; d.m * d.m],
+            h: vec![0.0; d.m],
+            theta: vec![0.0; d.m],
+            lambda: vec![0.0; d.q_max * d.q_max],
+            scratch: vec![0.0; 4 * d.q_max * d.q_max],
+        }
+    }
+}
+
+impl Dense {
+    /// The products of the rows' coordinates, when the locations are few
+    /// enough to factor densely and the variance parameters few enough
+    /// for one slice step.
+    fn of(
+        factors: &[Factor],
+        columns: &[&[f64]],
+        x: &[Option<usize>],
+        n_rows: usize,
+    ) -> Option<Self> {
+        let p = x.len();
+        let mut location_at = Vec::with_capacity(factors.len());
+        let mut psi_at = Vec::with_capacity(factors.len());
+        let (mut m, mut dim) = (p, 1);
+        for f in factors {
+            location_at.push(m);
+            psi_at.push(dim);
+            m += f.z.len() * f.root.len();
+            dim += f.model.variance_dim() - 1;
+        }
+        if m > MAX_COLLAPSED_LOCATIONS || dim > MAX_VARIANCE_DIM {
+            return None;
+        }
+        let first = &factors[0].model;
+        let (y, xs, _) = first.unit_coordinates(x, &[]);
+        let zs: Vec<_> = factors
+            .iter()
+            .map(|f| f.model.unit_coordinates(x, &f.z).2)
+            .collect();
+        let (mut utu, mut uty, mut yty) = (vec![0.0; m * m], vec![0.0; m], 0.0);
+        // each row's nonzero coordinates of U: (index, value)
+        let mut row: Vec<(usize, f64)> = Vec::with_capacity(m.min(64));
+        for i in 0..n_rows {
+            row.clear();
+            row.extend(
+                xs.iter()
+                    .enumerate()
+                    .map(|(k, c)| (k, c.of_row(columns, i))),
+            );
+            for (f, factor) in factors.iter().enumerate() {
+                let n_groups = factor.root.len();
+                let g = factor.group[i];
+                for (a, c) in zs[f].iter().enumerate() {
+                    row.push((location_at[f] + a * n_groups + g, c.of_row(columns, i)));
+                }
+            }
+            let yi = y.of_row(columns, i);
+            yty += yi * yi;
+            for &(r, u) in &row {
+                uty[r] += u * yi;
+                for &(c, v) in &row {
+                    utu[r * m + c] += u * v;
+                }
+            }
+        }
+        Some(Self {
+            m,
+            utu,
+            uty,
+            yty,
+            location_at,
+            psi_at,
+            dim,
+            q_max: factors.iter().map(|f| f.z.len()).max().unwrap_or(1),
+        })
+    }
 }
 
 impl Crossed {
@@ -134,12 +265,197 @@ impl Crossed {
                 stats,
             });
         }
+        let dense = Dense::of(&factors, data.columns, data.x, n_rows);
         Ok(Self {
             columns: data.columns.iter().map(|c| c.to_vec()).collect(),
             x: data.x.to_vec(),
             p: data.x.len(),
             factors,
+            dense,
         })
+    }
+
+    /// The number of locations, fixed effects and every factor's
+    /// coefficients.
+    pub fn n_locations(&self) -> usize {
+        self.p
+            + self
+                .factors
+                .iter()
+                .map(|f| f.z.len() * f.root.len())
+                .sum::<usize>()
+    }
+
+    /// The log density of the data given the variance parameters in the
+    /// data's units (sigma, then each factor's sds and correlations), every
+    /// location integrated out, as `Lmm::log_density_at`: with flat priors
+    /// on the fixed effects, the restricted (REML) likelihood up to a
+    /// constant. None for an invalid point, or where the locations are too
+    /// many to factor densely.
+    pub fn log_density_at(
+        &self,
+        sigma: f64,
+        levels: &[(Vec<f64>, Vec<f64>)],
+        with_prior: bool,
+    ) -> Option<f64> {
+        let d = self.dense.as_ref()?;
+        if levels.len() != self.factors.len() {
+            return None;
+        }
+        let mut psi = Vec::with_capacity(d.dim);
+        for (factor, level) in self.factors.iter().zip(levels) {
+            let own = factor.model.psi_of(sigma, std::slice::from_ref(level))?;
+            if psi.is_empty() {
+                psi.push(own[0]);
+            }
+            psi.extend_from_slice(&own[1..]);
+        }
+        let mut work = DenseWork::new(d);
+        let value = self.collapsed_log_density(&psi, &mut work, with_prior);
+        Some(self.factors[0].model.in_data_units(value))
+    }
+
+    /// The log density of every variance parameter `psi` with every
+    /// location integrated out (MATHS.md 16.4), with the variance
+    /// parameters' priors if `with_prior`, leaving in `work` the Cholesky
+    /// factor of the locations' precision and `L^-1 h`.
+    fn collapsed_log_density(&self, psi: &[f64], work: &mut DenseWork, with_prior: bool) -> f64 {
+        let Some(d) = &self.dense else {
+            return f64::NEG_INFINITY;
+        };
+        let m = d.m;
+        let first = &self.factors[0].model;
+        let tau = psi[0].exp();
+        let mut value = if with_prior {
+            first.sigma_log_prior(psi[0])
+        } else {
+            0.0
+        };
+        let DenseWork {
+            precision,
+            h,
+            lambda,
+            scratch,
+            ..
+        } = work;
+        for (p, u) in precision.iter_mut().zip(&d.utu) {
+            *p = tau * u;
+        }
+        for (h, u) in h.iter_mut().zip(&d.uty) {
+            *h = tau * u;
+        }
+        let (effect_precision, effect_mean) = first.effect_prior();
+        for (k, (&v, &mean)) in effect_precision.iter().zip(effect_mean).enumerate() {
+            precision[k * m + k] += v;
+            h[k] += v * mean;
+            value += if v > 0.0 { 0.5 * v.ln() } else { 0.5 * LN_2PI } - 0.5 * v * mean * mean;
+        }
+        for (f, factor) in self.factors.iter().enumerate() {
+            let q = factor.z.len();
+            let n_groups = factor.root.len();
+            let own = &psi[d.psi_at[f]..d.psi_at[f] + factor.model.variance_dim() - 1];
+            let (corr, rest) = scratch.split_at_mut(q * q);
+            let (inverse_factor, inverse) = rest.split_at_mut(q * q);
+            let (log_det_lambda, log_prior) = factor.model.level_precision(
+                own,
+                [corr, inverse_factor, inverse],
+                &mut lambda[..q * q],
+            );
+            value += 0.5 * n_groups as f64 * log_det_lambda;
+            if with_prior {
+                value += log_prior;
+            }
+            let at = d.location_at[f];
+            for j in 0..n_groups {
+                for a in 0..q {
+                    for b in 0..q {
+                        let (r, c) = (at + a * n_groups + j, at + b * n_groups + j);
+                        precision[r * m + c] += lambda[a * q + b];
+                    }
+                }
+            }
+        }
+        if !value.is_finite() || !cholesky(precision, m) {
+            return f64::NEG_INFINITY;
+        }
+        solve_lower(precision, m, h);
+        let explained: f64 = h.iter().map(|v| v * v).sum();
+        let quadratic = tau * d.yty - explained
+            + effect_precision
+                .iter()
+                .zip(effect_mean)
+                .map(|(v, mean)| v * mean * mean)
+                .sum::<f64>();
+        // a sum of squares: below zero only where rounding swamps it
+        if quadratic.is_nan() || quadratic < 0.0 {
+            return f64::NEG_INFINITY;
+        }
+        let n_rows = self.n_rows() as f64;
+        value + 0.5 * n_rows * (psi[0] - LN_2PI) - 0.5 * tau * d.yty - 0.5 * log_det(precision, m)
+            + 0.5 * explained
+    }
+
+    /// The collapsed scheme's sweep: every variance parameter by one slice
+    /// step, then (after warm-up) every location jointly and exactly.
+    fn collapsed_sweep(
+        &self,
+        chain: &mut CrossedChain,
+        rng: &mut Pcg64,
+        warmup: bool,
+    ) -> Result<(), Error> {
+        let Some(state) = chain.collapsed.as_mut() else {
+            return Err(Error::InvalidSettings(
+                "the chain was not started for the collapsed scheme".into(),
+            ));
+        };
+        let CollapsedState {
+            psi,
+            log_f,
+            step,
+            work,
+        } = state;
+        let value = step.step(
+            psi,
+            *log_f,
+            &mut |x: &[f64]| self.collapsed_log_density(x, work, true),
+            rng,
+            warmup,
+        )?;
+        *log_f = Some(value);
+        if !value.is_finite() {
+            return Err(Error::Numerical(
+                "the collapsed density of the variance parameters is not finite".into(),
+            ));
+        }
+        if !warmup {
+            self.draw_collapsed_locations(chain, rng);
+        }
+        Ok(())
+    }
+
+    /// Every location from its Gaussian given psi, into the factors'
+    /// chains, which report them.
+    fn draw_collapsed_locations(&self, chain: &mut CrossedChain, rng: &mut Pcg64) {
+        let (Some(d), Some(state)) = (&self.dense, chain.collapsed.as_mut()) else {
+            return;
+        };
+        let CollapsedState { psi, work, .. } = state;
+        // the step's last evaluation may have been elsewhere
+        self.collapsed_log_density(psi, work, true);
+        for (t, h) in work.theta.iter_mut().zip(&work.h) {
+            *t = h + std_normal(rng);
+        }
+        solve_upper(&work.precision, d.m, &mut work.theta);
+        let beta = &work.theta[..self.p];
+        let mut own = Vec::with_capacity(MAX_VARIANCE_DIM);
+        for (f, factor) in self.factors.iter().enumerate() {
+            own.clear();
+            own.push(psi[0]);
+            own.extend_from_slice(&psi[d.psi_at[f]..d.psi_at[f] + factor.model.variance_dim() - 1]);
+            let at = d.location_at[f];
+            let b = &work.theta[at..at + factor.z.len() * factor.root.len()];
+            chain.chains[f].set(&own, beta, b);
+        }
     }
 
     fn n_rows(&self) -> usize {
@@ -227,9 +543,10 @@ impl Posterior for Crossed {
 
     fn supports(&self, sampler: SamplerKind) -> bool {
         sampler == SamplerKind::Factors
+            || (sampler == SamplerKind::Collapsed && self.dense.is_some())
     }
 
-    fn start(&self, _sampler: SamplerKind, rng: &mut Pcg64) -> CrossedChain {
+    fn start(&self, sampler: SamplerKind, rng: &mut Pcg64) -> CrossedChain {
         let n = self.n_rows();
         let mut chain = CrossedChain {
             models: self.factors.iter().map(|f| f.model.clone()).collect(),
@@ -240,6 +557,7 @@ impl Posterior for Crossed {
             residual: vec![0.0; n],
             coefficients: Vec::new(),
             last: self.factors.len() - 1,
+            collapsed: None,
         };
         // Each factor from the residual of the ones started before it, so
         // that the factors do not all explain the same variation at first.
@@ -253,10 +571,26 @@ impl Posterior for Crossed {
             chain.chains.push(started);
             self.refresh_effects(k, &mut chain);
         }
+        if let (SamplerKind::Collapsed, Some(d)) = (sampler, &self.dense) {
+            // from where the factors' starts left their variance parameters
+            let mut psi = vec![chain.chains[chain.last].log_tau_w()];
+            for c in &chain.chains {
+                psi.extend_from_slice(&c.psi()[1..]);
+            }
+            chain.collapsed = Some(CollapsedState {
+                step: variance_step(d.dim),
+                psi,
+                log_f: None,
+                work: DenseWork::new(d),
+            });
+        }
         chain
     }
 
     fn sweep(&self, chain: &mut CrossedChain, rng: &mut Pcg64, warmup: bool) -> Result<(), Error> {
+        if chain.collapsed.is_some() {
+            return self.collapsed_sweep(chain, rng, warmup);
+        }
         for k in 0..self.factors.len() {
             self.summarise(k, chain)?;
             let log_tau_w = chain.chains[chain.last].log_tau_w();
@@ -374,8 +708,16 @@ mod tests {
     }
 
     fn run(model: &Crossed, threads: usize) -> (Settings, Vec<Vec<f64>>) {
+        run_with(model, threads, SamplerKind::Factors)
+    }
+
+    fn run_with(
+        model: &Crossed,
+        threads: usize,
+        sampler: SamplerKind,
+    ) -> (Settings, Vec<Vec<f64>>) {
         let settings = Settings {
-            sampler: SamplerKind::Factors,
+            sampler,
             chains: 2,
             iter: 1500,
             warmup: 300,
@@ -434,11 +776,175 @@ mod tests {
         assert!(worst < 1.0, "an effect off by {worst}");
     }
 
+    /// Each chain's posterior mean of every reported column.
+    fn means(settings: &Settings, bufs: &[Vec<f64>], n_columns: usize) -> Vec<f64> {
+        let kept = settings.iter - settings.warmup;
+        (0..n_columns)
+            .map(|c| {
+                bufs.iter()
+                    .map(|b| b[c * kept..(c + 1) * kept].iter().sum::<f64>())
+                    .sum::<f64>()
+                    / (bufs.len() * kept) as f64
+            })
+            .collect()
+    }
+
+    /// The log prior of a random intercept's log precision.
+    fn level_log_prior(model: &Lmm, own: &[f64]) -> f64 {
+        let mut scratch = [0.0; 4];
+        let (corr, rest) = scratch.split_at_mut(1);
+        let (factor, inverse) = rest.split_at_mut(1);
+        model
+            .level_precision(own, [corr, factor, inverse], &mut [0.0])
+            .1
+    }
+
+    #[test]
+    fn the_collapsed_density_is_the_dense_normal_law_of_the_rows() {
+        // 40 rows, 6 x 4 crossed groups, intercept only: in the sampler's
+        // units y ~ N(m 1, I / tau + 11' / v + sum_k Z_k Z_k' / tau_k)
+        let d = design();
+        let n = 40;
+        let columns: Vec<&[f64]> = vec![&d.columns[0][..n]];
+        let a: Vec<usize> = (0..n).map(|i| i % 6).collect();
+        let b: Vec<usize> = (0..n).map(|i| (i * 5 / 3) % 4).collect();
+        let intercept = [None];
+        let data = CrossedData {
+            columns: &columns,
+            x: &[None],
+            factors: vec![
+                CrossedFactor {
+                    z: &intercept,
+                    group: &a,
+                    n_groups: 6,
+                },
+                CrossedFactor {
+                    z: &intercept,
+                    group: &b,
+                    n_groups: 4,
+                },
+            ],
+        };
+        let level = LevelPrior {
+            sds: vec![SdPrior::HalfStudentT {
+                df: 3.0,
+                scale: 2.0,
+            }],
+            lkj: None,
+        };
+        let prior = LmmPrior {
+            effects: vec![EffectPrior {
+                mean: 100.0,
+                sd: 30.0,
+            }],
+            levels: vec![level.clone(), level],
+            sigma: SdPrior::Exponential { rate: 0.5 },
+        };
+        let m = Crossed::new(data, prior).unwrap();
+        assert!(m.supports(SamplerKind::Collapsed));
+        let first = &m.factors[0].model;
+        let (y_coordinate, _, _) = first.unit_coordinates(&[None], &[]);
+        let y: Vec<f64> = (0..n).map(|i| y_coordinate.of_row(&columns, i)).collect();
+        let (precision, mean) = first.effect_prior();
+        let (v, mu) = (1.0 / precision[0], mean[0]);
+        let mut state = m
+            .start(SamplerKind::Collapsed, &mut chain_rng(1, 0))
+            .collapsed
+            .unwrap();
+        for psi in [[0.3, -0.5, 1.2], [2.0, 1.0, -2.0]] {
+            let got = m.collapsed_log_density(&psi, &mut state.work, true);
+            let (tau, tau_a, tau_b) = (psi[0].exp(), psi[1].exp(), psi[2].exp());
+            let mut cov = vec![0.0; n * n];
+            for i in 0..n {
+                for j in 0..n {
+                    cov[i * n + j] = v
+                        + if a[i] == a[j] { 1.0 / tau_a } else { 0.0 }
+                        + if b[i] == b[j] { 1.0 / tau_b } else { 0.0 }
+                        + if i == j { 1.0 / tau } else { 0.0 };
+                }
+            }
+            assert!(cholesky(&mut cov, n));
+            let mut r: Vec<f64> = y.iter().map(|y| y - mu).collect();
+            solve_lower(&cov, n, &mut r);
+            let law = -0.5
+                * (n as f64 * LN_2PI + log_det(&cov, n) + r.iter().map(|v| v * v).sum::<f64>());
+            let priors = first.sigma_log_prior(psi[0])
+                + level_log_prior(&m.factors[0].model, &psi[1..2])
+                + level_log_prior(&m.factors[1].model, &psi[2..3]);
+            let expected = law + priors;
+            assert!(
+                (got - expected).abs() < 1e-9 * expected.abs().max(1.0),
+                "{got} vs {expected}"
+            );
+        }
+        // in the data's units, without the variance parameters' priors:
+        // y ~ N(100, sigma^2 I + 30^2 11' + sum_k sd_k^2 Z_k Z_k')
+        let normal_law = |sigma: f64, sd_a: f64, sd_b: f64| {
+            let mut cov = vec![0.0; n * n];
+            for i in 0..n {
+                for j in 0..n {
+                    cov[i * n + j] = 900.0
+                        + if a[i] == a[j] { sd_a * sd_a } else { 0.0 }
+                        + if b[i] == b[j] { sd_b * sd_b } else { 0.0 }
+                        + if i == j { sigma * sigma } else { 0.0 };
+                }
+            }
+            assert!(cholesky(&mut cov, n));
+            let mut r: Vec<f64> = columns[0].iter().map(|y| y - 100.0).collect();
+            solve_lower(&cov, n, &mut r);
+            -0.5 * (n as f64 * LN_2PI + log_det(&cov, n) + r.iter().map(|v| v * v).sum::<f64>())
+        };
+        for (sigma, sd_a, sd_b) in [(1.5, 2.0, 0.7), (0.4, 0.1, 3.0)] {
+            let levels = [(vec![sd_a], vec![]), (vec![sd_b], vec![])];
+            let got = m.log_density_at(sigma, &levels, false).unwrap();
+            let expected = normal_law(sigma, sd_a, sd_b);
+            assert!(
+                (got - expected).abs() < 1e-9 * expected.abs().max(1.0),
+                "{got} vs {expected}"
+            );
+        }
+        assert!(
+            m.log_density_at(-1.0, &[(vec![1.0], vec![]), (vec![1.0], vec![])], false)
+                .is_none()
+        );
+        assert!(
+            m.log_density_at(1.0, &[(vec![1.0], vec![])], false)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn both_schemes_sample_the_same_posterior() {
+        let d = design();
+        let m = model(&d);
+        let (settings, factors) = run_with(&m, 1, SamplerKind::Factors);
+        let (_, collapsed) = run_with(&m, 1, SamplerKind::Collapsed);
+        let (_, again) = run_with(&m, 2, SamplerKind::Collapsed);
+        assert_eq!(collapsed, again);
+        let a = means(&settings, &factors, 35);
+        let b = means(&settings, &collapsed, 35);
+        // posterior sds: the intercept's about 0.4, the slope's 0.05, the
+        // sds' 0.3 and 0.1, sigma's 0.03; 2400 draws of each, nearly
+        // independent for the collapsed scheme
+        let tolerance = [0.15, 0.01, 0.1, 0.05, 0.01];
+        for (c, t) in tolerance.iter().enumerate() {
+            assert!((a[c] - b[c]).abs() < *t, "column {c}: {} vs {}", a[c], b[c]);
+        }
+        for c in 5..35 {
+            assert!(
+                (a[c] - b[c]).abs() < 0.15,
+                "column {c}: {} vs {}",
+                a[c],
+                b[c]
+            );
+        }
+    }
+
     #[test]
     fn other_samplers_and_bad_designs_are_refused() {
         let d = design();
         let m = model(&d);
-        assert!(!m.supports(SamplerKind::Collapsed));
+        assert!(!m.supports(SamplerKind::Gibbs));
         let columns: Vec<&[f64]> = d.columns.iter().map(Vec::as_slice).collect();
         let one = CrossedData {
             columns: &columns,

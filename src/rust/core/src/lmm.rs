@@ -79,10 +79,17 @@ pub struct LmmData<'a> {
 /// A coordinate of a row in the sampler's units: `(v - centre) / scale`
 /// for variable `var` (`None`: the constant 1).
 #[derive(Debug, Clone, Copy)]
-struct Coordinate {
+pub(crate) struct Coordinate {
     var: Option<usize>,
     centre: f64,
     scale: f64,
+}
+
+impl Coordinate {
+    /// Row `i`'s value, from the model's variables' rows.
+    pub(crate) fn of_row(&self, columns: &[&[f64]], i: usize) -> f64 {
+        (self.var.map_or(1.0, |v| columns[v][i]) - self.centre) / self.scale
+    }
 }
 
 /// A level as the sampler keeps it: sizes, parents, standardised priors,
@@ -100,6 +107,33 @@ struct Level {
 }
 
 impl Level {
+    /// `Lambda = Sigma^-1` (q x q) at the level's variance parameters
+    /// `own` (log precisions, then atanh partial correlations), with
+    /// `log |Lambda|` and the log prior density of `own`. Scratch: q x q
+    /// each, the last 2 q^2.
+    fn precision(&self, own: &[f64], scratch: [&mut [f64]; 3], lambda: &mut [f64]) -> (f64, f64) {
+        let q = self.q;
+        let [corr, factor, inverse] = scratch;
+        let mut log_prior = correlation_factor(q, self.lkj, &own[q..], corr);
+        // L_Sigma = diag(s) L_R; Lambda = L_Sigma^-T L_Sigma^-1.
+        let mut log_det_sigma = 0.0;
+        for k in 0..q {
+            let tau_k = own[k].exp();
+            log_prior += self.sds[k].log_density_log_precision(own[k], tau_k);
+            let s_k = tau_k.sqrt().recip();
+            for c in 0..=k {
+                factor[k * q + c] = s_k * corr[k * q + c];
+            }
+            for c in k + 1..q {
+                factor[k * q + c] = 0.0;
+            }
+            log_det_sigma += 2.0 * factor[k * q + k].ln();
+        }
+        lower_inverse(&factor[..q * q], q, &mut inverse[..q * q]);
+        gram(&inverse[..q * q], q, lambda);
+        (-log_det_sigma, log_prior)
+    }
+
     fn n_correlations(&self) -> usize {
         if self.lkj.is_some() {
             self.q * (self.q - 1) / 2
@@ -181,7 +215,7 @@ struct Work {
 }
 
 /// The variance step, whatever the number of variance parameters.
-trait VarianceStep: Send {
+pub(crate) trait VarianceStep: Send {
     fn step(
         &mut self,
         psi: &mut [f64],
@@ -209,7 +243,7 @@ impl<const D: usize> VarianceStep for TunedSlices<D> {
     }
 }
 
-fn variance_step(dim: usize) -> Box<dyn VarianceStep> {
+pub(crate) fn variance_step(dim: usize) -> Box<dyn VarianceStep> {
     match dim {
         1 => Box::new(TunedSlices::<1>::default()),
         2 => Box::new(TunedSlices::<2>::default()),
@@ -239,6 +273,20 @@ impl LmmChain {
     /// Sigma's log precision in the sampler's units.
     pub(crate) fn log_tau_w(&self) -> f64 {
         self.psi[0]
+    }
+
+    /// The state of a one-level chain set from outside (crossed.rs's
+    /// collapsed scheme): its variance parameters, beta and coefficients.
+    pub(crate) fn set(&mut self, psi: &[f64], beta: &[f64], b: &[f64]) {
+        self.psi.copy_from_slice(psi);
+        self.beta.copy_from_slice(beta);
+        self.b[0].copy_from_slice(b);
+        self.log_f = None;
+        self.work.evaluated = None;
+    }
+
+    pub(crate) fn psi(&self) -> &[f64] {
+        &self.psi
     }
 }
 
@@ -458,6 +506,61 @@ impl Lmm {
         &self.scales
     }
 
+    /// A row's coordinates in the sampler's units: the response, each
+    /// column of X (`x`) and of the one level's Z (`z`).
+    pub(crate) fn unit_coordinates(
+        &self,
+        x: &[Option<usize>],
+        z: &[Option<usize>],
+    ) -> (Coordinate, Vec<Coordinate>, Vec<Coordinate>) {
+        let s = &self.scales;
+        let y = Coordinate {
+            var: Some(0),
+            centre: s.y_centre,
+            scale: s.y_scale,
+        };
+        let xs = x
+            .iter()
+            .enumerate()
+            .map(|(k, &var)| Coordinate {
+                var,
+                centre: s.x_centre[k],
+                scale: s.x_scale[k],
+            })
+            .collect();
+        let zs = z
+            .iter()
+            .zip(&self.levels[0].z_scale)
+            .map(|(&var, &scale)| Coordinate {
+                var,
+                centre: 0.0,
+                scale,
+            })
+            .collect();
+        (y, xs, zs)
+    }
+
+    /// The one level's precision, its log determinant and the log prior of
+    /// its variance parameters `own` (see `Level::precision`).
+    pub(crate) fn level_precision(
+        &self,
+        own: &[f64],
+        scratch: [&mut [f64]; 3],
+        lambda: &mut [f64],
+    ) -> (f64, f64) {
+        self.levels[0].precision(own, scratch, lambda)
+    }
+
+    /// The log prior density of sigma's log precision `x`.
+    pub(crate) fn sigma_log_prior(&self, x: f64) -> f64 {
+        self.sigma.log_density_log_precision(x, x.exp())
+    }
+
+    /// The fixed effects' prior precisions and means, in the sampler's units.
+    pub(crate) fn effect_prior(&self) -> (&[f64], &[f64]) {
+        (&self.effect_precision, &self.effect_mean)
+    }
+
     /// The one level's coefficients in the data's units, q x groups,
     /// coefficient after coefficient.
     pub(crate) fn coefficients_in_units(&self, chain: &LmmChain, out: &mut [f64]) {
@@ -604,35 +707,16 @@ impl Lmm {
             0.0
         };
         for (l, level) in self.levels.iter().enumerate() {
-            let (q, at) = (level.q, level.psi_at);
-            let corr_prior = correlation_factor(
-                q,
-                level.lkj,
-                &psi[at + q..at + q + level.n_correlations()],
-                &mut w.corr,
+            let own = &psi[level.psi_at..level.psi_at + level.q + level.n_correlations()];
+            let (log_det_lambda, log_prior) = level.precision(
+                own,
+                [&mut w.corr, &mut w.factor, &mut w.inverse],
+                &mut w.lambda[l],
             );
             if with_prior {
-                value += corr_prior;
+                value += log_prior;
             }
-            // L_Sigma = diag(s) L_R; Lambda = L_Sigma^-T L_Sigma^-1.
-            let mut log_det_sigma = 0.0;
-            for k in 0..q {
-                let tau_k = psi[at + k].exp();
-                if with_prior {
-                    value += level.sds[k].log_density_log_precision(psi[at + k], tau_k);
-                }
-                let s_k = tau_k.sqrt().recip();
-                for c in 0..=k {
-                    w.factor[k * q + c] = s_k * w.corr[k * q + c];
-                }
-                for c in k + 1..q {
-                    w.factor[k * q + c] = 0.0;
-                }
-                log_det_sigma += 2.0 * w.factor[k * q + k].ln();
-            }
-            lower_inverse(&w.factor[..q * q], q, &mut w.inverse[..q * q]);
-            gram(&w.inverse[..q * q], q, &mut w.lambda[l]);
-            w.log_det_lambda[l] = -log_det_sigma;
+            w.log_det_lambda[l] = log_det_lambda;
         }
         if !value.is_finite() {
             return f64::NEG_INFINITY;
@@ -855,7 +939,7 @@ impl Lmm {
     /// The standardised `psi` of variance parameters in the data's units:
     /// sigma, then each level's sds and correlations (row-wise, (0,1),
     /// (0,2), (1,2), ...). None unless they form a valid point.
-    fn psi_of(&self, sigma: f64, levels: &[(Vec<f64>, Vec<f64>)]) -> Option<Vec<f64>> {
+    pub(crate) fn psi_of(&self, sigma: f64, levels: &[(Vec<f64>, Vec<f64>)]) -> Option<Vec<f64>> {
         let s = &self.scales;
         if levels.len() != self.levels.len() {
             return None;
@@ -910,8 +994,13 @@ impl Lmm {
     ) -> Option<f64> {
         let psi = self.psi_of(sigma, levels)?;
         let mut w = self.work();
-        // y = centre + scale y~: the density of y is that of y~ / scale^N.
-        Some(self.log_density(&psi, &mut w, with_prior) - self.n_rows * self.scales.y_scale.ln())
+        Some(self.in_data_units(self.log_density(&psi, &mut w, with_prior)))
+    }
+
+    /// A log density of the standardised response as one of the data's:
+    /// y = centre + scale y~, so the density of y is that of y~ / scale^N.
+    pub(crate) fn in_data_units(&self, log_density: f64) -> f64 {
+        log_density - self.n_rows * self.scales.y_scale.ln()
     }
 
     pub(crate) fn report_values(&self, chain: &LmmChain, out: &mut [f64]) {
@@ -1048,7 +1137,7 @@ fn correlation_factor(q: usize, lkj: Option<f64>, z: &[f64], out: &mut [f64]) ->
     }
 }
 
-const LN_2PI: f64 = 1.837_877_066_409_345_5;
+pub(crate) const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
 /// Checks the data's shapes; returns p.
 fn check_data(data: &LmmData<'_>) -> Result<usize, Error> {
@@ -1227,7 +1316,7 @@ fn classes_of(
 /// In place: the lower Cholesky factor of the symmetric `n x n` matrix `a`
 /// (row-major; the lower triangle is read, the upper zeroed). False unless
 /// `a` is positive definite.
-fn cholesky(a: &mut [f64], n: usize) -> bool {
+pub(crate) fn cholesky(a: &mut [f64], n: usize) -> bool {
     for i in 0..n {
         for j in 0..=i {
             let partial: f64 = (0..j).map(|k| a[i * n + k] * a[j * n + k]).sum();
@@ -1289,12 +1378,12 @@ fn inverse_spd(a: &[f64], q: usize, scratch: &mut [f64], inverse: &mut [f64]) ->
     }
 }
 
-fn log_det(l: &[f64], n: usize) -> f64 {
+pub(crate) fn log_det(l: &[f64], n: usize) -> f64 {
     2.0 * (0..n).map(|i| l[i * n + i].ln()).sum::<f64>()
 }
 
 /// `b <- L^-1 b`.
-fn solve_lower(l: &[f64], n: usize, b: &mut [f64]) {
+pub(crate) fn solve_lower(l: &[f64], n: usize, b: &mut [f64]) {
     for i in 0..n {
         let partial: f64 = (0..i).map(|k| l[i * n + k] * b[k]).sum();
         b[i] = (b[i] - partial) / l[i * n + i];
@@ -1302,7 +1391,7 @@ fn solve_lower(l: &[f64], n: usize, b: &mut [f64]) {
 }
 
 /// `b <- L^-T b`.
-fn solve_upper(l: &[f64], n: usize, b: &mut [f64]) {
+pub(crate) fn solve_upper(l: &[f64], n: usize, b: &mut [f64]) {
     for i in (0..n).rev() {
         let partial: f64 = (i + 1..n).map(|k| l[k * n + i] * b[k]).sum();
         b[i] = (b[i] - partial) / l[i * n + i];
