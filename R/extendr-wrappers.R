@@ -126,15 +126,21 @@ hm_sample_crossed <- function(columns, x, z, groups, prior, sampler, chains, ite
 
 #' The log density of the data of a linear mixed model (`lmm_from_r`'s
 #' arguments) given its variance parameters, every location integrated
-#' out, at each element of `sigma` with, per level, the rows of
-#' `levels[[l]]$sds` (one column per coefficient) and
-#' `levels[[l]]$correlations` (one column per pair); with the variance
-#' parameters' priors (on the sampler's coordinates: log precisions and
-#' atanh of partial correlations) if `with_prior`. NaN where the point is
-#' invalid. Returns `list(value)` or `list(error, kind)`.
+#' out, at the points `log_densities_from_r` reads from `sigma` and
+#' `levels`; with the variance parameters' priors (on the sampler's
+#' coordinates: log precisions and atanh of partial correlations) if
+#' `with_prior`. NaN where the point is invalid. Returns `list(value)` or
+#' `list(error, kind)`.
 #' @keywords internal
 #' @noRd
 hm_lmm_log_density <- function(stats, x, z, parents, prior, sigma, levels, with_prior) .Call(wrap__hm_lmm_log_density, stats, x, z, parents, prior, sigma, levels, with_prior)
+
+#' As `hm_lmm_log_density`, for crossed grouping factors
+#' (`hm_sample_crossed`'s arguments of the same names), one level per
+#' factor: NaN also where the locations are too many to factor densely.
+#' @keywords internal
+#' @noRd
+hm_crossed_log_density <- function(columns, x, z, groups, prior, sigma, levels, with_prior) .Call(wrap__hm_crossed_log_density, columns, x, z, groups, prior, sigma, levels, with_prior)
 
 #' The log marginal likelihood of a model (`hm_sample`'s `parents`, `n`,
 #' `ybar`, `ss`, `prior`, in the data's units): `row_weights` NULL or,

@@ -519,6 +519,26 @@ lmm_glue_data <- function(model) {
        parents = lapply(model$levels, function(l) as.integer(l$parent)))
 }
 
+# The core's log density of a regression's data given its variance
+# parameters, every location integrated out (with flat priors on the fixed
+# effects, the restricted likelihood up to a constant), at each element of
+# `sigma` (data units) with, per level or crossed factor, a matrix of sds
+# and one of correlations (a row per element of sigma); with their priors
+# if `with_prior`. NaN at invalid points. The check of the sampled density
+# against lme4's REML fits.
+lmm_log_density <- function(model, prior, sigma, levels, with_prior = FALSE) {
+  d <- lmm_glue_data(model)
+  core_prior <- lmm_prior_for_core(prior)
+  out <- if (isTRUE(model$crossed)) {
+    hm_crossed_log_density(model$columns, d$x, d$z, lmm_row_nodes(model), core_prior,
+                           as.double(sigma), levels, with_prior)
+  } else {
+    hm_lmm_log_density(d$stats, d$x, d$z, d$parents, core_prior, as.double(sigma), levels,
+                       with_prior)
+  }
+  glue_result(out, "sigma", "evaluated")$value
+}
+
 # fit() of a regression, from rows or from their group summaries.
 fit_lmm <- function(call, formula, terms, data, prior, chains, iter, warmup,
                     thin, seed, cores, sampler, keep, progress) {

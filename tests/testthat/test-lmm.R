@@ -17,11 +17,7 @@ core_log_density <- function(formula, data, prior, sigma, sds = NULL, cors = NUL
   model <- hiermod:::lmm_model(hiermod:::lmm_terms(formula), data, formula)
   spec <- hiermod:::lmm_spec(model)
   p <- hiermod:::resolve_lmm_prior(prior, model, spec)
-  d <- hiermod:::lmm_glue_data(model)
-  out <- hiermod:::hm_lmm_log_density(d$stats, d$x, d$z, d$parents,
-                                      hiermod:::lmm_prior_for_core(p),
-                                      as.double(sigma), levels, with_prior)
-  out$value
+  hiermod:::lmm_log_density(model, p, sigma, levels, with_prior)
 }
 
 # The maximum of the restricted likelihood, found on the collapsed density
@@ -102,6 +98,30 @@ test_that("with flat priors the collapsed density's mode is lmer's REML fit", {
                     control = lme4::lmerControl(optimizer = "bobyqa"))
     ours <- reml_by_core(case$f, d, case$q, case$n_cor,
                          c(0, rep(0, sum(case$q + case$n_cor))))
+    expect_equal(unname(ours), unname(reml_by_lmer(m, case$groups)), tolerance = 1e-5,
+                 label = deparse1(case$f))
+  }
+  # crossed factors (the dense collapsed density): Penicillin, and an
+  # unbalanced design with correlated slopes on one factor and their cells
+  env <- new.env()
+  utils::data("Penicillin", package = "lme4", envir = env)
+  set.seed(7)
+  crossed <- data.frame(a = sample(12L, 150L, replace = TRUE), b = sample(6L, 150L, replace = TRUE),
+                        x = stats::rnorm(150L))
+  crossed$y <- 1 + 0.5 * crossed$x + stats::rnorm(12L)[crossed$a] +
+    stats::rnorm(12L, 0, 0.6)[crossed$a] * crossed$x + stats::rnorm(6L, 0, 0.8)[crossed$b] +
+    stats::rnorm(72L, 0, 0.5)[(crossed$a - 1L) * 6L + crossed$b] + stats::rnorm(150L, 0, 0.7)
+  cases <- list(
+    list(f = diameter ~ (1 | plate) + (1 | sample), data = env$Penicillin, q = c(1L, 1L),
+         n_cor = c(0L, 0L), groups = c("plate", "sample")),
+    list(f = y ~ x + (x | a) + (1 | b) + (1 | a:b), data = crossed, q = c(2L, 1L, 1L),
+         n_cor = c(1L, 0L, 0L), groups = c("a", "b", "a:b"))
+  )
+  for (case in cases) {
+    m <- lme4::lmer(case$f, case$data, REML = TRUE,
+                    control = lme4::lmerControl(optimizer = "bobyqa"))
+    ours <- reml_by_core(case$f, case$data, case$q, case$n_cor,
+                         rep(0, 1L + sum(case$q + case$n_cor)))
     expect_equal(unname(ours), unname(reml_by_lmer(m, case$groups)), tolerance = 1e-5,
                  label = deparse1(case$f))
   }

@@ -1303,6 +1303,54 @@ fn hm_sample_lmm(
     run().unwrap_or_else(Failure::into_list)
 }
 
+/// A crossed model from `hm_sample_crossed`'s arguments of the same names.
+fn crossed_from_r(
+    columns: &List,
+    x: &Robj,
+    z: &List,
+    groups: &List,
+    prior: &List,
+) -> std::result::Result<Crossed, Failure> {
+    let values: Vec<Robj> = columns.values().collect();
+    let columns: Vec<&[f64]> = values
+        .iter()
+        .map(|c| doubles(c, "columns[[v]]"))
+        .collect::<std::result::Result<_, _>>()?;
+    let x = variables_from_r(x.clone(), "x")?;
+    let z: Vec<Vec<Option<usize>>> = z
+        .values()
+        .map(|v| variables_from_r(v, "z[[k]]"))
+        .collect::<std::result::Result<_, _>>()?;
+    let groups: Vec<Vec<usize>> = groups
+        .values()
+        .map(|g| indices_from_r(&g, "groups[[k]]"))
+        .collect::<std::result::Result<_, _>>()?;
+    if groups.len() != z.len() {
+        return Err("z and groups must have one element per factor".into());
+    }
+    let factors = z
+        .iter()
+        .zip(&groups)
+        .map(|(z, group)| CrossedFactor {
+            z,
+            group,
+            // an index past the end (NA, below 1) fails in the core
+            n_groups: group
+                .iter()
+                .copied()
+                .filter(|&g| g != usize::MAX)
+                .max()
+                .map_or(0, |g| g + 1),
+        })
+        .collect();
+    let data = CrossedData {
+        columns: &columns,
+        x: &x,
+        factors,
+    };
+    Ok(Crossed::new(data, lmm_prior_from_r(prior)?)?)
+}
+
 /// Samples a regression on crossed grouping factors: `columns` the
 /// model's variables (double vectors, one value per row, the response
 /// first), `x` and `z[[k]]` as for `hm_sample_lmm`, `groups[[k]]` each
@@ -1331,44 +1379,7 @@ fn hm_sample_crossed(
     progress: Robj,
 ) -> List {
     let run = || -> std::result::Result<List, Failure> {
-        let values: Vec<Robj> = columns.values().collect();
-        let columns: Vec<&[f64]> = values
-            .iter()
-            .map(|c| doubles(c, "columns[[v]]"))
-            .collect::<std::result::Result<_, _>>()?;
-        let x = variables_from_r(x.clone(), "x")?;
-        let z: Vec<Vec<Option<usize>>> = z
-            .values()
-            .map(|v| variables_from_r(v, "z[[k]]"))
-            .collect::<std::result::Result<_, _>>()?;
-        let groups: Vec<Vec<usize>> = groups
-            .values()
-            .map(|g| indices_from_r(&g, "groups[[k]]"))
-            .collect::<std::result::Result<_, _>>()?;
-        if groups.len() != z.len() {
-            return Err("z and groups must have one element per factor".into());
-        }
-        let factors = z
-            .iter()
-            .zip(&groups)
-            .map(|(z, group)| CrossedFactor {
-                z,
-                group,
-                // an index past the end (NA, below 1) fails in the core
-                n_groups: group
-                    .iter()
-                    .copied()
-                    .filter(|&g| g != usize::MAX)
-                    .max()
-                    .map_or(0, |g| g + 1),
-            })
-            .collect();
-        let data = CrossedData {
-            columns: &columns,
-            x: &x,
-            factors,
-        };
-        let model = Crossed::new(data, lmm_prior_from_r(&prior)?)?;
+        let model = crossed_from_r(&columns, &x, &z, &groups, &prior)?;
         let run = Run::from_r(
             sampler,
             [chains, iter, warmup, thin, threads],
@@ -1385,14 +1396,56 @@ fn hm_sample_crossed(
 /// Points, one vector per row of a matrix.
 type Rows = Vec<Vec<f64>>;
 
+/// `density` at each element of `sigma` with, per level, the rows of
+/// `levels[[l]]$sds` (one column per coefficient) and
+/// `levels[[l]]$correlations` (one column per pair); NaN where it is None.
+/// Returns `list(value)`.
+fn log_densities_from_r(
+    sigma: &Robj,
+    levels: &List,
+    density: impl Fn(f64, &[(Vec<f64>, Vec<f64>)]) -> Option<f64>,
+) -> std::result::Result<List, Failure> {
+    let sigma = doubles(sigma, "sigma")?;
+    let points: Vec<(Rows, Rows)> = levels
+        .values()
+        .map(|level| -> std::result::Result<_, String> {
+            let level = List::try_from(level).map_err(|_| "levels[[l]] must be a list")?;
+            let matrix = |name: &str| {
+                level
+                    .dollar(name)
+                    .map_err(|_| format!("levels[[l]]${name} is missing"))
+                    .and_then(|m| rows_of(m, name))
+            };
+            Ok((matrix("sds")?, matrix("correlations")?))
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    if points
+        .iter()
+        .any(|(s, c)| s.len() != sigma.len() || c.len() != sigma.len())
+    {
+        return Err("every level needs one row of sds and correlations per value of sigma".into());
+    }
+    let values: Vec<f64> = sigma
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| {
+            let at: Vec<(Vec<f64>, Vec<f64>)> = points
+                .iter()
+                .map(|(sds, cors)| (sds[i].clone(), cors[i].clone()))
+                .collect();
+            density(s, &at).unwrap_or(f64::NAN)
+        })
+        .collect();
+    List::from_names_and_values(["value"], [r!(values)]).map_err(|e| e.to_string().into())
+}
+
 /// The log density of the data of a linear mixed model (`lmm_from_r`'s
 /// arguments) given its variance parameters, every location integrated
-/// out, at each element of `sigma` with, per level, the rows of
-/// `levels[[l]]$sds` (one column per coefficient) and
-/// `levels[[l]]$correlations` (one column per pair); with the variance
-/// parameters' priors (on the sampler's coordinates: log precisions and
-/// atanh of partial correlations) if `with_prior`. NaN where the point is
-/// invalid. Returns `list(value)` or `list(error, kind)`.
+/// out, at the points `log_densities_from_r` reads from `sigma` and
+/// `levels`; with the variance parameters' priors (on the sampler's
+/// coordinates: log precisions and atanh of partial correlations) if
+/// `with_prior`. NaN where the point is invalid. Returns `list(value)` or
+/// `list(error, kind)`.
 /// @keywords internal
 /// @noRd
 #[extendr]
@@ -1409,40 +1462,35 @@ fn hm_lmm_log_density(
 ) -> List {
     let run = || -> std::result::Result<List, Failure> {
         let model = lmm_from_r(&stats, &x, &z, &parents, &prior)?;
-        let sigma = doubles(&sigma, "sigma")?;
-        let points: Vec<(Rows, Rows)> = levels
-            .values()
-            .map(|level| -> std::result::Result<_, String> {
-                let level = List::try_from(level).map_err(|_| "levels[[l]] must be a list")?;
-                let matrix = |name: &str| {
-                    level
-                        .dollar(name)
-                        .map_err(|_| format!("levels[[l]]${name} is missing"))
-                        .and_then(|m| rows_of(m, name))
-                };
-                Ok((matrix("sds")?, matrix("correlations")?))
-            })
-            .collect::<std::result::Result<_, _>>()?;
-        if points
-            .iter()
-            .any(|(s, c)| s.len() != sigma.len() || c.len() != sigma.len())
-        {
-            return Err(
-                "every level needs one row of sds and correlations per value of sigma".into(),
-            );
-        }
-        let values: Vec<f64> = sigma
-            .iter()
-            .enumerate()
-            .map(|(i, &s)| {
-                let at: Vec<(Vec<f64>, Vec<f64>)> = points
-                    .iter()
-                    .map(|(sds, cors)| (sds[i].clone(), cors[i].clone()))
-                    .collect();
-                model.log_density_at(s, &at, with_prior).unwrap_or(f64::NAN)
-            })
-            .collect();
-        List::from_names_and_values(["value"], [r!(values)]).map_err(|e| e.to_string().into())
+        log_densities_from_r(&sigma, &levels, |s, at| {
+            model.log_density_at(s, at, with_prior)
+        })
+    };
+    run().unwrap_or_else(Failure::into_list)
+}
+
+/// As `hm_lmm_log_density`, for crossed grouping factors
+/// (`hm_sample_crossed`'s arguments of the same names), one level per
+/// factor: NaN also where the locations are too many to factor densely.
+/// @keywords internal
+/// @noRd
+#[extendr]
+#[allow(clippy::too_many_arguments)]
+fn hm_crossed_log_density(
+    columns: List,
+    x: Robj,
+    z: List,
+    groups: List,
+    prior: List,
+    sigma: Robj,
+    levels: List,
+    with_prior: bool,
+) -> List {
+    let run = || -> std::result::Result<List, Failure> {
+        let model = crossed_from_r(&columns, &x, &z, &groups, &prior)?;
+        log_densities_from_r(&sigma, &levels, |s, at| {
+            model.log_density_at(s, at, with_prior)
+        })
     };
     run().unwrap_or_else(Failure::into_list)
 }
@@ -1464,6 +1512,7 @@ extendr_module! {
     fn hm_sample_lmm;
     fn hm_sample_crossed;
     fn hm_lmm_log_density;
+    fn hm_crossed_log_density;
     fn hm_marginal_likelihood;
     fn hm_redraw_effects;
     fn hm_effect_means;
