@@ -16,6 +16,7 @@ parse_hier_formula <- function(formula) {
     hm_abort("formula", "must be a two-sided formula such as ",
              "`mathscore ~ school`, not ", describe(formula), ".")
   }
+  check_response_not_on_right(formula)
   rhs <- formula[[3L]]
   bars <- find_bars(rhs)
   levels <- if (length(bars) == 0L) {
@@ -28,6 +29,16 @@ parse_hier_formula <- function(formula) {
   list(response = formula[[2L]], levels = levels,
        group = if (length(levels)) levels[[length(levels)]],
        bars = length(bars) > 0L)
+}
+
+# A variable of the response on the right, as a covariate, a slope or a
+# group, explains the response by itself: refused rather than fitted.
+check_response_not_on_right <- function(formula) {
+  both <- intersect(all.vars(formula[[2L]]), all.vars(formula[[3L]]))
+  if (length(both)) {
+    hm_abort("formula", "`", deparse1(formula), "` has the response's variable `", both[1L],
+             "` on its right-hand side: the response cannot explain itself.")
+  }
 }
 
 level_names <- function(terms) vapply(terms$levels, deparse1, "")

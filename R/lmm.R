@@ -28,6 +28,7 @@ is_regression_rhs <- function(rhs) {
 # for model.matrix(); `1` when only bars are given, as lme4 reads them) and
 # the levels of groups its bars name (top first, or crossed).
 lmm_terms <- function(formula) {
+  check_response_not_on_right(formula)
   rhs <- formula[[3L]]
   fixed <- no_bars(rhs)
   if (is.null(fixed)) fixed <- 1

@@ -1,5 +1,6 @@
-# Crossed grouping factors: hiermod's sampler "factors" against lmer (REML)
-# and brms (NUTS, through rstan), in one run. Writes bench/CROSSED.md.
+# Crossed grouping factors: hiermod (its default sampler; in part 4 both
+# exact schemes) against lmer (REML) and brms (NUTS, through rstan), in one
+# run. Writes bench/CROSSED.md.
 #
 # 1. lme4's InstEval, y ~ service + (1 | s) + (1 | d) + (1 | dept:service)
 #    (73,421 ratings; 2,972 students, 1,128 lecturers, 28 dept:service

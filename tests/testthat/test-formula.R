@@ -44,3 +44,15 @@ test_that("what is not supported yet is refused, naming it", {
   expect_hm_error(parse_hier_formula(y ~ 2), "formula", "needs `1`")
   expect_hm_error(parse_hier_formula(~ g), "formula", "two-sided")
 })
+
+test_that("the response on its own right-hand side is refused, in every model", {
+  d <- data.frame(y = stats::rnorm(60), x = stats::rnorm(60), a = rep(1:6, 10),
+                  b = rep(1:5, each = 12))
+  says <- "response's variable `y` on its right-hand side"
+  expect_hm_error(fit(y ~ y, d), "formula", says)
+  expect_hm_error(fit(y ~ (1 | y), d), "formula", says)
+  expect_hm_error(fit(y ~ x + y + (1 | a), d), "formula", says)
+  expect_hm_error(fit(log(y + 10) ~ x + (y | a), d), "formula", says)
+  expect_hm_error(fit(y ~ x + (1 | a) + (I(y > 0) | b), d), "formula", says)
+  expect_hm_error(group_summaries(y ~ x + (1 | y), d), "formula", says)
+})

@@ -9,7 +9,7 @@
 //! and factor k's variance parameters on their density with beta and b_k
 //! integrated out, then draw beta and b_k exactly. Each update leaves the
 //! posterior invariant (a blocked, partially collapsed Gibbs sweep), and
-//! nothing but the one pass over the rows grows with N.
+//! only the passes over the rows (a few per factor) grow with N.
 //!
 //! With few locations (beta and every factor's coefficients) the
 //! collapsed scheme integrates all of them out at once instead, through a
