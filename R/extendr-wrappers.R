@@ -116,13 +116,15 @@ hm_sample_lmm <- function(stats, x, z, parents, prior, sampler, chains, iter, wa
 
 #' Samples a regression on crossed grouping factors: `columns` the
 #' model's variables (double vectors, one value per row, the response
-#' first), `x` and `z[[k]]` as for `hm_sample_lmm`, `groups[[k]]` each
-#' row's 1-based group of factor k (of `max(groups[[k]])`), `prior` as
-#' `lmm_from_r` reads it; the rest as `hm_sample`'s. Returns what
+#' first), `x` and `z[[l]]` as for `hm_sample_lmm`, `groups[[l]]` each
+#' row's 1-based group of level l (of `max(groups[[l]])`), `parents[[l]]`
+#' empty where level l begins a factor, else each of its groups' 1-based
+#' parent in level l - 1 (the factor's levels nested, top first), `prior`
+#' as `lmm_from_r` reads it; the rest as `hm_sample`'s. Returns what
 #' `hm_sample` returns.
 #' @keywords internal
 #' @noRd
-hm_sample_crossed <- function(columns, x, z, groups, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress) .Call(wrap__hm_sample_crossed, columns, x, z, groups, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress)
+hm_sample_crossed <- function(columns, x, z, groups, parents, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress) .Call(wrap__hm_sample_crossed, columns, x, z, groups, parents, prior, sampler, chains, iter, warmup, thin, seed, threads, keep_groups, column_names, progress)
 
 #' The log density of the data of a linear mixed model (`lmm_from_r`'s
 #' arguments) given its variance parameters, every location integrated
@@ -136,11 +138,12 @@ hm_sample_crossed <- function(columns, x, z, groups, prior, sampler, chains, ite
 hm_lmm_log_density <- function(stats, x, z, parents, prior, sigma, levels, with_prior) .Call(wrap__hm_lmm_log_density, stats, x, z, parents, prior, sigma, levels, with_prior)
 
 #' As `hm_lmm_log_density`, for crossed grouping factors
-#' (`hm_sample_crossed`'s arguments of the same names), one level per
-#' factor: NaN also where the locations are too many to factor densely.
+#' (`hm_sample_crossed`'s arguments of the same names), a row of sds and
+#' correlations per level: NaN also where the locations are too many to
+#' factor densely.
 #' @keywords internal
 #' @noRd
-hm_crossed_log_density <- function(columns, x, z, groups, prior, sigma, levels, with_prior) .Call(wrap__hm_crossed_log_density, columns, x, z, groups, prior, sigma, levels, with_prior)
+hm_crossed_log_density <- function(columns, x, z, groups, parents, prior, sigma, levels, with_prior) .Call(wrap__hm_crossed_log_density, columns, x, z, groups, parents, prior, sigma, levels, with_prior)
 
 #' The log marginal likelihood of a model (`hm_sample`'s `parents`, `n`,
 #' `ybar`, `ss`, `prior`, in the data's units): `row_weights` NULL or,

@@ -104,8 +104,10 @@
 #'     and that factor's sds and correlations by a slice step with the
 #'     fixed effects and the factor's coefficients integrated out, then
 #'     those drawn exactly. A sweep costs one pass over the rows per factor.
-#'     With crossed factors `"collapsed"` integrates every fixed effect and
-#'     group coefficient out at once (a dense Cholesky factor of their
+#'     A factor may be a path of nested levels, `(1 | school/class) +
+#'     (1 | area)`: its levels are drawn in one block. With crossed
+#'     factors `"collapsed"` integrates every fixed effect and group
+#'     coefficient out at once (a dense Cholesky factor of their
 #'     precision, at most 400 of them) and draws them jointly.
 #' @param progress Show a progress bar (cli) for fits that take more than a
 #'   couple of seconds: one bar for all chains. Defaults to

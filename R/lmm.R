@@ -70,7 +70,32 @@ bar_chain <- function(bars, formula) {
     }
     c(t, list(name = names[i], own = own))
   })
-  list(levels = levels, crossed = crossed)
+  list(levels = if (crossed) factor_paths(levels) else levels, crossed = crossed)
+}
+
+# Crossed terms as factors, each a path of nested levels: a term that adds
+# one factor to the last level of a factor (`(1 | a/b)`, or `(1 | a:b)`
+# beside `(1 | a)`) is nested in it and joins that factor, whose levels the
+# sampler draws jointly (given the other factors) rather than one given
+# another. Returns the levels factor by factor, each top first, a nested
+# one marked `within`.
+factor_paths <- function(levels) {
+  paths <- list()
+  for (i in seq_along(levels)) {
+    f <- levels[[i]]$factors
+    extends <- vapply(paths, function(path) {
+      last <- levels[[path[length(path)]]]$factors
+      length(f) == length(last) + 1L && identical(f[-length(f)], last)
+    }, TRUE)
+    k <- which(extends)[1L]
+    if (is.na(k)) {
+      paths[[length(paths) + 1L]] <- i
+    } else {
+      paths[[k]] <- c(paths[[k]], i)
+    }
+  }
+  within <- unlist(lapply(paths, function(path) seq_along(path) > 1L))
+  Map(function(level, w) c(level, list(within = w)), levels[unlist(paths)], within)
 }
 
 # The bar terms, `/` expanded, fewest factors first; each checked to group
@@ -166,10 +191,14 @@ lmm_model <- function(terms, data, formula) {
   names <- vapply(terms$levels, function(l) l$name, "")
   encoded <- Map(function(g, l) encode_groups(g[keep], length(y), l$own, TRUE, checked = TRUE),
                  groups, terms$levels)
-  # crossed factors: each its own groups, every row in one of each
+  # crossed factors: each level its own groups, every row in one of each; a
+  # level nested in the one before, each of its groups' parent there
   tree <- if (isTRUE(terms$crossed)) {
-    list(nodes = lapply(encoded, function(g) {
-      list2DF(list(label = g$labels, parent = rep(1L, length(g$labels)), value = g$values))
+    list(nodes = lapply(seq_along(encoded), function(l) {
+      g <- encoded[[l]]
+      parent <- rep(1L, length(g$labels))
+      if (isTRUE(terms$levels[[l]]$within)) parent[g$codes] <- encoded[[l - 1L]]$codes
+      list2DF(list(label = g$labels, parent = parent, value = g$values))
     }), codes = NULL)
   } else {
     build_tree(encoded, names, length(y), "formula")
@@ -182,7 +211,7 @@ lmm_model <- function(terms, data, formula) {
                ")` gives the groups no coefficient.")
     }
     list(name = term$name, own = term$own, z = unname_design(z), z_names = colnames(z),
-         correlated = term$correlated && ncol(z) > 1L,
+         correlated = term$correlated && ncol(z) > 1L, within = isTRUE(term$within),
          labels = tree$nodes[[l]]$label, parent = tree$nodes[[l]]$parent,
          values = tree$nodes[[l]]$value,
          codes = if (isTRUE(terms$crossed)) encoded[[l]]$codes,
@@ -514,10 +543,14 @@ lmm_prior_for_core <- function(prior) {
 }
 
 # The core's arguments for a regression's data: the statistics, the
-# variable of each column of X and of each level's Z, each level's parents.
+# variable of each column of X and of each level's Z, each level's parents
+# (of crossed factors, only where a level is nested in the one before).
 lmm_glue_data <- function(model) {
+  parents <- lapply(model$levels, function(l) {
+    if (!isTRUE(model$crossed) || isTRUE(l$within)) as.integer(l$parent) else integer()
+  })
   list(stats = model$stats, x = model$x_vars, z = lapply(model$levels, `[[`, "z_vars"),
-       parents = lapply(model$levels, function(l) as.integer(l$parent)))
+       parents = parents)
 }
 
 # The core's log density of a regression's data given its variance
@@ -531,8 +564,8 @@ lmm_log_density <- function(model, prior, sigma, levels, with_prior = FALSE) {
   d <- lmm_glue_data(model)
   core_prior <- lmm_prior_for_core(prior)
   out <- if (isTRUE(model$crossed)) {
-    hm_crossed_log_density(model$columns, d$x, d$z, lmm_row_nodes(model), core_prior,
-                           as.double(sigma), levels, with_prior)
+    hm_crossed_log_density(model$columns, d$x, d$z, lmm_row_nodes(model), d$parents,
+                           core_prior, as.double(sigma), levels, with_prior)
   } else {
     hm_lmm_log_density(d$stats, d$x, d$z, d$parents, core_prior, as.double(sigma), levels,
                        with_prior)
@@ -560,7 +593,7 @@ fit_lmm <- function(call, formula, terms, data, prior, chains, iter, warmup,
   d <- lmm_glue_data(model)
   started <- proc.time()[["elapsed"]]
   out <- if (isTRUE(model$crossed)) {
-    hm_sample_crossed(model$columns, d$x, d$z, lmm_row_nodes(model),
+    hm_sample_crossed(model$columns, d$x, d$z, lmm_row_nodes(model), d$parents,
                       lmm_prior_for_core(prior), s$sampler, s$chains, s$iter, s$warmup,
                       s$thin, s$seed, s$cores, s$keep == "all", spec$columns$name, report)
   } else {

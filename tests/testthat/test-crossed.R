@@ -82,14 +82,15 @@ test_that("a crossed fit has lme4's extractors, brms's names and predictions", {
   d <- crossed_rows()
   f <- fit(y ~ x + (1 | a) + (1 | b) + (1 | a:b), d, chains = 2, iter = 400, seed = 1)
   expect_s3_class(f, "hiermod_lmm")
+  # a:b is nested in a: one factor with it, its levels drawn jointly
   expect_identical(coda::varnames(f)[1:6],
-                   c("b_Intercept", "b_x", "sd_a__Intercept", "sd_b__Intercept",
-                     "sd_a:b__Intercept", "sigma"))
+                   c("b_Intercept", "b_x", "sd_a__Intercept", "sd_a:b__Intercept",
+                     "sd_b__Intercept", "sigma"))
   expect_true(all(c("r_a[g,Intercept]", "r_b[E,Intercept]", "r_a:b[c:D,Intercept]") %in%
                     coda::varnames(f)))
-  expect_identical(ngrps(f), c(a = 7L, b = 5L, "a:b" = 35L))
+  expect_identical(ngrps(f), c(a = 7L, "a:b" = 35L, b = 5L))
   re <- ranef(f)
-  expect_named(re, c("a", "b", "a:b"))
+  expect_named(re, c("a", "a:b", "b"))
   expect_identical(rownames(re$b), LETTERS[1:5])
   expect_output(print(f), "sampler factors")
   # a row's mean is the fixed part plus one coefficient of each factor
@@ -107,12 +108,31 @@ test_that("a crossed fit has lme4's extractors, brms's names and predictions", {
                                 draws[, paste0("r_a[", d$a[i], ",Intercept]")]))
   new <- d[i, ]
   new$b <- "Z"
-  expect_hm_error(posterior_linpred(f, newdata = new), "newdata", "\"Z\"")
+  expect_hm_error(posterior_linpred(f, newdata = new), "newdata", "`a:b`.*\"f:Z\"")
   expect_length(posterior_linpred(f, newdata = new, allow_new_levels = TRUE), nrow(draws))
   # the same seed, the same draws, whatever the threads
   again <- fit(y ~ x + (1 | a) + (1 | b) + (1 | a:b), d, chains = 2, iter = 400, seed = 1,
                cores = 1)
   expect_identical(as.matrix(again), draws)
+})
+
+test_that("a factor of nested levels, crossed with another, is one block of the sweep", {
+  d <- crossed_rows()
+  d$r <- ifelse(d$b %in% c("A", "B"), "north", "south")
+  f <- fit(y ~ x + (1 | r / b) + (1 | a), d, chains = 2, iter = 400, seed = 2)
+  expect_identical(coda::varnames(f)[1:6],
+                   c("b_Intercept", "b_x", "sd_r__Intercept", "sd_r:b__Intercept",
+                     "sd_a__Intercept", "sigma"))
+  expect_identical(ngrps(f), c(r = 2L, "r:b" = 5L, a = 7L))
+  expect_identical(hiermod:::lmm_glue_data(attr(f, "hiermod")$model)$parents,
+                   list(integer(), c(1L, 1L, 2L, 2L, 2L), integer()))
+  draws <- as.matrix(f)
+  i <- 4L
+  expected <- draws[, "b_Intercept"] + draws[, "b_x"] * d$x[i] +
+    draws[, paste0("r_r[", d$r[i], ",Intercept]")] +
+    draws[, paste0("r_r:b[", d$r[i], ":", d$b[i], ",Intercept]")] +
+    draws[, paste0("r_a[", d$a[i], ",Intercept]")]
+  expect_equal(posterior_linpred(f)[, i], unname(expected))
 })
 
 test_that("crossed factors: what does not apply is refused, naming it", {

@@ -111,11 +111,16 @@ test_that("with flat priors the collapsed density's mode is lmer's REML fit", {
   crossed$y <- 1 + 0.5 * crossed$x + stats::rnorm(12L)[crossed$a] +
     stats::rnorm(12L, 0, 0.6)[crossed$a] * crossed$x + stats::rnorm(6L, 0, 0.8)[crossed$b] +
     stats::rnorm(72L, 0, 0.5)[(crossed$a - 1L) * 6L + crossed$b] + stats::rnorm(150L, 0, 0.7)
+  in_regions <- transform(crossed, r = (b - 1L) %/% 2L)
+  in_regions$y <- in_regions$y + c(-1.5, 0.5, 1)[in_regions$r + 1L]
   cases <- list(
     list(f = diameter ~ (1 | plate) + (1 | sample), data = env$Penicillin, q = c(1L, 1L),
          n_cor = c(0L, 0L), groups = c("plate", "sample")),
     list(f = y ~ x + (x | a) + (1 | b) + (1 | a:b), data = crossed, q = c(2L, 1L, 1L),
-         n_cor = c(1L, 0L, 0L), groups = c("a", "b", "a:b"))
+         n_cor = c(1L, 0L, 0L), groups = c("a", "a:b", "b")),
+    # b's six groups in three regions: a factor of two levels, crossed with a
+    list(f = y ~ x + (1 | r / b) + (1 | a), data = in_regions,
+         q = c(1L, 1L, 1L), n_cor = c(0L, 0L, 0L), groups = c("r", "b:r", "a"))
   )
   for (case in cases) {
     m <- lme4::lmer(case$f, case$data, REML = TRUE,

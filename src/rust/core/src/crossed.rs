@@ -1,9 +1,10 @@
 //! Crossed grouping factors (MATHS.md section 16): `y = X beta + sum_k
 //! Z_k b_k[group of the row in factor k] + e`, each factor's coefficients
-//! `N(0, Sigma_k)` as one level of lmm.rs, no factor nested in another.
+//! `N(0, Sigma_k)` as the levels of lmm.rs: one level, or a path of
+//! nested ones (`(1 | a/b) + (1 | c)`: the factor a, a:b, crossed with c).
 //!
 //! Given the other factors' coefficients, the rest of the model is the
-//! one-level model of lmm.rs with the partial residual
+//! nested model of lmm.rs with the partial residual
 //! `r = y - sum_(j != k) Z_j b_j` as its response. So a sweep takes the
 //! factors in turn: summarise r by factor k's groups (O(N)), step sigma
 //! and factor k's variance parameters on their density with beta and b_k
@@ -21,8 +22,8 @@ use crate::chains::Posterior;
 use crate::cross::CrossStats;
 use crate::engine::std_normal;
 use crate::lmm::{
-    LN_2PI, LevelPrior, Lmm, LmmChain, LmmData, LmmLevel, LmmPrior, MAX_VARIANCE_DIM, VarianceStep,
-    cholesky, log_det, solve_lower, solve_upper, variance_step,
+    LN_2PI, Lmm, LmmChain, LmmData, LmmLevel, LmmPrior, MAX_VARIANCE_DIM, VarianceStep, cholesky,
+    log_det, solve_lower, solve_upper, variance_step,
 };
 use crate::{Error, Quantity, SamplerKind};
 
@@ -30,12 +31,13 @@ use crate::{Error, Quantity, SamplerKind};
 /// collapsed scheme factors densely, O(m^3 / 3) per density evaluation.
 pub const MAX_COLLAPSED_LOCATIONS: usize = 400;
 
-/// One crossed factor: the variable of the statistics that is each
-/// column of its coefficients' design (`None`: the constant 1) and each
-/// row's 0-based group of `n_groups`.
-#[derive(Debug, Clone, Copy)]
+/// One crossed factor: its levels, top first, each nested in the one
+/// above (each level's coefficients' variables, `None` the constant 1, and
+/// each of its groups' parent in the level above, 0 at the top), and each
+/// row's 0-based group of the last level, of `n_groups`.
+#[derive(Debug, Clone)]
 pub struct CrossedFactor<'a> {
-    pub z: &'a [Option<usize>],
+    pub levels: Vec<LmmLevel<'a>>,
     pub group: &'a [usize],
     pub n_groups: usize,
 }
@@ -52,14 +54,42 @@ pub struct CrossedData<'a> {
 
 #[derive(Debug, Clone)]
 struct Factor {
-    z: Vec<Option<usize>>,
+    /// Per level, top first: its coefficients' variables and each group's
+    /// parent.
+    z: Vec<Vec<Option<usize>>>,
+    parent: Vec<Vec<usize>>,
+    /// Each row's group of the last level, and per level the group above
+    /// each of those.
     group: Vec<usize>,
-    /// Every group's parent, the root.
-    root: Vec<usize>,
+    node_of_leaf: Vec<Vec<usize>>,
     /// The model given the other factors at the start, with its
     /// statistics: each chain summarises its own residuals into copies.
     model: Lmm,
     stats: CrossStats,
+}
+
+impl Factor {
+    fn data<'a>(&'a self, stats: &'a CrossStats, x: &'a [Option<usize>]) -> LmmData<'a> {
+        LmmData {
+            stats,
+            x,
+            levels: self
+                .z
+                .iter()
+                .zip(&self.parent)
+                .map(|(z, parent)| LmmLevel { z, parent })
+                .collect(),
+        }
+    }
+
+    /// Its coefficients: per level, q x groups.
+    fn n_coefficients(&self) -> usize {
+        self.z
+            .iter()
+            .zip(&self.parent)
+            .map(|(z, parent)| z.len() * parent.len())
+            .sum()
+    }
 }
 
 /// The collapsed scheme's products of the rows' coordinates in the
@@ -71,9 +101,10 @@ struct Dense {
     utu: Vec<f64>,
     uty: Vec<f64>,
     yty: f64,
-    /// Where each factor's coefficients start among the locations
-    /// (after beta) and its variance parameters in psi (after log tau).
-    location_at: Vec<usize>,
+    /// Where each factor's levels' coefficients start among the
+    /// locations (after beta), and its variance parameters in psi (after
+    /// log tau).
+    location_at: Vec<Vec<usize>>,
     psi_at: Vec<usize>,
     dim: usize,
     /// The most coefficients of one factor's groups.
@@ -152,19 +183,28 @@ impl Dense {
         let mut psi_at = Vec::with_capacity(factors.len());
         let (mut m, mut dim) = (p, 1);
         for f in factors {
-            location_at.push(m);
+            let mut at = Vec::with_capacity(f.z.len());
+            for (z, parent) in f.z.iter().zip(&f.parent) {
+                at.push(m);
+                m += z.len() * parent.len();
+            }
+            location_at.push(at);
             psi_at.push(dim);
-            m += f.z.len() * f.root.len();
             dim += f.model.variance_dim() - 1;
         }
         if m > MAX_COLLAPSED_LOCATIONS || dim > MAX_VARIANCE_DIM {
             return None;
         }
         let first = &factors[0].model;
-        let (y, xs, _) = first.unit_coordinates(x, &[]);
-        let zs: Vec<_> = factors
+        let (y, xs, _) = first.unit_coordinates(x, 0, &[]);
+        let zs: Vec<Vec<_>> = factors
             .iter()
-            .map(|f| f.model.unit_coordinates(x, &f.z).2)
+            .map(|f| {
+                f.z.iter()
+                    .enumerate()
+                    .map(|(l, z)| f.model.unit_coordinates(x, l, z).2)
+                    .collect()
+            })
             .collect();
         let (mut utu, mut uty, mut yty) = (vec![0.0; m * m], vec![0.0; m], 0.0);
         // each row's nonzero coordinates of U: (index, value)
@@ -177,10 +217,12 @@ impl Dense {
                     .map(|(k, c)| (k, c.of_row(columns, i))),
             );
             for (f, factor) in factors.iter().enumerate() {
-                let n_groups = factor.root.len();
-                let g = factor.group[i];
-                for (a, c) in zs[f].iter().enumerate() {
-                    row.push((location_at[f] + a * n_groups + g, c.of_row(columns, i)));
+                let leaf = factor.group[i];
+                for (l, parent) in factor.parent.iter().enumerate() {
+                    let (n_groups, g) = (parent.len(), factor.node_of_leaf[l][leaf]);
+                    for (a, c) in zs[f][l].iter().enumerate() {
+                        row.push((location_at[f][l] + a * n_groups + g, c.of_row(columns, i)));
+                    }
                 }
             }
             let yi = y.of_row(columns, i);
@@ -200,7 +242,11 @@ impl Dense {
             location_at,
             psi_at,
             dim,
-            q_max: factors.iter().map(|f| f.z.len()).max().unwrap_or(1),
+            q_max: factors
+                .iter()
+                .flat_map(|f| f.z.iter().map(Vec::len))
+                .max()
+                .unwrap_or(1),
         })
     }
 }
@@ -212,9 +258,10 @@ impl Crossed {
                 "a crossed model needs at least two grouping factors".into(),
             ));
         }
-        if prior.levels.len() != data.factors.len() {
+        let n_levels: usize = data.factors.iter().map(|f| f.levels.len()).sum();
+        if prior.levels.len() != n_levels || data.factors.iter().any(|f| f.levels.is_empty()) {
             return Err(Error::InvalidData(
-                "the prior must have one level per grouping factor".into(),
+                "every factor needs a level, and the prior one level per level".into(),
             ));
         }
         let n_rows = data.columns.first().map_or(0, |c| c.len());
@@ -229,7 +276,8 @@ impl Crossed {
             )));
         }
         let mut factors: Vec<Factor> = Vec::with_capacity(data.factors.len());
-        for (k, (factor, level_prior)) in data.factors.iter().zip(&prior.levels).enumerate() {
+        let mut level_priors = prior.levels.iter();
+        for (k, factor) in data.factors.iter().enumerate() {
             if factor.group.len() != n_rows {
                 return Err(Error::InvalidData(format!(
                     "factor {} has {} groups for {n_rows} rows",
@@ -238,29 +286,37 @@ impl Crossed {
                 )));
             }
             let stats = CrossStats::from_columns(data.columns, factor.group, factor.n_groups)?;
-            let root = vec![0; factor.n_groups];
             let lmm_data = LmmData {
                 stats: &stats,
                 x: data.x,
-                levels: vec![LmmLevel {
-                    z: factor.z,
-                    parent: &root,
-                }],
+                levels: factor.levels.clone(),
             };
-            let one_level = LmmPrior {
+            let own_prior = LmmPrior {
                 effects: prior.effects.clone(),
-                levels: vec![LevelPrior::clone(level_prior)],
+                levels: level_priors
+                    .by_ref()
+                    .take(factor.levels.len())
+                    .cloned()
+                    .collect(),
                 sigma: prior.sigma,
             };
             // one response, one set of units: the first factor's
             let model = match factors.first() {
-                None => Lmm::new(lmm_data, one_level)?,
-                Some(first) => Lmm::in_scales(lmm_data, one_level, first.model.scales().clone())?,
+                None => Lmm::new(lmm_data, own_prior)?,
+                Some(first) => Lmm::in_scales(lmm_data, own_prior, first.model.scales().clone())?,
             };
+            // the model checked the parents: each in range of the level above
+            let mut node_of_leaf = vec![(0..factor.n_groups).collect::<Vec<usize>>()];
+            for level in factor.levels[1..].iter().rev() {
+                let below = &node_of_leaf[0];
+                let above = below.iter().map(|&g| level.parent[g]).collect();
+                node_of_leaf.insert(0, above);
+            }
             factors.push(Factor {
-                z: factor.z.to_vec(),
+                z: factor.levels.iter().map(|l| l.z.to_vec()).collect(),
+                parent: factor.levels.iter().map(|l| l.parent.to_vec()).collect(),
                 group: factor.group.to_vec(),
-                root,
+                node_of_leaf,
                 model,
                 stats,
             });
@@ -282,12 +338,12 @@ impl Crossed {
             + self
                 .factors
                 .iter()
-                .map(|f| f.z.len() * f.root.len())
+                .map(Factor::n_coefficients)
                 .sum::<usize>()
     }
 
     /// The log density of the data given the variance parameters in the
-    /// data's units (sigma, then each factor's sds and correlations), every
+    /// data's units (sigma, then each level's sds and correlations), every
     /// location integrated out, as `Lmm::log_density_at`: with flat priors
     /// on the fixed effects, the restricted (REML) likelihood up to a
     /// constant. None for an invalid point, or where the locations are too
@@ -299,12 +355,17 @@ impl Crossed {
         with_prior: bool,
     ) -> Option<f64> {
         let d = self.dense.as_ref()?;
-        if levels.len() != self.factors.len() {
+        let n_levels: usize = self.factors.iter().map(|f| f.z.len()).sum();
+        if levels.len() != n_levels {
             return None;
         }
         let mut psi = Vec::with_capacity(d.dim);
-        for (factor, level) in self.factors.iter().zip(levels) {
-            let own = factor.model.psi_of(sigma, std::slice::from_ref(level))?;
+        let mut at = 0;
+        for factor in &self.factors {
+            let own = factor
+                .model
+                .psi_of(sigma, &levels[at..at + factor.z.len()])?;
+            at += factor.z.len();
             if psi.is_empty() {
                 psi.push(own[0]);
             }
@@ -351,26 +412,28 @@ impl Crossed {
             value += if v > 0.0 { 0.5 * v.ln() } else { 0.5 * LN_2PI } - 0.5 * v * mean * mean;
         }
         for (f, factor) in self.factors.iter().enumerate() {
-            let q = factor.z.len();
-            let n_groups = factor.root.len();
             let own = &psi[d.psi_at[f]..d.psi_at[f] + factor.model.variance_dim() - 1];
-            let (corr, rest) = scratch.split_at_mut(q * q);
-            let (inverse_factor, inverse) = rest.split_at_mut(q * q);
-            let (log_det_lambda, log_prior) = factor.model.level_precision(
-                own,
-                [corr, inverse_factor, inverse],
-                &mut lambda[..q * q],
-            );
-            value += 0.5 * n_groups as f64 * log_det_lambda;
-            if with_prior {
-                value += log_prior;
-            }
-            let at = d.location_at[f];
-            for j in 0..n_groups {
-                for a in 0..q {
-                    for b in 0..q {
-                        let (r, c) = (at + a * n_groups + j, at + b * n_groups + j);
-                        precision[r * m + c] += lambda[a * q + b];
+            for (l, (z, parent)) in factor.z.iter().zip(&factor.parent).enumerate() {
+                let (q, n_groups) = (z.len(), parent.len());
+                let (corr, rest) = scratch.split_at_mut(q * q);
+                let (inverse_factor, inverse) = rest.split_at_mut(q * q);
+                let (log_det_lambda, log_prior) = factor.model.level_precision(
+                    l,
+                    own,
+                    [corr, inverse_factor, inverse],
+                    &mut lambda[..q * q],
+                );
+                value += 0.5 * n_groups as f64 * log_det_lambda;
+                if with_prior {
+                    value += log_prior;
+                }
+                let at = d.location_at[f][l];
+                for j in 0..n_groups {
+                    for a in 0..q {
+                        for b in 0..q {
+                            let (r, c) = (at + a * n_groups + j, at + b * n_groups + j);
+                            precision[r * m + c] += lambda[a * q + b];
+                        }
                     }
                 }
             }
@@ -452,8 +515,8 @@ impl Crossed {
             own.clear();
             own.push(psi[0]);
             own.extend_from_slice(&psi[d.psi_at[f]..d.psi_at[f] + factor.model.variance_dim() - 1]);
-            let at = d.location_at[f];
-            let b = &work.theta[at..at + factor.z.len() * factor.root.len()];
+            let at = d.location_at[f][0];
+            let b = &work.theta[at..at + factor.n_coefficients()];
             chain.chains[f].set(&own, beta, b);
         }
     }
@@ -479,14 +542,7 @@ impl Crossed {
         let mut columns: Vec<&[f64]> = self.columns.iter().map(Vec::as_slice).collect();
         columns[0] = &chain.residual;
         chain.stats[k].replace_variable(0, &chain.residual, &columns, &factor.group)?;
-        chain.models[k].summarise(&LmmData {
-            stats: &chain.stats[k],
-            x: &self.x,
-            levels: vec![LmmLevel {
-                z: &factor.z,
-                parent: &factor.root,
-            }],
-        });
+        chain.models[k].summarise(&factor.data(&chain.stats[k], &self.x));
         Ok(())
     }
 
@@ -494,21 +550,26 @@ impl Crossed {
     /// coefficients; the rows' total follows.
     fn refresh_effects(&self, k: usize, chain: &mut CrossedChain) {
         let factor = &self.factors[k];
-        let n_groups = factor.root.len();
         let coefficients = &mut chain.coefficients;
-        coefficients.resize(factor.z.len() * n_groups, 0.0);
+        coefficients.resize(factor.n_coefficients(), 0.0);
         chain.models[k].coefficients_in_units(&chain.chains[k], coefficients);
         let effects = &mut chain.effects[k];
-        for (i, (e, &g)) in effects.iter_mut().zip(&factor.group).enumerate() {
-            let new: f64 = factor
+        for (i, (e, &leaf)) in effects.iter_mut().zip(&factor.group).enumerate() {
+            let mut new = 0.0;
+            let mut at = 0;
+            for ((z, parent), node_of_leaf) in factor
                 .z
                 .iter()
-                .enumerate()
-                .map(|(a, var)| {
+                .zip(&factor.parent)
+                .zip(&factor.node_of_leaf)
+            {
+                let (n_groups, g) = (parent.len(), node_of_leaf[leaf]);
+                for (a, var) in z.iter().enumerate() {
                     let z = var.map_or(1.0, |v| self.columns[v][i]);
-                    z * coefficients[a * n_groups + g]
-                })
-                .sum();
+                    new += z * coefficients[at + a * n_groups + g];
+                }
+                at += z.len() * n_groups;
+            }
             chain.total[i] += new - *e;
             *e = new;
         }
@@ -634,7 +695,7 @@ impl Posterior for Crossed {
 mod tests {
     use super::*;
     use crate::engine::std_normal;
-    use crate::{EffectPrior, SdPrior, Settings, chain_rng, run_chains};
+    use crate::{EffectPrior, LevelPrior, SdPrior, Settings, chain_rng, run_chains};
 
     /// An unbalanced design of 30 x 20 crossed groups: intercept 10, a
     /// covariate with slope 2, factor sds 2 and 0.5, sigma 1.
@@ -667,30 +728,10 @@ mod tests {
         }
     }
 
-    fn model(d: &Design) -> Crossed {
-        let columns: Vec<&[f64]> = d.columns.iter().map(Vec::as_slice).collect();
-        let intercept = [None];
-        let data = CrossedData {
-            columns: &columns,
-            x: &[None, Some(1)],
-            factors: vec![
-                CrossedFactor {
-                    z: &intercept,
-                    group: &d.a,
-                    n_groups: 30,
-                },
-                CrossedFactor {
-                    z: &intercept,
-                    group: &d.b,
-                    n_groups: 20,
-                },
-            ],
-        };
-        let half_normal = |scale| LevelPrior {
-            sds: vec![SdPrior::HalfNormal { scale }],
-            lkj: None,
-        };
-        let prior = LmmPrior {
+    /// design()'s prior: the intercept N(100, 100^2), the slope N(0, 10^2),
+    /// each level's sd half-normal of the given scale, sigma's of scale 5.
+    fn design_prior(level_scales: &[f64]) -> LmmPrior {
+        LmmPrior {
             effects: vec![
                 EffectPrior {
                     mean: 100.0,
@@ -701,10 +742,44 @@ mod tests {
                     sd: 10.0,
                 },
             ],
-            levels: vec![half_normal(5.0), half_normal(5.0)],
+            levels: level_scales
+                .iter()
+                .map(|&scale| LevelPrior {
+                    sds: vec![SdPrior::HalfNormal { scale }],
+                    lkj: None,
+                })
+                .collect(),
             sigma: SdPrior::HalfNormal { scale: 5.0 },
+        }
+    }
+
+    fn model(d: &Design) -> Crossed {
+        let columns: Vec<&[f64]> = d.columns.iter().map(Vec::as_slice).collect();
+        let intercept = [None];
+        let (root_a, root_b) = ([0; 30], [0; 20]);
+        let data = CrossedData {
+            columns: &columns,
+            x: &[None, Some(1)],
+            factors: vec![
+                CrossedFactor {
+                    levels: vec![LmmLevel {
+                        z: &intercept,
+                        parent: &root_a,
+                    }],
+                    group: &d.a,
+                    n_groups: 30,
+                },
+                CrossedFactor {
+                    levels: vec![LmmLevel {
+                        z: &intercept,
+                        parent: &root_b,
+                    }],
+                    group: &d.b,
+                    n_groups: 20,
+                },
+            ],
         };
-        Crossed::new(data, prior).unwrap()
+        Crossed::new(data, design_prior(&[5.0, 5.0])).unwrap()
     }
 
     fn run(model: &Crossed, threads: usize) -> (Settings, Vec<Vec<f64>>) {
@@ -795,7 +870,7 @@ mod tests {
         let (corr, rest) = scratch.split_at_mut(1);
         let (factor, inverse) = rest.split_at_mut(1);
         model
-            .level_precision(own, [corr, factor, inverse], &mut [0.0])
+            .level_precision(0, own, [corr, factor, inverse], &mut [0.0])
             .1
     }
 
@@ -809,17 +884,24 @@ mod tests {
         let a: Vec<usize> = (0..n).map(|i| i % 6).collect();
         let b: Vec<usize> = (0..n).map(|i| (i * 5 / 3) % 4).collect();
         let intercept = [None];
+        let (root_a, root_b) = ([0; 6], [0; 4]);
         let data = CrossedData {
             columns: &columns,
             x: &[None],
             factors: vec![
                 CrossedFactor {
-                    z: &intercept,
+                    levels: vec![LmmLevel {
+                        z: &intercept,
+                        parent: &root_a,
+                    }],
                     group: &a,
                     n_groups: 6,
                 },
                 CrossedFactor {
-                    z: &intercept,
+                    levels: vec![LmmLevel {
+                        z: &intercept,
+                        parent: &root_b,
+                    }],
                     group: &b,
                     n_groups: 4,
                 },
@@ -843,7 +925,7 @@ mod tests {
         let m = Crossed::new(data, prior).unwrap();
         assert!(m.supports(SamplerKind::Collapsed));
         let first = &m.factors[0].model;
-        let (y_coordinate, _, _) = first.unit_coordinates(&[None], &[]);
+        let (y_coordinate, _, _) = first.unit_coordinates(&[None], 0, &[]);
         let y: Vec<f64> = (0..n).map(|i| y_coordinate.of_row(&columns, i)).collect();
         let (precision, mean) = first.effect_prior();
         let (v, mu) = (1.0 / precision[0], mean[0]);
@@ -940,6 +1022,104 @@ mod tests {
         }
     }
 
+    /// design()'s factor a nested in 5 regions (group g in region g % 5),
+    /// crossed with b: `y ~ x + (1 | r/a) + (1 | b)`.
+    fn nested_model(d: &Design) -> Crossed {
+        let columns: Vec<&[f64]> = d.columns.iter().map(Vec::as_slice).collect();
+        let intercept = [None];
+        let region_of: Vec<usize> = (0..30).map(|g| g % 5).collect();
+        let data = CrossedData {
+            columns: &columns,
+            x: &[None, Some(1)],
+            factors: vec![
+                CrossedFactor {
+                    levels: vec![
+                        LmmLevel {
+                            z: &intercept,
+                            parent: &[0; 5],
+                        },
+                        LmmLevel {
+                            z: &intercept,
+                            parent: &region_of,
+                        },
+                    ],
+                    group: &d.a,
+                    n_groups: 30,
+                },
+                CrossedFactor {
+                    levels: vec![LmmLevel {
+                        z: &intercept,
+                        parent: &[0; 20],
+                    }],
+                    group: &d.b,
+                    n_groups: 20,
+                },
+            ],
+        };
+        Crossed::new(data, design_prior(&[2.0, 5.0, 5.0])).unwrap()
+    }
+
+    #[test]
+    fn a_nested_factor_has_the_dense_normal_law_and_both_schemes_agree() {
+        let d = design();
+        let m = nested_model(&d);
+        assert_eq!(m.n_reported(false), 6);
+        assert_eq!(m.n_reported(true), 6 + 5 + 30 + 20);
+        assert_eq!(m.n_locations(), 2 + 5 + 30 + 20);
+        // in the data's units y ~ N(100, 100^2 11' + 10^2 x~ x~' + ...): the
+        // intercept's prior is at the mean of x (x~ = x - its mean), as brms's
+        let n = d.columns[0].len();
+        let (x, y) = (&d.columns[1], &d.columns[0]);
+        let x_bar = x.iter().sum::<f64>() / n as f64;
+        let law = |sigma: f64, sd_r: f64, sd_a: f64, sd_b: f64| {
+            let mut cov = vec![0.0; n * n];
+            for i in 0..n {
+                for j in 0..n {
+                    let (ai, aj) = (d.a[i], d.a[j]);
+                    cov[i * n + j] = 1e4
+                        + 100.0 * (x[i] - x_bar) * (x[j] - x_bar)
+                        + if ai % 5 == aj % 5 { sd_r * sd_r } else { 0.0 }
+                        + if ai == aj { sd_a * sd_a } else { 0.0 }
+                        + if d.b[i] == d.b[j] { sd_b * sd_b } else { 0.0 }
+                        + if i == j { sigma * sigma } else { 0.0 };
+                }
+            }
+            assert!(cholesky(&mut cov, n));
+            let mut r: Vec<f64> = y.iter().map(|y| y - 100.0).collect();
+            solve_lower(&cov, n, &mut r);
+            -0.5 * (n as f64 * LN_2PI + log_det(&cov, n) + r.iter().map(|v| v * v).sum::<f64>())
+        };
+        for (sigma, sd_r, sd_a, sd_b) in [(1.0, 0.8, 2.0, 0.5), (2.5, 3.0, 0.2, 1.5)] {
+            let levels = [
+                (vec![sd_r], vec![]),
+                (vec![sd_a], vec![]),
+                (vec![sd_b], vec![]),
+            ];
+            let got = m.log_density_at(sigma, &levels, false).unwrap();
+            let expected = law(sigma, sd_r, sd_a, sd_b);
+            assert!(
+                (got - expected).abs() < 1e-7 * expected.abs().max(1.0),
+                "{got} vs {expected}"
+            );
+        }
+        let (settings, factors) = run_with(&m, 1, SamplerKind::Factors);
+        let (_, collapsed) = run_with(&m, 2, SamplerKind::Collapsed);
+        let a = means(&settings, &factors, 61);
+        let b = means(&settings, &collapsed, 61);
+        // the intercept shares the regions' mean (sd about 0.6); sd_r's
+        // posterior is wide (5 regions); the rest as in
+        // both_schemes_sample_the_same_posterior
+        let tolerance = [0.3, 0.01, 0.3, 0.15, 0.05, 0.01];
+        for (c, t) in tolerance.iter().enumerate() {
+            assert!((a[c] - b[c]).abs() < *t, "column {c}: {} vs {}", a[c], b[c]);
+        }
+        // each group's region effect plus its own: the row's part of factor a
+        for g in 0..30 {
+            let (ra, rb) = (a[6 + g % 5] + a[11 + g], b[6 + g % 5] + b[11 + g]);
+            assert!((ra - rb).abs() < 0.3, "group {g}: {ra} vs {rb}");
+        }
+    }
+
     #[test]
     fn other_samplers_and_bad_designs_are_refused() {
         let d = design();
@@ -950,7 +1130,10 @@ mod tests {
             columns: &columns,
             x: &[None],
             factors: vec![CrossedFactor {
-                z: &[None],
+                levels: vec![LmmLevel {
+                    z: &[None],
+                    parent: &[0; 30],
+                }],
                 group: &d.a,
                 n_groups: 30,
             }],

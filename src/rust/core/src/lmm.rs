@@ -275,12 +275,18 @@ impl LmmChain {
         self.psi[0]
     }
 
-    /// The state of a one-level chain set from outside (crossed.rs's
-    /// collapsed scheme): its variance parameters, beta and coefficients.
+    /// The state of a chain set from outside (crossed.rs's collapsed
+    /// scheme): its variance parameters, beta and every level's
+    /// coefficients, level after level.
     pub(crate) fn set(&mut self, psi: &[f64], beta: &[f64], b: &[f64]) {
         self.psi.copy_from_slice(psi);
         self.beta.copy_from_slice(beta);
-        self.b[0].copy_from_slice(b);
+        let mut at = 0;
+        for level in &mut self.b {
+            let n = level.len();
+            level.copy_from_slice(&b[at..at + n]);
+            at += n;
+        }
         self.log_f = None;
         self.work.evaluated = None;
     }
@@ -507,10 +513,11 @@ impl Lmm {
     }
 
     /// A row's coordinates in the sampler's units: the response, each
-    /// column of X (`x`) and of the one level's Z (`z`).
+    /// column of X (`x`) and of level `l`'s Z (`z`).
     pub(crate) fn unit_coordinates(
         &self,
         x: &[Option<usize>],
+        l: usize,
         z: &[Option<usize>],
     ) -> (Coordinate, Vec<Coordinate>, Vec<Coordinate>) {
         let s = &self.scales;
@@ -530,7 +537,7 @@ impl Lmm {
             .collect();
         let zs = z
             .iter()
-            .zip(&self.levels[0].z_scale)
+            .zip(&self.levels[l].z_scale)
             .map(|(&var, &scale)| Coordinate {
                 var,
                 centre: 0.0,
@@ -540,15 +547,23 @@ impl Lmm {
         (y, xs, zs)
     }
 
-    /// The one level's precision, its log determinant and the log prior of
-    /// its variance parameters `own` (see `Level::precision`).
+    /// Level `l`'s precision, its log determinant and the log prior of its
+    /// variance parameters (see `Level::precision`), from `own`, every
+    /// variance parameter but sigma's.
     pub(crate) fn level_precision(
         &self,
+        l: usize,
         own: &[f64],
         scratch: [&mut [f64]; 3],
         lambda: &mut [f64],
     ) -> (f64, f64) {
-        self.levels[0].precision(own, scratch, lambda)
+        let level = &self.levels[l];
+        let at = level.psi_at - 1;
+        level.precision(
+            &own[at..at + level.q + level.n_correlations()],
+            scratch,
+            lambda,
+        )
     }
 
     /// The log prior density of sigma's log precision `x`.
@@ -561,18 +576,18 @@ impl Lmm {
         (&self.effect_precision, &self.effect_mean)
     }
 
-    /// The one level's coefficients in the data's units, q x groups,
-    /// coefficient after coefficient.
+    /// Every level's coefficients in the data's units, level after level,
+    /// each q x groups, coefficient after coefficient.
     pub(crate) fn coefficients_in_units(&self, chain: &LmmChain, out: &mut [f64]) {
-        let level = &self.levels[0];
-        let n = level.n_nodes;
-        for (a, zs) in level.z_scale.iter().enumerate() {
-            let factor = self.scales.y_scale / zs;
-            for (v, b) in out[a * n..(a + 1) * n]
-                .iter_mut()
-                .zip(&chain.b[0][a * n..(a + 1) * n])
-            {
-                *v = b * factor;
+        let mut at = 0;
+        for (level, b) in self.levels.iter().zip(&chain.b) {
+            let n = level.n_nodes;
+            for (a, zs) in level.z_scale.iter().enumerate() {
+                let factor = self.scales.y_scale / zs;
+                for (v, b) in out[at..at + n].iter_mut().zip(&b[a * n..(a + 1) * n]) {
+                    *v = b * factor;
+                }
+                at += n;
             }
         }
     }

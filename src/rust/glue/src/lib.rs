@@ -1309,6 +1309,7 @@ fn crossed_from_r(
     x: &Robj,
     z: &List,
     groups: &List,
+    parents: &List,
     prior: &List,
 ) -> std::result::Result<Crossed, Failure> {
     let values: Vec<Robj> = columns.values().collect();
@@ -1319,30 +1320,55 @@ fn crossed_from_r(
     let x = variables_from_r(x.clone(), "x")?;
     let z: Vec<Vec<Option<usize>>> = z
         .values()
-        .map(|v| variables_from_r(v, "z[[k]]"))
+        .map(|v| variables_from_r(v, "z[[l]]"))
         .collect::<std::result::Result<_, _>>()?;
     let groups: Vec<Vec<usize>> = groups
         .values()
-        .map(|g| indices_from_r(&g, "groups[[k]]"))
+        .map(|g| indices_from_r(&g, "groups[[l]]"))
         .collect::<std::result::Result<_, _>>()?;
-    if groups.len() != z.len() {
-        return Err("z and groups must have one element per factor".into());
+    let parents: Vec<Vec<usize>> = parents
+        .values()
+        .map(|p| indices_from_r(&p, "parents[[l]]"))
+        .collect::<std::result::Result<_, _>>()?;
+    if groups.len() != z.len() || parents.len() != z.len() || z.is_empty() {
+        return Err("z, groups and parents must have one element per level".into());
     }
-    let factors = z
+    // a level's groups: an index past the end (NA, below 1) fails in the core
+    let n_groups: Vec<usize> = groups
         .iter()
-        .zip(&groups)
-        .map(|(z, group)| CrossedFactor {
-            z,
-            group,
-            // an index past the end (NA, below 1) fails in the core
-            n_groups: group
-                .iter()
+        .map(|g| {
+            g.iter()
                 .copied()
                 .filter(|&g| g != usize::MAX)
                 .max()
-                .map_or(0, |g| g + 1),
+                .map_or(0, |g| g + 1)
         })
         .collect();
+    // a factor's top level has no parents (the root, 0)
+    let tops: Vec<Vec<usize>> = parents
+        .iter()
+        .zip(&n_groups)
+        .map(|(p, &n)| if p.is_empty() { vec![0; n] } else { Vec::new() })
+        .collect();
+    let mut factors: Vec<CrossedFactor> = Vec::new();
+    for l in 0..z.len() {
+        let nested = !parents[l].is_empty();
+        let parent = if nested { &parents[l] } else { &tops[l] };
+        let level = LmmLevel { z: &z[l], parent };
+        match factors.last_mut() {
+            Some(factor) if nested => factor.levels.push(level),
+            None if nested => return Err("the first level must begin a factor".into()),
+            _ => factors.push(CrossedFactor {
+                levels: vec![level],
+                group: &groups[l],
+                n_groups: n_groups[l],
+            }),
+        }
+        if let Some(factor) = factors.last_mut() {
+            factor.group = &groups[l];
+            factor.n_groups = n_groups[l];
+        }
+    }
     let data = CrossedData {
         columns: &columns,
         x: &x,
@@ -1353,9 +1379,11 @@ fn crossed_from_r(
 
 /// Samples a regression on crossed grouping factors: `columns` the
 /// model's variables (double vectors, one value per row, the response
-/// first), `x` and `z[[k]]` as for `hm_sample_lmm`, `groups[[k]]` each
-/// row's 1-based group of factor k (of `max(groups[[k]])`), `prior` as
-/// `lmm_from_r` reads it; the rest as `hm_sample`'s. Returns what
+/// first), `x` and `z[[l]]` as for `hm_sample_lmm`, `groups[[l]]` each
+/// row's 1-based group of level l (of `max(groups[[l]])`), `parents[[l]]`
+/// empty where level l begins a factor, else each of its groups' 1-based
+/// parent in level l - 1 (the factor's levels nested, top first), `prior`
+/// as `lmm_from_r` reads it; the rest as `hm_sample`'s. Returns what
 /// `hm_sample` returns.
 /// @keywords internal
 /// @noRd
@@ -1366,6 +1394,7 @@ fn hm_sample_crossed(
     x: Robj,
     z: List,
     groups: List,
+    parents: List,
     prior: List,
     sampler: &str,
     chains: i32,
@@ -1379,7 +1408,7 @@ fn hm_sample_crossed(
     progress: Robj,
 ) -> List {
     let run = || -> std::result::Result<List, Failure> {
-        let model = crossed_from_r(&columns, &x, &z, &groups, &prior)?;
+        let model = crossed_from_r(&columns, &x, &z, &groups, &parents, &prior)?;
         let run = Run::from_r(
             sampler,
             [chains, iter, warmup, thin, threads],
@@ -1470,8 +1499,9 @@ fn hm_lmm_log_density(
 }
 
 /// As `hm_lmm_log_density`, for crossed grouping factors
-/// (`hm_sample_crossed`'s arguments of the same names), one level per
-/// factor: NaN also where the locations are too many to factor densely.
+/// (`hm_sample_crossed`'s arguments of the same names), a row of sds and
+/// correlations per level: NaN also where the locations are too many to
+/// factor densely.
 /// @keywords internal
 /// @noRd
 #[extendr]
@@ -1481,13 +1511,14 @@ fn hm_crossed_log_density(
     x: Robj,
     z: List,
     groups: List,
+    parents: List,
     prior: List,
     sigma: Robj,
     levels: List,
     with_prior: bool,
 ) -> List {
     let run = || -> std::result::Result<List, Failure> {
-        let model = crossed_from_r(&columns, &x, &z, &groups, &prior)?;
+        let model = crossed_from_r(&columns, &x, &z, &groups, &parents, &prior)?;
         log_densities_from_r(&sigma, &levels, |s, at| {
             model.log_density_at(s, at, with_prior)
         })
