@@ -553,24 +553,38 @@ impl Crossed {
         let coefficients = &mut chain.coefficients;
         coefficients.resize(factor.n_coefficients(), 0.0);
         chain.models[k].coefficients_in_units(&chain.chains[k], coefficients);
-        let effects = &mut chain.effects[k];
-        for (i, (e, &leaf)) in effects.iter_mut().zip(&factor.group).enumerate() {
-            let mut new = 0.0;
-            let mut at = 0;
-            for ((z, parent), node_of_leaf) in factor
-                .z
-                .iter()
-                .zip(&factor.parent)
-                .zip(&factor.node_of_leaf)
-            {
-                let (n_groups, g) = (parent.len(), node_of_leaf[leaf]);
-                for (a, var) in z.iter().enumerate() {
-                    let z = var.map_or(1.0, |v| self.columns[v][i]);
-                    new += z * coefficients[at + a * n_groups + g];
+        // level by level, coefficient by coefficient, into the residual's
+        // memory (summarise() rewrites it before it is read): tight passes
+        // over the rows, as this runs for every row of every sweep
+        let new_effects = &mut chain.residual;
+        new_effects.fill(0.0);
+        let last = factor.z.len() - 1;
+        let mut at = 0;
+        for (l, z) in factor.z.iter().enumerate() {
+            let n_groups = factor.parent[l].len();
+            let node = &factor.node_of_leaf[l];
+            for (a, var) in z.iter().enumerate() {
+                let coefficient = &coefficients[at + a * n_groups..at + (a + 1) * n_groups];
+                let rows = new_effects.iter_mut().zip(&factor.group);
+                match (var, l == last) {
+                    (None, true) => rows.for_each(|(v, &g)| *v += coefficient[g]),
+                    (None, false) => rows.for_each(|(v, &g)| *v += coefficient[node[g]]),
+                    (Some(c), true) => rows
+                        .zip(&self.columns[*c])
+                        .for_each(|((v, &g), z)| *v += z * coefficient[g]),
+                    (Some(c), false) => rows
+                        .zip(&self.columns[*c])
+                        .for_each(|((v, &g), z)| *v += z * coefficient[node[g]]),
                 }
-                at += z.len() * n_groups;
             }
-            chain.total[i] += new - *e;
+            at += z.len() * n_groups;
+        }
+        for ((e, total), &new) in chain.effects[k]
+            .iter_mut()
+            .zip(&mut chain.total)
+            .zip(new_effects.iter())
+        {
+            *total += new - *e;
             *e = new;
         }
     }
