@@ -75,11 +75,13 @@ for (design in designs) {
 }
 # The groups of each level of a regression design, top first ("1": none).
 lmm_groups <- function(design) {
-  levels <- hiermod:::sbc_lmm_model(design)$model$levels
-  if (length(levels) == 0L) return("1")
-  paste(vapply(levels, function(l) length(l$labels), 1L), collapse = "/")
+  model <- hiermod:::sbc_lmm_model(design)$model
+  if (length(model$levels) == 0L) return("1")
+  paste(vapply(model$levels, function(l) length(l$labels), 1L),
+        collapse = if (isTRUE(model$crossed)) " x " else "/")
 }
-# The regression designs (hiermod:::sbc_lmm_designs()), collapsed sampler.
+# The regression designs (hiermod:::sbc_lmm_designs()), each with the
+# sampler it names, else the model's own (the collapsed one).
 lmm_designs <- hiermod:::sbc_lmm_designs()
 for (design in lmm_designs) {
   started <- proc.time()[["elapsed"]]
@@ -89,7 +91,7 @@ for (design in lmm_designs) {
   p_values <- c(p_values, u)
   worst <- which.min(pmin(u[, "chisq"], u[, "ks"]))
   rows[[length(rows) + 1L]] <- data.frame(
-    design = design$name, sampler = "collapsed",
+    design = design$name, sampler = if (is.null(design$sampler)) "collapsed" else design$sampler,
     groups = lmm_groups(design),
     N = nrow(design$rows), reps = reps, parameters = nrow(u),
     min_p_chisq = signif(min(u[, "chisq"]), 3), min_p_ks = signif(min(u[, "ks"]), 3),
